@@ -1,0 +1,123 @@
+// Package remote stores backup objects on a remote: a local directory
+// (file://) or an FTP/FTPS server. Every backend implements Backend and
+// passes the conformance suite in remote/remotetest.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Backend is a store of named objects. Names are slash-separated paths
+// relative to the remote's root ("web1/root/full-…/vol-000001.tar.zst").
+// Directories are implicit: Put creates them, List reads them.
+//
+// Errors for a missing object wrap fs.ErrNotExist.
+type Backend interface {
+	// Put stores r's bytes under name atomically: the object appears under
+	// name complete, or not at all. It is written under TempName(name) first.
+	// If r is an io.ReadSeeker the backend may rewind it to retry or resume.
+	// An existing object of that name is replaced.
+	Put(ctx context.Context, name string, r io.Reader) error
+	// Get opens the object for reading, starting at byte offset off.
+	Get(ctx context.Context, name string, off int64) (io.ReadCloser, error)
+	// Stat returns the object's size.
+	Stat(ctx context.Context, name string) (Info, error)
+	// List returns the entries directly inside dir ("" is the root), sorted
+	// by name. A directory that does not exist lists as empty.
+	List(ctx context.Context, dir string) ([]Info, error)
+	// Delete removes one object. Deleting a missing object is an error
+	// wrapping fs.ErrNotExist.
+	Delete(ctx context.Context, name string) error
+	// Close releases connections.
+	Close() error
+}
+
+// Info describes an object or a directory.
+type Info struct {
+	Name    string // base name
+	Size    int64
+	IsDir   bool
+	ModTime time.Time
+}
+
+// Config selects and configures a backend. URL picks the kind.
+type Config struct {
+	URL          string        `yaml:"url"`
+	User         string        `yaml:"user"`
+	PasswordFile string        `yaml:"password_file"` // the password, one line; or the env var BACKTORY_REMOTE_PASSWORD
+	TLSCA        string        `yaml:"tls_ca"`        // PEM bundle to verify the server with, instead of the system roots
+	TLSInsecure  bool          `yaml:"tls_insecure_skip_verify"`
+	Timeout      time.Duration `yaml:"timeout"`     // per network operation; 0 means the backend's default
+	Connections  int           `yaml:"connections"` // parallel uploads; 0 means the backend's default
+	Retries      int           `yaml:"retries"`     // attempts for transient errors; 0 means the default
+}
+
+// opener makes a backend for a parsed URL.
+type opener func(ctx context.Context, u *url.URL, cfg Config) (Backend, error)
+
+var openers = map[string]opener{}
+
+func registerScheme(scheme string, o opener) { openers[scheme] = o }
+
+// Open returns the backend for cfg.URL.
+func Open(ctx context.Context, cfg Config) (Backend, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("remote url %q: %w", cfg.URL, err)
+	}
+	o, ok := openers[u.Scheme]
+	if !ok {
+		return nil, fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", cfg.URL, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	return o(ctx, u, cfg)
+}
+
+// Schemes lists the URL schemes Open accepts.
+func Schemes() []string {
+	s := make([]string, 0, len(openers))
+	for k := range openers {
+		s = append(s, k+"://")
+	}
+	sort.Strings(s)
+	return s
+}
+
+// IsNetwork reports whether the URL points at a remote over a network.
+func IsNetwork(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return err == nil && u.Scheme != "file"
+}
+
+// TempSuffix marks objects still being uploaded. Listings show them; they
+// are never part of a set and prune removes old ones.
+const TempSuffix = ".part"
+
+// TempName is the name an object is uploaded under before its rename.
+func TempName(name string) string { return name + TempSuffix }
+
+// IsTemp reports whether name is a temporary upload name.
+func IsTemp(name string) bool { return strings.HasSuffix(name, TempSuffix) }
+
+// CleanName checks an object name and returns it in canonical form.
+func CleanName(name string) (string, error) {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\x00") {
+		return "", fmt.Errorf("bad object name %q", name)
+	}
+	c := path.Clean(name)
+	if c == "." || c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("bad object name %q", name)
+	}
+	return c, nil
+}
+
+// IsNotExist reports whether err says an object does not exist.
+func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
