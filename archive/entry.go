@@ -1,0 +1,224 @@
+package archive
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Entry types, as written in the file table.
+const (
+	TypeFile     = "file"
+	TypeDir      = "dir"
+	TypeSymlink  = "symlink"
+	TypeHardlink = "hardlink" // another name of an earlier "file" entry (Target)
+	TypeFIFO     = "fifo"
+	TypeChar     = "char"
+	TypeBlock    = "block"
+)
+
+// Entry is one line of a set's file table: the full state of one path.
+type Entry struct {
+	Path   Name              `json:"path"` // relative to the source root; "." is the root
+	Type   string            `json:"type"`
+	Mode   uint32            `json:"mode"` // permission bits with setuid, setgid and sticky (07777)
+	UID    int               `json:"uid"`
+	GID    int               `json:"gid"`
+	User   string            `json:"user,omitempty"`
+	Group  string            `json:"group,omitempty"`
+	MTime  int64             `json:"mtime"` // nanoseconds since the epoch
+	CTime  int64             `json:"ctime,omitempty"`
+	Inode  uint64            `json:"ino,omitempty"`
+	Size   int64             `json:"size,omitempty"`
+	Target Name              `json:"target,omitempty"` // symlink target, or the path a hardlink names
+	Major  uint32            `json:"major,omitempty"`
+	Minor  uint32            `json:"minor,omitempty"`
+	Xattrs map[string][]byte `json:"xattrs,omitempty"` // including system.posix_acl_access/default
+	Sparse bool              `json:"sparse,omitempty"`
+	Hash   string            `json:"hash,omitempty"` // BLAKE3-256 hex of the content (file)
+	Volume int               `json:"vol,omitempty"`  // volume number holding the data (file, hardlink)
+	// Warning notes a problem met while archiving (e.g. "changed while read").
+	Warning string `json:"warning,omitempty"`
+}
+
+// Name is a path as raw bytes: file names on Linux need not be UTF-8. In
+// JSON it is a string when it is valid UTF-8, else {"b64": "..."}.
+type Name string
+
+// MarshalJSON implements json.Marshaler.
+func (n Name) MarshalJSON() ([]byte, error) {
+	if utf8.ValidString(string(n)) {
+		return json.Marshal(string(n))
+	}
+	return json.Marshal(struct {
+		B64 string `json:"b64"`
+	}{base64.StdEncoding.EncodeToString([]byte(n))})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *Name) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*n = Name(s)
+		return nil
+	}
+	var o struct {
+		B64 string `json:"b64"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	raw, err := base64.StdEncoding.DecodeString(o.B64)
+	if err != nil {
+		return fmt.Errorf("bad path encoding: %w", err)
+	}
+	*n = Name(raw)
+	return nil
+}
+
+// ComparePaths orders paths the way the walk visits them: component by
+// component, so "a/b" comes before "a.b". It returns -1, 0 or +1.
+func ComparePaths(a, b string) int {
+	if a == b {
+		return 0
+	}
+	if a == "." {
+		return -1
+	}
+	if b == "." {
+		return 1
+	}
+	for {
+		ai := strings.IndexByte(a, '/')
+		bi := strings.IndexByte(b, '/')
+		ac, bc := a, b
+		if ai >= 0 {
+			ac = a[:ai]
+		}
+		if bi >= 0 {
+			bc = b[:bi]
+		}
+		if ac != bc {
+			if ac < bc {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case ai < 0 && bi < 0:
+			return 0
+		case ai < 0:
+			return -1
+		case bi < 0:
+			return 1
+		}
+		a, b = a[ai+1:], b[bi+1:]
+	}
+}
+
+// TableWriter writes a file table: one JSON object per line.
+type TableWriter struct {
+	w    *bufio.Writer
+	enc  *json.Encoder
+	last string
+	n    int
+}
+
+// NewTableWriter returns a TableWriter writing to w.
+func NewTableWriter(w io.Writer) *TableWriter {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &TableWriter{w: bw, enc: enc}
+}
+
+// Write appends e; entries must come in ComparePaths order.
+func (t *TableWriter) Write(e *Entry) error {
+	if t.n > 0 && ComparePaths(t.last, string(e.Path)) >= 0 {
+		return fmt.Errorf("file table: %q after %q is out of order", e.Path, t.last)
+	}
+	t.last = string(e.Path)
+	t.n++
+	return t.enc.Encode(e)
+}
+
+// Count returns the number of entries written.
+func (t *TableWriter) Count() int { return t.n }
+
+// Flush writes buffered lines.
+func (t *TableWriter) Flush() error { return t.w.Flush() }
+
+// maxLine bounds one file table line (a path of 4 KiB, xattrs of 64 KiB each...).
+const maxLine = 16 << 20
+
+// TableReader reads a file table written by TableWriter.
+type TableReader struct {
+	s    *bufio.Scanner
+	last string
+	n    int
+}
+
+// NewTableReader returns a reader of the table in r.
+func NewTableReader(r io.Reader) *TableReader {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64<<10), maxLine)
+	return &TableReader{s: s}
+}
+
+// Next returns the next entry, or io.EOF after the last one.
+func (t *TableReader) Next() (*Entry, error) {
+	if !t.s.Scan() {
+		if err := t.s.Err(); err != nil {
+			return nil, fmt.Errorf("file table line %d: %w", t.n+1, err)
+		}
+		return nil, io.EOF
+	}
+	t.n++
+	var e Entry
+	if err := json.Unmarshal(t.s.Bytes(), &e); err != nil {
+		return nil, fmt.Errorf("file table line %d: %w", t.n, err)
+	}
+	if err := e.check(); err != nil {
+		return nil, fmt.Errorf("file table line %d: %w", t.n, err)
+	}
+	if t.n > 1 && ComparePaths(t.last, string(e.Path)) >= 0 {
+		return nil, fmt.Errorf("file table line %d: %q after %q is out of order", t.n, e.Path, t.last)
+	}
+	t.last = string(e.Path)
+	return &e, nil
+}
+
+// check rejects entries that a restore must not act on.
+func (e *Entry) check() error {
+	p := string(e.Path)
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\x00") {
+		return fmt.Errorf("bad path %q", p)
+	}
+	if p != "." {
+		for _, c := range strings.Split(p, "/") {
+			if c == "" || c == "." || c == ".." {
+				return fmt.Errorf("bad path %q", p)
+			}
+		}
+	}
+	switch e.Type {
+	case TypeFile, TypeDir, TypeSymlink, TypeFIFO, TypeChar, TypeBlock:
+	case TypeHardlink:
+		if ComparePaths(string(e.Target), p) >= 0 {
+			return fmt.Errorf("hardlink %q names a later path %q", p, e.Target)
+		}
+	default:
+		return fmt.Errorf("%q: unknown type %q", p, e.Type)
+	}
+	if e.Size < 0 || e.Mode&^0o7777 != 0 {
+		return fmt.Errorf("%q: bad size or mode", p)
+	}
+	return nil
+}

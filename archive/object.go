@@ -1,0 +1,208 @@
+package archive
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/backtory/backtory/remote"
+)
+
+// objectWriter spools one object to a local file: bytes written to it are
+// compressed (optionally), then sealed (optionally) in a goroutine of its
+// own, hashed and written to the spool. Close returns the finished object.
+type objectWriter struct {
+	name    string
+	file    *os.File
+	hash    hash.Hash
+	counter *countWriter // stored bytes so far
+	zw      *zstd.Encoder
+	pw      *io.PipeWriter
+	done    chan error
+	w       io.Writer // where callers write
+}
+
+// spooled is an object ready for upload.
+type spooled struct {
+	ref  ObjectRef
+	path string
+}
+
+func newObjectWriter(dir, name string, comp Compression, sealer Sealer) (*objectWriter, error) {
+	f, err := os.CreateTemp(dir, "spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", name, err)
+	}
+	o := &objectWriter{name: name, file: f, hash: sha256.New()}
+	o.counter = &countWriter{w: io.MultiWriter(f, o.hash)}
+	var sink io.Writer = o.counter
+	if sealer != nil {
+		// Seal in a goroutine of its own so that it runs beside compression.
+		pr, pw := io.Pipe()
+		o.pw = pw
+		o.done = make(chan error, 1)
+		go func() {
+			sw, err := sealer.Seal(o.counter)
+			if err == nil {
+				_, err = io.CopyBuffer(sw, pr, make([]byte, 256<<10))
+				if cerr := sw.Close(); err == nil {
+					err = cerr
+				}
+			}
+			pr.CloseWithError(err)
+			o.done <- err
+		}()
+		sink = pw
+	}
+	if comp.Kind == "zstd" {
+		zw, err := zstd.NewWriter(sink, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(comp.Level)),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(4<<20))
+		if err != nil {
+			o.abort()
+			return nil, err
+		}
+		o.zw = zw
+		sink = zw
+	}
+	o.w = sink
+	return o, nil
+}
+
+func (o *objectWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// stored returns about how many bytes the object has on the remote so far.
+func (o *objectWriter) stored() int64 { return o.counter.n }
+
+// Close finishes the object and returns it, spooled.
+func (o *objectWriter) Close() (spooled, error) {
+	err := func() error {
+		if o.zw != nil {
+			if err := o.zw.Close(); err != nil {
+				return err
+			}
+		}
+		if o.pw != nil {
+			o.pw.Close()
+			if err := <-o.done; err != nil {
+				return fmt.Errorf("seal: %w", err)
+			}
+		}
+		return o.file.Close()
+	}()
+	if err != nil {
+		o.abort()
+		return spooled{}, fmt.Errorf("write %s: %w", o.name, err)
+	}
+	return spooled{
+		ref:  ObjectRef{Name: o.name, Size: o.counter.n, SHA256: hex.EncodeToString(o.hash.Sum(nil))},
+		path: o.file.Name(),
+	}, nil
+}
+
+// abort drops the spool.
+func (o *objectWriter) abort() {
+	if o.pw != nil {
+		o.pw.CloseWithError(fmt.Errorf("aborted"))
+		<-o.done
+		o.pw = nil
+	}
+	o.file.Close()
+	os.Remove(o.file.Name())
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// uploader uploads spooled objects in the background, a few at a time,
+// and deletes each spool file after its upload.
+type uploader struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	b      remote.Backend
+	dir    string
+	queue  chan spooled
+	errc   chan error
+	n      int
+	err    error
+}
+
+func newUploader(ctx context.Context, b remote.Backend, dir string, workers int) *uploader {
+	if workers < 1 {
+		workers = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	u := &uploader{ctx: ctx, cancel: cancel, b: b, dir: dir, queue: make(chan spooled, 1), errc: make(chan error, workers), n: workers}
+	for i := 0; i < workers; i++ {
+		go func() {
+			var first error
+			for s := range u.queue {
+				if first == nil {
+					first = u.put(s)
+					if first != nil {
+						cancel()
+					}
+				}
+				os.Remove(s.path)
+			}
+			u.errc <- first
+		}()
+	}
+	return u
+}
+
+func (u *uploader) put(s spooled) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	name := u.dir + "/" + s.ref.Name
+	if err := u.b.Put(u.ctx, name, f); err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	return nil
+}
+
+// add queues s; it blocks while the workers are busy, which bounds the
+// spool to a few volumes.
+func (u *uploader) add(s spooled) error {
+	select {
+	case u.queue <- s:
+		return nil
+	case <-u.ctx.Done():
+		os.Remove(s.path)
+		if err := u.wait(); err != nil {
+			return err
+		}
+		return u.ctx.Err()
+	}
+}
+
+// wait returns the first upload error after all queued uploads finished.
+func (u *uploader) wait() error {
+	if u.queue != nil {
+		close(u.queue)
+		u.queue = nil
+		for i := 0; i < u.n; i++ {
+			if err := <-u.errc; err != nil && u.err == nil {
+				u.err = err
+			}
+		}
+		u.cancel()
+	}
+	return u.err
+}

@@ -1,0 +1,246 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/backtory/backtory/remote"
+)
+
+// maxManifest bounds the size of a manifest object read into memory.
+const maxManifest = 64 << 20
+
+// Reader reads the sets of one source from a remote.
+type Reader struct {
+	Backend  remote.Backend
+	Sealer   Sealer // nil reads unsealed sets only
+	SpoolDir string // local directory for downloaded objects
+	Host     string
+	Source   string
+}
+
+// SetIDs returns the ids of the complete sets (those with a manifest) of
+// the source, oldest first.
+func (r *Reader) SetIDs(ctx context.Context) ([]string, error) {
+	dir := path.Join(r.Host, r.Source)
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	type set struct {
+		id string
+		t  int64
+	}
+	var sets []set
+	for _, i := range infos {
+		_, t, ok := ParseSetID(i.Name)
+		if !i.IsDir || !ok {
+			continue
+		}
+		objs, err := r.Backend.List(ctx, path.Join(dir, i.Name))
+		if err != nil {
+			return nil, fmt.Errorf("list %s/%s: %w", dir, i.Name, err)
+		}
+		for _, o := range objs {
+			if o.Name == ManifestName(false) || o.Name == ManifestName(true) {
+				sets = append(sets, set{i.Name, t.UnixNano()})
+				break
+			}
+		}
+	}
+	sort.Slice(sets, func(i, j int) bool {
+		if sets[i].t != sets[j].t {
+			return sets[i].t < sets[j].t
+		}
+		return sets[i].id > sets[j].id // a full before a diff of the same second
+	})
+	ids := make([]string, len(sets))
+	for i, s := range sets {
+		ids[i] = s.id
+	}
+	return ids, nil
+}
+
+// Manifest downloads, verifies and parses the manifest of set id. It also
+// returns the SHA-256 of the manifest's stored bytes, by which a
+// differential names its full.
+func (r *Reader) Manifest(ctx context.Context, id string) (*Manifest, string, error) {
+	dir := SetDir(r.Host, r.Source, id)
+	name := dir + "/" + ManifestName(r.Sealer != nil)
+	rc, err := r.Backend.Get(ctx, name, 0)
+	if remote.IsNotExist(err) {
+		other := dir + "/" + ManifestName(r.Sealer == nil)
+		if _, serr := r.Backend.Stat(ctx, other); serr == nil {
+			if r.Sealer != nil {
+				return nil, "", fmt.Errorf("set %s is not sealed, but encryption is configured: refusing to trust it", id)
+			}
+			return nil, "", fmt.Errorf("set %s is sealed: configure encryption with the keys to read it", id)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read manifest of %s: %w", id, err)
+	}
+	stored, err := io.ReadAll(io.LimitReader(rc, maxManifest+1))
+	rc.Close()
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(stored) > maxManifest {
+		return nil, "", fmt.Errorf("%s: manifest larger than %d bytes", name, maxManifest)
+	}
+	raw := stored
+	if r.Sealer != nil {
+		pr, err := r.Sealer.Open(bytes.NewReader(stored))
+		if err == nil {
+			raw, err = io.ReadAll(pr)
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, "", fmt.Errorf("%s: not a manifest: %w", name, err)
+	}
+	if m.Format < 1 || m.Format > FormatVersion {
+		return nil, "", fmt.Errorf("%s: format %d is not supported by this version (want 1..%d): upgrade backtory", name, m.Format, FormatVersion)
+	}
+	if m.ID != id || m.Host != r.Host || m.Source != r.Source {
+		return nil, "", fmt.Errorf("%s: manifest is of set %s/%s/%s, not of this set: it was moved or swapped", name, m.Host, m.Source, m.ID)
+	}
+	if m.Sealed != (r.Sealer != nil) {
+		return nil, "", fmt.Errorf("%s: manifest says sealed=%v, which does not match its name", name, m.Sealed)
+	}
+	return &m, ManifestHash(stored), nil
+}
+
+// fetch downloads an object of set m into the spool and checks its size
+// and hash against the manifest. The returned file is positioned at 0;
+// closing it removes it.
+func (r *Reader) fetch(ctx context.Context, m *Manifest, ref ObjectRef) (*spoolFile, error) {
+	name := SetDir(m.Host, m.Source, m.ID) + "/" + ref.Name
+	f, err := os.CreateTemp(r.SpoolDir, "fetch-*")
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	sf := &spoolFile{f}
+	h := sha256.New()
+	rc, err := r.Backend.Get(ctx, name, 0)
+	if err != nil {
+		sf.Close()
+		return nil, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), rc)
+	rc.Close()
+	if err != nil {
+		sf.Close()
+		return nil, fmt.Errorf("fetch %s: %w", name, err)
+	}
+	if n != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
+		sf.Close()
+		return nil, fmt.Errorf("%s: does not match its manifest (size %d, want %d; or hash differs): the object is damaged or was replaced", name, n, ref.Size)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	return sf, nil
+}
+
+type spoolFile struct{ *os.File }
+
+func (s *spoolFile) Close() error {
+	s.File.Close()
+	return os.Remove(s.Name())
+}
+
+// open fetches and verifies an object, then returns its plaintext: opened
+// (signature and integrity are checked at its end) and decompressed.
+func (r *Reader) open(ctx context.Context, m *Manifest, ref ObjectRef) (io.ReadCloser, error) {
+	sf, err := r.fetch(ctx, m, ref)
+	if err != nil {
+		return nil, err
+	}
+	var rd io.Reader = bufio.NewReaderSize(sf, 256<<10)
+	if r.Sealer != nil {
+		if rd, err = r.Sealer.Open(rd); err != nil {
+			sf.Close()
+			return nil, fmt.Errorf("%s: %w", ref.Name, err)
+		}
+	}
+	oc := &objectReader{name: ref.Name, r: rd, raw: rd, closers: []io.Closer{sf}}
+	if m.Compression == "zstd" {
+		zr, err := zstd.NewReader(rd, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
+		if err != nil {
+			sf.Close()
+			return nil, err
+		}
+		oc.r = zr
+		oc.closers = append([]io.Closer{closerFunc(func() error { zr.Close(); return nil })}, oc.closers...)
+	}
+	return oc, nil
+}
+
+// objectReader names its object in errors and drains the end of its
+// stream on EOF so that the seal's final checks run.
+type objectReader struct {
+	name    string
+	r       io.Reader // plaintext
+	raw     io.Reader // opened but still compressed
+	closers []io.Closer
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: %w", o.name, err)
+	}
+	return n, err
+}
+
+// finish reads what is left (zstd may stop before the seal's trailer) and
+// reports any verification failure.
+func (o *objectReader) finish() error {
+	if _, err := io.Copy(io.Discard, o.r); err != nil {
+		return fmt.Errorf("%s: %w", o.name, err)
+	}
+	if _, err := io.Copy(io.Discard, o.raw); err != nil {
+		return fmt.Errorf("%s: %w", o.name, err)
+	}
+	return nil
+}
+
+func (o *objectReader) Close() error {
+	for _, c := range o.closers {
+		c.Close()
+	}
+	return nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// Files opens the file table of m. The caller must Close it.
+func (r *Reader) Files(ctx context.Context, m *Manifest) (*TableReader, io.Closer, error) {
+	rc, err := r.open(ctx, m, m.Files)
+	if err != nil {
+		return nil, nil, err
+	}
+	return NewTableReader(rc), rc, nil
+}
+
+// ErrNotEmpty is returned by Restore when the target holds files.
+var ErrNotEmpty = errors.New("restore target is not empty (use --force to restore into it anyway)")

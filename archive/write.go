@@ -1,0 +1,398 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/remote"
+)
+
+// BackupOptions configure one backup of one source.
+type BackupOptions struct {
+	Host        string
+	Source      string // the source's name
+	SourcePath  string // the source's path on the live system
+	Root        string // the tree to read: SourcePath or its snapshot
+	Snapshot    string // snapshot name, for the manifest
+	Exclude     []string
+	CrossMounts bool
+	VolumeSize  int64
+	Compression Compression
+	Sealer      Sealer
+	SpoolDir    string // local directory for volumes waiting for upload
+	Uploads     int    // parallel uploads
+	Tool        string // "backtory <version>"
+	// Warn is told about each path that could not be archived exactly.
+	Warn func(path, msg string)
+	// Progress, if set, is called after each entry.
+	Progress func(entries int, bytes int64)
+}
+
+// Backup writes a full set of opt.Root to b and returns its manifest. A
+// failed backup leaves no manifest, so no set; it removes what it uploaded.
+func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest, error) {
+	started := time.Now()
+	m := &Manifest{
+		Format:      FormatVersion,
+		ID:          NewSetID(KindFull, started),
+		Kind:        KindFull,
+		Host:        opt.Host,
+		Source:      opt.Source,
+		SourcePath:  opt.SourcePath,
+		Snapshot:    opt.Snapshot,
+		Started:     started.UTC(),
+		Tool:        opt.Tool,
+		Compression: opt.Compression.Kind,
+		Sealed:      opt.Sealer != nil,
+	}
+	dir := SetDir(opt.Host, opt.Source, m.ID)
+	if infos, _ := b.List(ctx, dir); len(infos) > 0 {
+		return nil, fmt.Errorf("set %s already exists on the remote: wait a second and run again", dir)
+	}
+	s := &setWriter{opt: opt, m: m, up: newUploader(ctx, b, dir, opt.Uploads), buf: make([]byte, 1<<20)}
+	err := s.run(ctx)
+	if err == nil {
+		m.Finished = time.Now().UTC()
+		err = putManifest(ctx, b, dir, m, opt.Sealer)
+	}
+	if err != nil {
+		s.abort()
+		removeSet(b, dir)
+		return nil, err
+	}
+	return m, nil
+}
+
+// setWriter writes the volumes and the file table of one set.
+type setWriter struct {
+	opt   BackupOptions
+	m     *Manifest
+	up    *uploader
+	buf   []byte
+	vol   *objectWriter
+	tw    *tar.Writer
+	table *objectWriter
+	tab   *TableWriter
+}
+
+func (s *setWriter) run(ctx context.Context) error {
+	ext := objectExt(s.opt.Compression.Kind == "zstd", s.opt.Sealer != nil)
+	var err error
+	s.table, err = newObjectWriter(s.opt.SpoolDir, "files.jsonl"+ext, s.opt.Compression, s.opt.Sealer)
+	if err != nil {
+		return err
+	}
+	s.tab = NewTableWriter(s.table)
+	x, err := NewExcluder(s.opt.Exclude)
+	if err != nil {
+		return err
+	}
+	w := &walker{root: s.opt.Root, exclude: x, crossMounts: s.opt.CrossMounts, warn: s.warn}
+	err = w.walk(func(e *Entry, abs string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return s.add(e, abs)
+	})
+	if err == nil {
+		err = s.closeVolume()
+	}
+	if err == nil {
+		err = s.tab.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	obj, err := s.table.Close()
+	s.table = nil
+	if err != nil {
+		return err
+	}
+	s.m.Files = obj.ref
+	s.m.Stats.StoredBytes += obj.ref.Size
+	if err := s.up.add(obj); err != nil {
+		return err
+	}
+	return s.up.wait()
+}
+
+func (s *setWriter) warn(path, msg string) {
+	s.m.Stats.Warnings++
+	if s.opt.Warn != nil {
+		s.opt.Warn(path, msg)
+	}
+}
+
+// add archives one entry into the current volume.
+func (s *setWriter) add(e *Entry, abs string) error {
+	if s.vol == nil {
+		if err := s.openVolume(); err != nil {
+			return err
+		}
+	}
+	if e.Type == TypeFile {
+		ok, err := s.addFile(e, abs)
+		if err != nil || !ok {
+			return err
+		}
+	} else if err := s.tw.WriteHeader(tarHeader(e)); err != nil {
+		return fmt.Errorf("archive %s: %w", e.Path, err)
+	}
+	e.Volume = len(s.m.Volumes) + 1
+	if err := s.tab.Write(e); err != nil {
+		return err
+	}
+	s.m.Stats.Entries++
+	if s.opt.Progress != nil {
+		s.opt.Progress(s.m.Stats.Entries, s.m.Stats.Bytes)
+	}
+	if s.vol.stored() >= s.opt.VolumeSize {
+		return s.closeVolume()
+	}
+	return nil
+}
+
+// addFile archives a regular file, reading it once. It returns false if
+// the file vanished before it could be opened.
+func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
+	f, err := openNoAtime(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.warn(string(e.Path), "vanished before it was read")
+		return false, nil
+	}
+	if err != nil {
+		s.warn(string(e.Path), fmt.Sprintf("cannot open: %v", unwrapPath(err)))
+		return false, nil
+	}
+	defer f.Close()
+	var before unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
+		return false, fmt.Errorf("stat %s: %w", e.Path, err)
+	}
+	// The open file is what we archive: describe it, not the earlier lstat.
+	e.Size, e.MTime, e.CTime, e.Inode = before.Size, before.Mtim.Nano(), before.Ctim.Nano(), before.Ino
+	if err := s.tw.WriteHeader(tarHeader(e)); err != nil {
+		return false, fmt.Errorf("archive %s: %w", e.Path, err)
+	}
+	h := blake3.New()
+	n, rerr := io.CopyBuffer(io.MultiWriter(s.tw, h), io.LimitReader(f, e.Size), s.buf)
+	if n < e.Size {
+		// Shrunk or unreadable: pad so that the tar stream stays valid.
+		if werr := s.writeZeros(io.MultiWriter(s.tw, h), e.Size-n); werr != nil {
+			return false, werr
+		}
+		if rerr != nil && !isWriteErr(rerr) {
+			e.Warning = fmt.Sprintf("read error after %d bytes: %v", n, unwrapPath(rerr))
+		} else {
+			e.Warning = fmt.Sprintf("shrank while being read (%d of %d bytes)", n, e.Size)
+		}
+	}
+	if rerr != nil && isWriteErr(rerr) {
+		return false, fmt.Errorf("archive %s: %w", e.Path, rerr)
+	}
+	var after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &after); err == nil && e.Warning == "" &&
+		(after.Size != before.Size || after.Mtim != before.Mtim || after.Ctim != before.Ctim) {
+		e.Warning = "changed while being read"
+	}
+	if e.Warning != "" {
+		s.warn(string(e.Path), e.Warning)
+	}
+	e.Hash = hex.EncodeToString(h.Sum(nil))
+	s.m.Stats.Files++
+	s.m.Stats.Bytes += e.Size
+	return true, nil
+}
+
+// isWriteErr tells a failure of the archive's writer from a read error.
+func isWriteErr(err error) bool {
+	var we writeError
+	return errors.As(err, &we)
+}
+
+type writeError struct{ error }
+
+func (s *setWriter) writeZeros(w io.Writer, n int64) error {
+	clear(s.buf)
+	for n > 0 {
+		k := min(n, int64(len(s.buf)))
+		if _, err := w.Write(s.buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func (s *setWriter) openVolume() error {
+	n := len(s.m.Volumes) + 1
+	ext := objectExt(s.opt.Compression.Kind == "zstd", s.opt.Sealer != nil)
+	v, err := newObjectWriter(s.opt.SpoolDir, fmt.Sprintf("vol-%06d.tar%s", n, ext), s.opt.Compression, s.opt.Sealer)
+	if err != nil {
+		return err
+	}
+	s.vol = v
+	s.tw = tar.NewWriter(tarSink{v})
+	return nil
+}
+
+// tarSink marks write errors so that they are not taken for read errors.
+type tarSink struct{ w io.Writer }
+
+func (t tarSink) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	if err != nil {
+		err = writeError{err}
+	}
+	return n, err
+}
+
+func (s *setWriter) closeVolume() error {
+	if s.vol == nil {
+		return nil
+	}
+	if err := s.tw.Close(); err != nil {
+		return err
+	}
+	obj, err := s.vol.Close()
+	s.vol = nil
+	if err != nil {
+		return err
+	}
+	s.m.Volumes = append(s.m.Volumes, obj.ref)
+	s.m.Stats.StoredBytes += obj.ref.Size
+	return s.up.add(obj)
+}
+
+// abort drops spooled data and stops uploads.
+func (s *setWriter) abort() {
+	if s.vol != nil {
+		s.vol.abort()
+	}
+	if s.table != nil {
+		s.table.abort()
+	}
+	s.up.cancel()
+	s.up.wait()
+}
+
+// removeSet deletes what a failed run uploaded, best effort; prune removes
+// anything left.
+func removeSet(b remote.Backend, dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	infos, _ := b.List(ctx, dir)
+	for _, i := range infos {
+		b.Delete(ctx, dir+"/"+i.Name)
+	}
+}
+
+// ManifestName returns the object name of a set's manifest.
+func ManifestName(sealed bool) string { return "manifest.json" + objectExt(false, sealed) }
+
+func putManifest(ctx context.Context, b remote.Backend, dir string, m *Manifest, sealer Sealer) error {
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if sealer != nil {
+		sw, err := sealer.Seal(&buf)
+		if err != nil {
+			return fmt.Errorf("seal manifest: %w", err)
+		}
+		sw.Write(raw)
+		if err := sw.Close(); err != nil {
+			return fmt.Errorf("seal manifest: %w", err)
+		}
+	} else {
+		buf.Write(raw)
+	}
+	name := dir + "/" + ManifestName(sealer != nil)
+	if err := b.Put(ctx, name, &buf); err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	return nil
+}
+
+// ManifestHash is the SHA-256 of a manifest's stored bytes.
+func ManifestHash(stored []byte) string {
+	h := sha256.Sum256(stored)
+	return hex.EncodeToString(h[:])
+}
+
+// tarName is the name of an entry inside a volume.
+func tarName(p Name, isDir bool) string {
+	if p == "." {
+		return "./"
+	}
+	if isDir {
+		return string(p) + "/"
+	}
+	return string(p)
+}
+
+// tarHeader returns the PAX header for e.
+func tarHeader(e *Entry) *tar.Header {
+	h := &tar.Header{
+		Name:    tarName(e.Path, e.Type == TypeDir),
+		Mode:    int64(e.Mode),
+		Uid:     e.UID,
+		Gid:     e.GID,
+		Uname:   e.User,
+		Gname:   e.Group,
+		ModTime: time.Unix(0, e.MTime),
+		Format:  tar.FormatPAX,
+	}
+	switch e.Type {
+	case TypeFile:
+		h.Typeflag, h.Size = tar.TypeReg, e.Size
+	case TypeDir:
+		h.Typeflag = tar.TypeDir
+	case TypeSymlink:
+		h.Typeflag, h.Linkname = tar.TypeSymlink, string(e.Target)
+	case TypeHardlink:
+		h.Typeflag, h.Linkname = tar.TypeLink, string(e.Target)
+	case TypeFIFO:
+		h.Typeflag = tar.TypeFifo
+	case TypeChar, TypeBlock:
+		h.Typeflag = tar.TypeChar
+		if e.Type == TypeBlock {
+			h.Typeflag = tar.TypeBlock
+		}
+		h.Devmajor, h.Devminor = int64(e.Major), int64(e.Minor)
+	}
+	if len(e.Xattrs) > 0 {
+		h.PAXRecords = make(map[string]string, len(e.Xattrs))
+		for k, v := range e.Xattrs {
+			h.PAXRecords["SCHILY.xattr."+k] = string(v)
+		}
+	}
+	return h
+}
+
+// openNoAtime opens a file for reading without updating its atime where
+// the caller may do so.
+func openNoAtime(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err == unix.EPERM {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
