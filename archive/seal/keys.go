@@ -283,9 +283,6 @@ func loadSecretKey(path string, pass []byte) (*openpgp.Entity, error) {
 		return nil, err
 	}
 	e := ents[0]
-	if e.PrivateKey == nil {
-		return nil, fmt.Errorf("%s holds a public key, not a secret key", path)
-	}
 	if locked(e) {
 		if len(pass) == 0 {
 			return nil, fmt.Errorf("secret key %s is passphrase-protected: set passphrase_file or %s", path, PassphraseEnv)
@@ -310,7 +307,8 @@ func locked(e *openpgp.Entity) bool {
 }
 
 // readKeyFile parses every key in path (armored or binary). A file that
-// holds secret keys must be private; mustBeSecret demands that it does.
+// holds secret keys must be private; mustBeSecret demands that the first
+// key is one.
 func readKeyFile(path string, mustBeSecret bool) (openpgp.EntityList, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -340,7 +338,7 @@ func readKeyFile(path string, mustBeSecret bool) (openpgp.EntityList, error) {
 	if len(ents) == 0 {
 		return nil, fmt.Errorf("%s holds no OpenPGP key", path)
 	}
-	secret := false
+	secret := ents[0].PrivateKey != nil
 	for _, e := range ents {
 		if e.PrivateKey != nil {
 			secret = true
@@ -350,7 +348,10 @@ func readKeyFile(path string, mustBeSecret bool) (openpgp.EntityList, error) {
 				fingerprint(e.PrimaryKey.Fingerprint), e.PrimaryKey.Version)
 		}
 	}
-	if secret || mustBeSecret {
+	if mustBeSecret && !secret {
+		return nil, fmt.Errorf("%s holds a public key, not a secret key", path)
+	}
+	if secret {
 		if err := checkPrivate(path, fi); err != nil {
 			return nil, err
 		}

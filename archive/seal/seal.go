@@ -166,14 +166,18 @@ func (b *Box) Open(src io.Reader) (io.Reader, error) {
 			return b.passphrase, nil
 		}
 	}
-	md, err := openpgp.ReadMessage(bufio.NewReaderSize(src, 64<<10), ring, prompt, b.cfg)
+	sr := &sourceReader{r: src}
+	md, err := openpgp.ReadMessage(bufio.NewReaderSize(sr, 64<<10), ring, prompt, b.cfg)
+	if sr.err != nil {
+		return nil, fmt.Errorf("open: read: %w", sr.err)
+	}
 	if err != nil {
 		return nil, b.openError(err, ring.ids())
 	}
 	if !md.IsEncrypted {
 		return nil, fmt.Errorf("%w: the object is not encrypted", ErrWrongSigner)
 	}
-	return &openReader{box: b, md: md}, nil
+	return &openReader{box: b, md: md, src: sr}, nil
 }
 
 // SignerFingerprint returns the expected signer's fingerprint (40 upper-case
@@ -229,6 +233,7 @@ func (w *sealWriter) Close() error {
 type openReader struct {
 	box *Box
 	md  *openpgp.MessageDetails
+	src *sourceReader
 	err error // sticky: set once the end was reached or reading failed
 }
 
@@ -238,11 +243,14 @@ func (r *openReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.md.UnverifiedBody.Read(p)
 	switch {
-	case err == io.EOF:
+	case err == io.EOF && r.src.err == nil:
 		r.err = r.box.verify(r.md)
 		if r.err == nil {
 			r.err = io.EOF
 		}
+		return n, r.err
+	case r.src.err != nil:
+		r.err = fmt.Errorf("open: read: %w", r.src.err)
 		return n, r.err
 	case err != nil:
 		r.err = readError(err)
@@ -322,29 +330,31 @@ func (b *Box) openError(err error, ids []uint64) error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: the object ends early", ErrCorrupt)
 	}
-	var se pgperrors.StructuralError
-	var ue pgperrors.UnsupportedError
-	var de pgperrors.DecryptWithSessionKeyError
-	if errors.As(err, &se) || errors.As(err, &ue) || errors.As(err, &de) {
-		return fmt.Errorf("%w: not a valid sealed object (%v)", ErrCorrupt, err)
-	}
-	if errors.As(err, new(pgperrors.SignatureError)) {
-		return fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	return fmt.Errorf("open: %w", err)
+	return fmt.Errorf("%w: not a valid sealed object (%v)", ErrCorrupt, err)
 }
 
-// readError maps an error from the middle of the body.
+// readError maps an error from the middle of the body. The source read
+// fine, so whatever go-crypto reports is damage to the object.
 func readError(err error) error {
-	var de pgperrors.DecryptWithSessionKeyError
-	var se pgperrors.SignatureError
-	var st pgperrors.StructuralError
-	switch {
-	case errors.As(err, &de), errors.As(err, &se), errors.As(err, &st),
-		errors.Is(err, io.ErrUnexpectedEOF):
-		return ErrCorrupt
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: the object ends early", ErrCorrupt)
 	}
-	return fmt.Errorf("open: %w", err)
+	return ErrCorrupt
+}
+
+// sourceReader remembers an error of the underlying reader, so that a
+// failing disk or network is not reported as a corrupted object.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 var errNotPassphrase = errors.New("not passphrase-encrypted")
@@ -384,10 +394,13 @@ func (b *Box) decryptionKeyIDs() []uint64 {
 }
 
 func issuerName(c *openpgp.SignatureCandidate) string {
+	if s := c.CorrespondingSig; s != nil && len(s.IssuerFingerprint) > 0 {
+		return fingerprint(s.IssuerFingerprint)
+	}
 	if len(c.IssuerFingerprint) > 0 {
 		return fingerprint(c.IssuerFingerprint)
 	}
-	return fmt.Sprintf("%016X", c.IssuerKeyId)
+	return fmt.Sprintf("ID %016X", c.IssuerKeyId)
 }
 
 func keyIDs(ids []uint64) string {
