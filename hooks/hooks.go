@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -110,6 +111,15 @@ func (w *Warnings) Error() string {
 		msgs[i] = f.Error()
 	}
 	return fmt.Sprintf("%d hooks failed (on_error: continue): %s", len(w.Failed), strings.Join(msgs, "; "))
+}
+
+// Unwrap gives errors.Is and errors.As the failed hooks' errors.
+func (w *Warnings) Unwrap() []error {
+	errs := make([]error, len(w.Failed))
+	for i, f := range w.Failed {
+		errs[i] = f
+	}
+	return errs
 }
 
 // IsWarning reports whether err is (or wraps) a *Warnings and nothing worse:
@@ -347,13 +357,45 @@ func killGroup(pgid int) {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			return
 		case <-tick.C:
-			// The group's id cannot be reused while any member lives; ESRCH
-			// means every member is gone (the leader is reaped by Wait).
-			if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+			if !groupAlive(pgid) {
 				return
 			}
 		}
 	}
+}
+
+// groupAlive reports whether the process group has a member that is not a
+// zombie. Zombies count as gone: an init that reaps orphans slowly (as in
+// some containers) leaves them in the group, but they hold nothing.
+func groupAlive(pgid int) bool {
+	// The group's id cannot be reused while any member exists, zombie or
+	// not; ESRCH means every member is gone (Wait reaps the leader).
+	if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+		return false
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + p.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // maxLine is the longest line logged as one record; longer lines are split.

@@ -9,11 +9,12 @@ import (
 
 // UnmarshalYAML reads a hook in one of three forms:
 //
-//   - /usr/local/sbin/dump-db --all        # a string: run with /bin/sh -c
-//   - [/usr/local/sbin/dump-db, --all]     # a list: argv, no shell
-//   - run: /usr/local/sbin/dump-db --all   # a mapping: run is a string or a list,
-//     timeout: 5m                          #   timeout a Go duration (default 10m),
-//     on_error: continue                   #   on_error abort or continue
+//	pre_backup:
+//	  - /usr/local/sbin/dump-db --all        # a string: run with /bin/sh -c
+//	  - [/usr/local/sbin/dump-db, --all]     # a list: argv, no shell
+//	  - run: /usr/local/sbin/dump-db --all   # a mapping: run is a string or a list,
+//	    timeout: 5m                          #   timeout a Go duration (default 10m),
+//	    on_error: continue                   #   on_error abort or continue
 //
 // It is strict: unknown keys, empty commands and bad values are errors that
 // name the line.
