@@ -244,3 +244,32 @@ func (r *Reader) Files(ctx context.Context, m *Manifest) (*TableReader, io.Close
 
 // ErrNotEmpty is returned by Restore when the target holds files.
 var ErrNotEmpty = errors.New("restore target is not empty (use --force to restore into it anyway)")
+
+// Verify checks every object of set m against the manifest: size, hash
+// and seal. With deep it also decodes every volume and checks every
+// file's content hash against the file table.
+func (r *Reader) Verify(ctx context.Context, m *Manifest, deep bool) error {
+	refs := append([]ObjectRef{m.Files}, m.Volumes...)
+	if m.Sigs != nil {
+		refs = append(refs, *m.Sigs)
+	}
+	if m.Layout != nil {
+		refs = append(refs, *m.Layout)
+	}
+	for _, ref := range refs {
+		rc, err := r.open(ctx, m, ref)
+		if err != nil {
+			return err
+		}
+		err = rc.(*objectReader).finish()
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if deep {
+		_, err := r.Restore(ctx, m, RestoreOptions{DryRun: true})
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/remote"
+)
+
+// globals are the flags every command that reads the config takes.
+type globals struct {
+	config    string
+	source    string
+	verbose   bool
+	quiet     bool
+	logFile   string
+	logFormat string
+}
+
+func (g *globals) register(fs *pflag.FlagSet) {
+	fs.StringVarP(&g.config, "config", "c", defaultConfigPath, "config file")
+	fs.StringVar(&g.source, "source", "", "the source to act on (default: every source, or the only one)")
+	fs.BoolVarP(&g.verbose, "verbose", "v", false, "say more")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "print errors only")
+	fs.StringVar(&g.logFile, "log-file", "", "also append the log to this file")
+	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+}
+
+// parseFlags parses args with fs and turns flag errors into usage errors.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	fs.SortFlags = false
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if err == pflag.ErrHelp {
+			fmt.Fprintf(os.Stderr, "usage of backtory %s:\n%s", fs.Name(), fs.FlagUsages())
+			return usageError{fmt.Errorf("help requested")}
+		}
+		return usagef("%s: %v (see backtory %s --help)", fs.Name(), err, fs.Name())
+	}
+	return nil
+}
+
+// setup loads the config and the logger.
+func (g *globals) setup() (*Config, *slog.Logger, error) {
+	cfg, err := loadConfig(g.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := g.logger()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, log, nil
+}
+
+// logger returns the run's logger: human lines on a terminal, quiet under
+// cron (warnings and errors only) unless --verbose.
+func (g *globals) logger() (*slog.Logger, error) {
+	level := slog.LevelWarn
+	if isTerminal(os.Stderr) {
+		level = slog.LevelInfo
+	}
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	if g.quiet {
+		level = slog.LevelError
+	}
+	var w io.Writer = os.Stderr
+	if g.logFile != "" {
+		f, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, usagef("log file: %v", err)
+		}
+		w = io.MultiWriter(os.Stderr, f)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch g.logFormat {
+	case "text":
+		return slog.New(newLineHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", g.logFormat)
+}
+
+// sources returns the configured sources the command acts on.
+func (g *globals) sources(cfg *Config) ([]*Source, error) {
+	if g.source != "" {
+		s, err := cfg.source(g.source)
+		if err != nil {
+			return nil, err
+		}
+		return []*Source{s}, nil
+	}
+	out := make([]*Source, len(cfg.Sources))
+	for i := range cfg.Sources {
+		out[i] = &cfg.Sources[i]
+	}
+	return out, nil
+}
+
+// oneSource returns the source a read command acts on: --source, or the
+// only one.
+func (g *globals) oneSource(cfg *Config) (*Source, error) {
+	if g.source == "" && len(cfg.Sources) > 1 {
+		names := make([]string, len(cfg.Sources))
+		for i, s := range cfg.Sources {
+			names[i] = s.Name
+		}
+		return nil, usagef("the config has several sources: say which with --source (%s)", strings.Join(names, ", "))
+	}
+	if g.source == "" {
+		return &cfg.Sources[0], nil
+	}
+	return cfg.source(g.source)
+}
+
+// openRemote opens the configured remote; a failure is a usage error when
+// the remote cannot be used at all (a bad URL, an unwritable directory).
+func openRemote(ctx context.Context, cfg *Config) (remote.Backend, error) {
+	b, err := remote.Open(ctx, cfg.Remote)
+	if err != nil {
+		return nil, usagef("%s:%d: remote: %v", cfg.path, cfg.line("remote", "url"), err)
+	}
+	return b, nil
+}
+
+// spoolDir returns (and creates) the local directory for objects in transit.
+func spoolDir(cfg *Config) (string, error) {
+	d := filepath.Join(cfg.StateDir, "spool")
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", usagef("state_dir: %v", err)
+	}
+	return d, nil
+}
+
+// reader returns an archive reader of one source's sets.
+func newReader(cfg *Config, b remote.Backend, src *Source, spool string) *archive.Reader {
+	return &archive.Reader{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name}
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

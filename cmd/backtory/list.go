@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+)
+
+func init() {
+	register(command{name: "list", summary: "list the sets on the remote", run: runList})
+}
+
+// setRow is one line of `backtory list`.
+type setRow struct {
+	Source      string    `json:"source"`
+	ID          string    `json:"id"`
+	Kind        string    `json:"kind"`
+	Base        string    `json:"base,omitempty"`
+	Time        time.Time `json:"time"`
+	Files       int       `json:"files"`
+	Bytes       int64     `json:"bytes"`
+	StoredBytes int64     `json:"stored_bytes"`
+	Sealed      bool      `json:"sealed"`
+}
+
+func runList(ctx context.Context, args []string) error {
+	var g globals
+	var asJSON bool
+	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
+	g.register(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, _, err := g.setup()
+	if err != nil {
+		return err
+	}
+	srcs, err := g.sources(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spool, err := spoolDir(cfg)
+	if err != nil {
+		return err
+	}
+	rows := []setRow{}
+	for _, s := range srcs {
+		r := newReader(cfg, b, s, spool)
+		ids, err := r.SetIDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			m, _, err := r.Manifest(ctx, id)
+			if err != nil {
+				return err
+			}
+			row := setRow{Source: s.Name, ID: m.ID, Kind: m.Kind, Time: m.Started, Files: m.Stats.Files,
+				Bytes: m.Stats.Bytes, StoredBytes: m.Stats.StoredBytes, Sealed: m.Sealed}
+			if m.Base != nil {
+				row.Base = m.Base.ID
+			}
+			rows = append(rows, row)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SOURCE\tSET\tKIND\tBASE\tTIME\tFILES\tSIZE\tSTORED")
+	for _, r := range rows {
+		base := r.Base
+		if base == "" {
+			base = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Source, r.ID, r.Kind, base,
+			r.Time.Local().Format("2006-01-02 15:04:05"), r.Files, humanBytes(r.Bytes), humanBytes(r.StoredBytes))
+	}
+	return tw.Flush()
+}
+

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/backtory/backtory/archive"
+)
+
+func init() {
+	register(command{name: "ls", summary: "list the files of a set (the newest, or --at TIME, or --set ID)", run: runLs})
+}
+
+func runLs(ctx context.Context, args []string) error {
+	var g globals
+	var setID, at string
+	var asJSON bool
+	fset := pflag.NewFlagSet("ls", pflag.ContinueOnError)
+	g.register(fset)
+	fset.StringVar(&setID, "set", "", "list this set id")
+	fset.StringVar(&at, "at", "", "list the newest set at or before this time")
+	fset.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	cfg, _, err := g.setup()
+	if err != nil {
+		return err
+	}
+	src, err := g.oneSource(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spool, err := spoolDir(cfg)
+	if err != nil {
+		return err
+	}
+	r := newReader(cfg, b, src, spool)
+	id, err := pickSet(ctx, r, setID, at)
+	if err != nil {
+		return err
+	}
+	m, _, err := r.Manifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	table, closer, err := r.Files(ctx, m)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	var prefixes []string
+	for _, p := range fset.Args() {
+		prefixes = append(prefixes, strings.TrimPrefix(path.Clean("/"+p), "/"))
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	enc := json.NewEncoder(out)
+	for {
+		e, err := table.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !under(string(e.Path), prefixes) {
+			continue
+		}
+		if asJSON {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintln(out, lsLine(e))
+	}
+}
+
+func under(p string, prefixes []string) bool {
+	if len(prefixes) == 0 {
+		return true
+	}
+	for _, q := range prefixes {
+		if q == "" || p == q || strings.HasPrefix(p, q+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// lsLine formats an entry like ls -l.
+func lsLine(e *archive.Entry) string {
+	mode := fs.FileMode(e.Mode & 0o777)
+	if e.Mode&0o4000 != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if e.Mode&0o2000 != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if e.Mode&0o1000 != 0 {
+		mode |= fs.ModeSticky
+	}
+	switch e.Type {
+	case archive.TypeDir:
+		mode |= fs.ModeDir
+	case archive.TypeSymlink:
+		mode |= fs.ModeSymlink
+	case archive.TypeFIFO:
+		mode |= fs.ModeNamedPipe
+	case archive.TypeChar:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case archive.TypeBlock:
+		mode |= fs.ModeDevice
+	}
+	owner := e.User
+	if owner == "" {
+		owner = fmt.Sprint(e.UID)
+	}
+	group := e.Group
+	if group == "" {
+		group = fmt.Sprint(e.GID)
+	}
+	name := fmt.Sprintf("%q", string(e.Path))
+	name = name[1 : len(name)-1]
+	switch e.Type {
+	case archive.TypeSymlink:
+		name += " -> " + string(e.Target)
+	case archive.TypeHardlink:
+		name += " link to " + string(e.Target)
+	}
+	return fmt.Sprintf("%s %-8s %-8s %12d %s %s", mode, owner, group, e.Size,
+		time.Unix(0, e.MTime).Local().Format("2006-01-02 15:04"), name)
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/backtory/backtory/archive"
+)
+
+func init() {
+	register(command{name: "restore", summary: "restore a set (the newest, or --at TIME, or --set ID) into a directory", run: runRestore})
+}
+
+func runRestore(ctx context.Context, args []string) error {
+	var g globals
+	var to, setID, at string
+	var force bool
+	fs := pflag.NewFlagSet("restore", pflag.ContinueOnError)
+	g.register(fs)
+	fs.StringVar(&to, "to", "", "directory to restore into (required; created if missing, must be empty)")
+	fs.StringVar(&setID, "set", "", "restore this set id")
+	fs.StringVar(&at, "at", "", "restore the newest set at or before this time (RFC 3339 or 'YYYY-MM-DD HH:MM' local)")
+	fs.BoolVar(&force, "force", false, "restore into a directory that is not empty, replacing files")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if to == "" {
+		return usagef("restore: --to DIR is required")
+	}
+	cfg, log, err := g.setup()
+	if err != nil {
+		return err
+	}
+	src, err := g.oneSource(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spool, err := spoolDir(cfg)
+	if err != nil {
+		return err
+	}
+	r := newReader(cfg, b, src, spool)
+	id, err := pickSet(ctx, r, setID, at)
+	if err != nil {
+		return err
+	}
+	m, _, err := r.Manifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	warnings := 0
+	st, err := r.Restore(ctx, m, archive.RestoreOptions{
+		Target: to, Paths: fs.Args(), Force: force,
+		Warn: func(path, msg string) {
+			warnings++
+			log.Warn(msg, "path", path)
+		},
+	})
+	if errors.Is(err, archive.ErrNotEmpty) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return fmt.Errorf("restore of %s: %w", id, err)
+	}
+	log.Info("restore done", "set", id, "entries", fmt.Sprint(st.Entries), "bytes", humanBytes(st.Bytes), "to", to)
+	if warnings > 0 {
+		return warningsError{fmt.Sprintf("restore done with %d warnings (see above)", warnings)}
+	}
+	return nil
+}

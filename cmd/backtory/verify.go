@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+)
+
+func init() {
+	register(command{name: "verify", summary: "check every object of every set against its manifest (--deep: decode everything)", run: runVerify})
+}
+
+func runVerify(ctx context.Context, args []string) error {
+	var g globals
+	var setID string
+	var deep bool
+	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
+	g.register(fs)
+	fs.StringVar(&setID, "set", "", "verify only this set")
+	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, log, err := g.setup()
+	if err != nil {
+		return err
+	}
+	srcs, err := g.sources(cfg)
+	if err != nil {
+		return err
+	}
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spool, err := spoolDir(cfg)
+	if err != nil {
+		return err
+	}
+	checked := 0
+	for _, s := range srcs {
+		r := newReader(cfg, b, s, spool)
+		ids, err := r.SetIDs(ctx)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if setID != "" && id != setID {
+				continue
+			}
+			m, _, err := r.Manifest(ctx, id)
+			if err != nil {
+				return err
+			}
+			if err := r.Verify(ctx, m, deep); err != nil {
+				return fmt.Errorf("verify %s/%s: %w", s.Name, id, err)
+			}
+			checked++
+			log.Info("set verified", "source", s.Name, "set", id, "deep", fmt.Sprint(deep))
+		}
+	}
+	if setID != "" && checked == 0 {
+		return usagef("no set %q on the remote (see backtory list)", setID)
+	}
+	fmt.Printf("%d sets verified\n", checked)
+	return nil
+}
+
