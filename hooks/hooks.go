@@ -62,11 +62,11 @@ type Hook struct {
 // Set is the hooks of every phase, as configured under "hooks:" at the top
 // level of the config and in each source.
 type Set struct {
-	PreBackup    []Hook `yaml:"pre_backup"`
-	PreSnapshot  []Hook `yaml:"pre_snapshot"`
-	PostSnapshot []Hook `yaml:"post_snapshot"`
-	PostBackup   []Hook `yaml:"post_backup"`
-	OnFailure    []Hook `yaml:"on_failure"`
+	PreBackup    []Hook `yaml:"pre_backup,omitempty"`
+	PreSnapshot  []Hook `yaml:"pre_snapshot,omitempty"`
+	PostSnapshot []Hook `yaml:"post_snapshot,omitempty"`
+	PostBackup   []Hook `yaml:"post_backup,omitempty"`
+	OnFailure    []Hook `yaml:"on_failure,omitempty"`
 }
 
 // Env is what a hook is told, as BACKTORY_* environment variables. Run fills
@@ -176,17 +176,8 @@ func Run(ctx context.Context, phase string, hs []Hook, env Env, log *slog.Logger
 
 // Hooks returns the hooks of s for phase, or nil for an unknown phase.
 func (s Set) Hooks(phase string) []Hook {
-	switch phase {
-	case PreBackup:
-		return s.PreBackup
-	case PreSnapshot:
-		return s.PreSnapshot
-	case PostSnapshot:
-		return s.PostSnapshot
-	case PostBackup:
-		return s.PostBackup
-	case OnFailure:
-		return s.OnFailure
+	if p := s.field(phase); p != nil {
+		return *p
 	}
 	return nil
 }

@@ -336,8 +336,8 @@ func newRecorder() (*slog.Logger, *recorder) {
 }
 
 func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler        { panic("not used by package hooks") }
-func (r *recorder) WithGroup(string) slog.Handler             { panic("not used by package hooks") }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { panic("not used by package hooks") }
+func (r *recorder) WithGroup(string) slog.Handler            { panic("not used by package hooks") }
 
 func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
 	m := map[string]string{"msg": rec.Message, "level": rec.Level.String()}

@@ -61,6 +61,42 @@ func (h *Hook) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// UnmarshalYAML reads the phases of a Set strictly: an unknown phase name
+// or a null hook is an error that names the line.
+func (s *Set) UnmarshalYAML(n *yaml.Node) error {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: hooks: must be a mapping from phase (pre_backup, pre_snapshot, post_snapshot, post_backup, on_failure) to a list of hooks", n.Line)
+	}
+	*s = Set{}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		list := s.field(k.Value)
+		if list == nil {
+			return fmt.Errorf("line %d: hooks: unknown phase %q (known: pre_backup, pre_snapshot, post_snapshot, post_backup, on_failure)", k.Line, k.Value)
+		}
+		if seen[k.Value] {
+			return fmt.Errorf("line %d: hooks: %s given twice", k.Line, k.Value)
+		}
+		seen[k.Value] = true
+		if v.Tag == "!!null" {
+			continue
+		}
+		if v.Kind != yaml.SequenceNode {
+			return fmt.Errorf("line %d: hooks: %s must be a list of hooks, e.g. %s: [\"/usr/local/sbin/dump-db\"]", v.Line, k.Value, k.Value)
+		}
+		for _, item := range v.Content {
+			var h Hook
+			if err := h.UnmarshalYAML(item); err != nil {
+				return err
+			}
+			*list = append(*list, h)
+		}
+	}
+	return nil
+}
+
 // MarshalYAML writes h in the shortest of the forms UnmarshalYAML reads.
 func (h Hook) MarshalYAML() (any, error) {
 	var run any = h.Shell
@@ -116,4 +152,21 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 		n = n.Alias
 	}
 	return n
+}
+
+// field returns the list of s for a phase name, or nil.
+func (s *Set) field(phase string) *[]Hook {
+	switch phase {
+	case PreBackup:
+		return &s.PreBackup
+	case PreSnapshot:
+		return &s.PreSnapshot
+	case PostSnapshot:
+		return &s.PostSnapshot
+	case PostBackup:
+		return &s.PostBackup
+	case OnFailure:
+		return &s.OnFailure
+	}
+	return nil
 }
