@@ -55,6 +55,7 @@ type matcher struct {
 	batch    int // blocks to verify at once on the expected path
 	maxBatch int
 	ok       []bool
+	cands    []cand // scratch for scan
 }
 
 func newMatcher(sig *Signature, r io.Reader, w io.Writer) *matcher {
@@ -71,6 +72,7 @@ func newMatcher(sig *Signature, r io.Reader, w io.Writer) *matcher {
 		maxBatch: max(2, (256<<10)/bl),
 	}
 	m.ok = make([]bool, m.maxBatch)
+	m.cands = make([]cand, maxScan+8)
 	for range min(runtime.GOMAXPROCS(0), 4) {
 		h, _ := blake3.NewKeyed(sig.keys.block[:])
 		m.macs = append(m.macs, h)
@@ -187,30 +189,98 @@ func (m *matcher) matched(at, idx, n int) {
 	m.expectAt = m.pos
 }
 
-// search rolls the weak sum over the buffer from pos until a block matches
-// (and is copied) or no full window is left in the buffer.
+// search looks for a matching block at each window start from pos on, in
+// chunks that grow while nothing matches, until a block matches (and is
+// copied) or no full window is left in the buffer.
 func (m *matcher) search() {
-	sig := m.sig
-	bl := m.bl
-	w := &sig.keys.weak
-	data := m.buf[:m.end]
-	filter, fshift := sig.filter, sig.fshift
-	limit := m.end - bl // last window start in the buffer
-	h := w.sum(data[m.pos : m.pos+bl])
-	for i := m.pos; ; i++ {
-		f := h >> fshift
-		if filter[f>>6]&(1<<(f&63)) != 0 {
-			if idx := m.lookup(h, data[i:i+bl]); idx >= 0 {
-				m.matched(i, idx, bl)
+	limit := m.end - m.bl // last window start in the buffer
+	chunk := 4 * m.bl
+	for start := m.pos; start <= limit; {
+		stop := min(start+chunk, limit+1)
+		for _, c := range m.scan(start, stop) {
+			i := int(c.pos)
+			if idx := m.lookup(c.h, m.buf[i:i+m.bl]); idx >= 0 {
+				m.matched(i, idx, m.bl)
 				return
 			}
 		}
-		if i == limit {
-			m.pos = limit + 1
-			return
-		}
-		h = h*rkMul + w.t[0][data[i+bl]] - w.out[data[i]]
+		start = stop
+		chunk = min(2*chunk, maxScan)
 	}
+	m.pos = limit + 1
+}
+
+// maxScan is the most window starts scanned before candidates are checked.
+const maxScan = 256 << 10
+
+// A cand is a window start whose weak sum passed the filter.
+type cand struct {
+	pos int32
+	h   uint32
+}
+
+// scan rolls the weak sum over the window starts [start, stop) and returns
+// those that pass the filter. Long ranges are split into four lanes rolled
+// in one loop, so the CPU overlaps their multiply chains; candidates are
+// recorded without branches.
+func (m *matcher) scan(start, stop int) []cand {
+	bl := m.bl
+	w := &m.sig.keys.weak
+	t0, out := &w.t[0], &w.out
+	filter, fshift := m.sig.filter, m.sig.fshift
+	d := m.buf[:m.end]
+	c := m.cands
+	count := stop - start
+	if count < 8*max(bl, 4096) {
+		n := 0
+		h := w.sum(d[start : start+bl])
+		for i := start; ; i++ {
+			f := h >> fshift
+			c[n] = cand{int32(i), h}
+			n += int(filter[f>>6] >> (f & 63) & 1)
+			if i+1 == stop {
+				break
+			}
+			h = h*rkMul + t0[d[i+bl]] - out[d[i]]
+		}
+		return c[:n]
+	}
+	q := count / 4
+	pa, pb, pc, pd := start, start+q, start+2*q, start+3*q
+	ha, hb, hc, hd := w.sum(d[pa:pa+bl]), w.sum(d[pb:pb+bl]), w.sum(d[pc:pc+bl]), w.sum(d[pd:pd+bl])
+	// Lane k records into c[k*(q+1):], lane d (the longest) last, at the end.
+	ca, cb, cc, cd := c[0:q], c[q:2*q], c[2*q:3*q], c[3*q:]
+	na, nb, nc, nd := 0, 0, 0, 0
+	for j := 0; ; j++ {
+		fa, fb, fc, fd := ha>>fshift, hb>>fshift, hc>>fshift, hd>>fshift
+		ca[na] = cand{int32(pa + j), ha}
+		na += int(filter[fa>>6] >> (fa & 63) & 1)
+		cb[nb] = cand{int32(pb + j), hb}
+		nb += int(filter[fb>>6] >> (fb & 63) & 1)
+		cc[nc] = cand{int32(pc + j), hc}
+		nc += int(filter[fc>>6] >> (fc & 63) & 1)
+		cd[nd] = cand{int32(pd + j), hd}
+		nd += int(filter[fd>>6] >> (fd & 63) & 1)
+		if j+1 == q {
+			break
+		}
+		ha = ha*rkMul + t0[d[pa+j+bl]] - out[d[pa+j]]
+		hb = hb*rkMul + t0[d[pb+j+bl]] - out[d[pb+j]]
+		hc = hc*rkMul + t0[d[pc+j+bl]] - out[d[pc+j]]
+		hd = hd*rkMul + t0[d[pd+j+bl]] - out[d[pd+j]]
+	}
+	for i := pd + q - 1; i+1 < stop; i++ { // the rest of lane d
+		hd = hd*rkMul + t0[d[i+bl]] - out[d[i]]
+		f := hd >> fshift
+		cd[nd] = cand{int32(i + 1), hd}
+		nd += int(filter[f>>6] >> (f & 63) & 1)
+	}
+	// Gather the lanes' candidates in order.
+	n := na
+	n += copy(c[n:], cb[:nb])
+	n += copy(c[n:], cc[:nc])
+	n += copy(c[n:], cd[:nd])
+	return c[:n]
 }
 
 // lookup returns the index of a full block with weak sum h and the same MAC

@@ -70,8 +70,9 @@ func (w *weakSum) sum(p []byte) uint32 {
 	t := &w.t
 	m8 := w.m8
 	for len(p) >= 8 {
-		h = h*m8 + t[7][p[0]] + t[6][p[1]] + t[5][p[2]] + t[4][p[3]] +
-			t[3][p[4]] + t[2][p[5]] + t[1][p[6]] + t[0][p[7]]
+		v := binary.LittleEndian.Uint64(p)
+		h = h*m8 + t[7][byte(v)] + t[6][byte(v>>8)] + t[5][byte(v>>16)] + t[4][byte(v>>24)] +
+			t[3][byte(v>>32)] + t[2][byte(v>>40)] + t[1][byte(v>>48)] + t[0][byte(v>>56)]
 		p = p[8:]
 	}
 	for _, b := range p {
