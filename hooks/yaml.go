@@ -144,7 +144,7 @@ func (h *Hook) command(n *yaml.Node) error {
 		h.Shell, h.Argv = "", argv
 		return nil
 	}
-	return fmt.Errorf("line %d: hook: must be a string, a list of strings, or a mapping with run:", n.Line)
+	return fmt.Errorf("line %d: hook: must be a string, a list of strings, or a mapping with a run key", n.Line)
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
