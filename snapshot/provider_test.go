@@ -1,0 +1,469 @@
+package snapshot
+
+// Tests against the real storage stacks. ZFS and LVM2 need a kernel with
+// their modules: they run inside the VM test bed (test/vm/test.sh sets
+// BACKTORY_VM=1). btrfs runs wherever the kernel has btrfs and loop devices.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// bed is one storage stack with a source tree on it.
+type bed struct {
+	spec Spec
+	// snapshots lists the names of this bed's snapshots that start with Prefix.
+	snapshots func(t *testing.T) []string
+}
+
+func TestProviders(t *testing.T) {
+	beds := []struct {
+		name  string
+		setup func(t *testing.T) bed
+	}{
+		{"zfs", setupZFS},
+		{"lvm-classic-ext4", func(t *testing.T) bed { return setupLVM(t, false) }},
+		{"lvm-thin-xfs", func(t *testing.T) bed { return setupLVM(t, true) }},
+		{"btrfs", setupBtrfs},
+	}
+	for _, bb := range beds {
+		t.Run(bb.name, func(t *testing.T) {
+			b := bb.setup(t)
+			t.Run("frozen", func(t *testing.T) { testFrozen(t, b) })
+			t.Run("sigkill-then-cleanup", func(t *testing.T) { testKilled(t, b, syscall.SIGKILL) })
+			t.Run("sigterm-releases", func(t *testing.T) { testKilled(t, b, syscall.SIGTERM) })
+		})
+	}
+}
+
+// testFrozen: what is read is the tree at snapshot time; the snapshot is
+// gone after Release; Release is idempotent and works after cancellation.
+func testFrozen(t *testing.T, b bed) {
+	live := b.spec.Path
+	writeFile(t, filepath.Join(live, "a"), "before")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := Create(ctx, b.spec, "frozen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(context.Background())
+	if s.Kind() != b.spec.Kind || !strings.Contains(s.Name(), "backtory-frozen") {
+		t.Errorf("Kind, Name = %q, %q", s.Kind(), s.Name())
+	}
+	if got := b.snapshots(t); len(got) != 1 {
+		t.Fatalf("snapshots after Create = %q, want one", got)
+	}
+	writeFile(t, filepath.Join(live, "a"), "after")
+	writeFile(t, filepath.Join(live, "b"), "new")
+	syscall.Sync()
+
+	if got := readFile(t, filepath.Join(s.Path(), "a")); got != "before" {
+		t.Errorf("a in the snapshot = %q, want %q", got, "before")
+	}
+	if _, err := os.Stat(filepath.Join(s.Path(), "b")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("b, written after the snapshot, is in it (stat: %v)", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Path(), "c"), nil, 0o644); err == nil {
+		t.Errorf("the snapshot is writable")
+	}
+	if err := s.Verify(ctx); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	cancel() // cleanup after Ctrl-C
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if err := s.Release(ctx); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+	if got := b.snapshots(t); len(got) != 0 {
+		t.Fatalf("snapshots after Release = %q", got)
+	}
+	if _, err := os.Stat(s.Path()); err == nil {
+		t.Errorf("%s still readable after Release", s.Path())
+	}
+}
+
+// testKilled runs Create in a child process and kills it with sig. SIGTERM
+// must make the child release its snapshot; SIGKILL leaves a stale one that
+// CleanupStale removes.
+func testKilled(t *testing.T, b bed, sig syscall.Signal) {
+	spec, _ := json.Marshal(b.spec)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), "BACKTORY_SNAPSHOT_HELPER="+string(spec))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "READY ") {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("helper said %q", line)
+	}
+	if got := b.snapshots(t); len(got) != 1 {
+		t.Errorf("snapshots while the helper runs = %q, want one", got)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	werr := cmd.Wait()
+	if sig == syscall.SIGKILL {
+		if got := b.snapshots(t); len(got) != 1 {
+			t.Fatalf("snapshots after SIGKILL = %q, want the stale one", got)
+		}
+		if err := CleanupStale(context.Background(), b.spec); err != nil {
+			t.Fatalf("CleanupStale: %v", err)
+		}
+	} else if werr != nil {
+		t.Fatalf("helper after %v: %v", sig, werr)
+	}
+	if got := b.snapshots(t); len(got) != 0 {
+		t.Fatalf("snapshots at the end = %q", got)
+	}
+	if err := CleanupStale(context.Background(), b.spec); err != nil {
+		t.Fatalf("CleanupStale with nothing stale: %v", err)
+	}
+}
+
+// TestHelperProcess is the child of testKilled: a miniature backup run that
+// takes a snapshot and releases it on SIGINT/SIGTERM, the way the CLI does.
+func TestHelperProcess(t *testing.T) {
+	env := os.Getenv("BACKTORY_SNAPSHOT_HELPER")
+	if env == "" {
+		t.Skip("helper for the signal tests")
+	}
+	var spec Spec
+	if err := json.Unmarshal([]byte(env), &spec); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	s, err := Create(ctx, spec, "helper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Release(ctx); err != nil { // ctx is cancelled by now
+			t.Error(err)
+		}
+	}()
+	fmt.Printf("READY %s\n", s.Path())
+	<-ctx.Done()
+}
+
+func TestLVMOverflow(t *testing.T) {
+	b := setupLVM(t, false)
+	b.spec.Size = "4M" // one extent
+	s, err := Create(context.Background(), b.spec, "overflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(context.Background())
+	// Rewrite far more than 4 MiB of the origin.
+	f, err := os.Create(filepath.Join(b.spec.Path, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 24; i++ {
+		for j := range buf {
+			buf[j] = byte(rand.Uint32())
+		}
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Sync()
+	err = s.Verify(context.Background())
+	if !errors.Is(err, ErrInvalidated) || !strings.Contains(err.Error(), "snapshot_size") {
+		t.Fatalf("Verify after overflow = %v, want ErrInvalidated naming snapshot_size", err)
+	}
+	t.Logf("the user sees: %v", err)
+	if err := s.Release(context.Background()); !errors.Is(err, ErrInvalidated) {
+		t.Fatalf("Release after overflow = %v, want ErrInvalidated", err)
+	}
+	if got := b.snapshots(t); len(got) != 0 {
+		t.Fatalf("snapshots after Release = %q", got)
+	}
+}
+
+func TestZFSPathMapping(t *testing.T) {
+	b := setupZFS(t)
+	parent := b.spec.Dataset
+	child := parent + "/www"
+	mnt := filepath.Dir(b.spec.Path) // the parent's mount point
+	sh(t, "zfs", "create", child)
+	src := filepath.Join(mnt, "www", "site")
+	writeFile(t, filepath.Join(src, "index.html"), "v1")
+
+	spec := Spec{Kind: KindZFS, Path: src, Dataset: parent}
+	if _, err := Create(context.Background(), spec, "map"); err == nil || !strings.Contains(err.Error(), "recursive: true") {
+		t.Fatalf("Create of a descendant's path without recursive = %v, want advice", err)
+	}
+	spec.Recursive = true
+	s, err := Create(context.Background(), spec, "map")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(context.Background())
+	want := filepath.Join(mnt, "www", ".zfs", "snapshot", "backtory-map", "site")
+	if s.Path() != want {
+		t.Errorf("Path = %q, want %q", s.Path(), want)
+	}
+	writeFile(t, filepath.Join(src, "index.html"), "v2")
+	if got := readFile(t, filepath.Join(s.Path(), "index.html")); got != "v1" {
+		t.Errorf("index.html in the snapshot = %q", got)
+	}
+	if got := zfsSnaps(t, parent); len(got) != 2 {
+		t.Errorf("recursive snapshots = %q, want parent and child", got)
+	}
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := zfsSnaps(t, parent); len(got) != 0 {
+		t.Errorf("snapshots after Release = %q", got)
+	}
+
+	// The dataset is found from the path when not given.
+	s, err = Create(context.Background(), Spec{Kind: KindZFS, Path: src}, "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name() != child+"@backtory-auto" {
+		t.Errorf("Name = %q", s.Name())
+	}
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLVMBindMountMapping(t *testing.T) {
+	b := setupLVM(t, false)
+	writeFile(t, filepath.Join(b.spec.Path, "sub", "f"), "x")
+	bind := t.TempDir()
+	sh(t, "mount", "--bind", filepath.Join(b.spec.Path, "sub"), bind)
+	t.Cleanup(func() { _ = syscall.Unmount(bind, 0) })
+	spec := b.spec
+	spec.Path = bind
+	s, err := Create(context.Background(), spec, "bind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release(context.Background())
+	if got := readFile(t, filepath.Join(s.Path(), "f")); got != "x" {
+		t.Errorf("f through the bind mount's snapshot = %q", got)
+	}
+	if err := s.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// --- setup of the real storage stacks ---
+
+// need fails (strict) or skips the test when a program is missing.
+func need(t *testing.T, progs ...string) {
+	t.Helper()
+	for _, p := range progs {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+				t.Fatalf("%s is missing (run test/deps/vm.sh)", p)
+			}
+			t.Skipf("%s is missing (run test/deps/vm.sh)", p)
+		}
+	}
+}
+
+// inVM skips tests that need the VM's kernel (ZFS, device-mapper).
+func inVM(t *testing.T) {
+	t.Helper()
+	if os.Getenv("BACKTORY_VM") == "" {
+		t.Skip("needs ZFS and device-mapper: runs inside the VM test bed (test/vm/test.sh)")
+	}
+}
+
+// vmDisk returns the i-th blank disk of the VM.
+func vmDisk(t *testing.T, i int) string {
+	t.Helper()
+	d := strings.Fields(os.Getenv("BACKTORY_VM_DISKS"))
+	if i >= len(d) {
+		t.Fatalf("BACKTORY_VM_DISKS has no disk %d", i)
+	}
+	return d[i]
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func writeFile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// setupZFS: a pool on a file vdev (on ext4 on the VM's first disk: whole
+// disks need udev), dataset <pool>/srv, source <mount>/www.
+func setupZFS(t *testing.T) bed {
+	inVM(t)
+	need(t, "zfs", "zpool", "mkfs.ext4")
+	disk := vmDisk(t, 0)
+	host := "/mnt/zfs-vdev"
+	if err := os.MkdirAll(host, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(disk, host, "ext4", 0, ""); err != nil {
+		sh(t, "mkfs.ext4", "-q", "-F", disk)
+		if err := syscall.Mount(disk, host, "ext4", 0, ""); err != nil {
+			t.Fatalf("mount %s: %v", disk, err)
+		}
+	}
+	pool := fmt.Sprintf("bt%d", rand.IntN(1e6))
+	vdev := filepath.Join(host, pool+".img")
+	sh(t, "truncate", "-s", "512M", vdev)
+	sh(t, "zpool", "create", "-f", "-m", "/mnt/"+pool, pool, vdev)
+	t.Cleanup(func() {
+		sh(t, "zpool", "destroy", "-f", pool)
+		_ = os.Remove(vdev)
+		_ = syscall.Unmount(host, 0)
+	})
+	ds := pool + "/srv"
+	sh(t, "zfs", "create", ds)
+	return bed{
+		spec:      Spec{Kind: KindZFS, Path: "/mnt/" + pool + "/srv/www", Dataset: ds},
+		snapshots: func(t *testing.T) []string { return zfsSnaps(t, ds) },
+	}
+}
+
+func zfsSnaps(t *testing.T, ds string) []string {
+	var names []string
+	for _, l := range strings.Split(sh(t, "zfs", "list", "-H", "-r", "-t", "snapshot", "-o", "name", ds), "\n") {
+		if _, s, ok := strings.Cut(l, "@"); ok && strings.HasPrefix(s, Prefix) {
+			names = append(names, l)
+		}
+	}
+	return names
+}
+
+// setupLVM: VG on the VM's second disk, an ext4 LV (classic snapshots) or an
+// xfs thin LV (thin snapshots), source <mount>/www.
+func setupLVM(t *testing.T, thin bool) bed {
+	inVM(t)
+	need(t, "lvm", "mkfs.ext4", "mkfs.xfs")
+	disk := vmDisk(t, 1)
+	vg := fmt.Sprintf("btvg%d", rand.IntN(1e6))
+	sh(t, "pvcreate", "-ff", "--yes", disk)
+	sh(t, "vgcreate", vg, disk)
+	mnt := t.TempDir()
+	t.Cleanup(func() {
+		_ = syscall.Unmount(mnt, 0)
+		sh(t, "vgremove", "--yes", "--force", vg)
+		sh(t, "pvremove", "--yes", disk)
+	})
+	fs, lv := "ext4", "data"
+	if thin {
+		fs = "xfs"
+		sh(t, "lvcreate", "--yes", "-L", "512M", "-T", vg+"/pool")
+		sh(t, "lvcreate", "--yes", "-V", "384M", "-T", vg+"/pool", "-n", lv)
+		sh(t, "mkfs.xfs", "-q", "/dev/"+vg+"/"+lv)
+	} else {
+		sh(t, "lvcreate", "--yes", "-L", "256M", "-n", lv, vg)
+		sh(t, "mkfs.ext4", "-q", "/dev/"+vg+"/"+lv)
+	}
+	if err := syscall.Mount("/dev/"+vg+"/"+lv, mnt, fs, 0, ""); err != nil {
+		t.Fatalf("mount %s: %v", lv, err)
+	}
+	return bed{
+		spec: Spec{Kind: KindLVM, Path: filepath.Join(mnt, "www"), LV: vg + "/" + lv},
+		snapshots: func(t *testing.T) []string {
+			var names []string
+			for _, l := range strings.Fields(sh(t, "lvs", "--noheadings", "-o", "lv_name", vg)) {
+				if strings.HasPrefix(l, Prefix) {
+					names = append(names, l)
+				}
+			}
+			return names
+		},
+	}
+}
+
+// setupBtrfs: btrfs on a loop device, subvolume "data", source data/www.
+func setupBtrfs(t *testing.T) bed {
+	need(t, "mkfs.btrfs", "btrfs", "losetup")
+	if os.Geteuid() != 0 {
+		t.Skip("btrfs snapshots need root")
+	}
+	fss, _ := os.ReadFile("/proc/filesystems")
+	if !strings.Contains(string(fss), "btrfs") {
+		t.Skip("this kernel has no btrfs; the VM test bed runs this test")
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "btrfs.img")
+	sh(t, "truncate", "-s", "256M", img)
+	loop := strings.TrimSpace(sh(t, "losetup", "--find", "--show", img))
+	t.Cleanup(func() { sh(t, "losetup", "-d", loop) })
+	sh(t, "mkfs.btrfs", "-q", "-f", loop)
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(loop, mnt, "btrfs", 0, ""); err != nil {
+		t.Fatalf("mount btrfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(mnt, 0); err != nil {
+			t.Errorf("unmount btrfs: %v", err)
+		}
+	})
+	sub := filepath.Join(mnt, "data")
+	sh(t, "btrfs", "subvolume", "create", sub)
+	return bed{
+		spec: Spec{Kind: KindBtrfs, Path: filepath.Join(sub, "www")},
+		snapshots: func(t *testing.T) []string {
+			var names []string
+			for _, l := range strings.Split(sh(t, "btrfs", "subvolume", "list", "-s", mnt), "\n") {
+				if f := strings.Fields(l); len(f) > 0 && strings.Contains(f[len(f)-1], Prefix) {
+					names = append(names, f[len(f)-1])
+				}
+			}
+			return names
+		},
+	}
+}
