@@ -50,6 +50,38 @@ func ReadKeyFile(path string) (*Key, error) {
 	return &Key{entity: ents[0]}, nil
 }
 
+// ImportKey checks that data (armored or binary, as `gpg --export` or
+// `gpg --export-secret-keys` writes it) is one v4 key that can encrypt and
+// sign, and writes it unchanged to path: mode 0600 for a secret key, 0644
+// for a public one. It never overwrites a file.
+func ImportKey(data []byte, path string) (*Key, error) {
+	ents, err := parseKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	if len(ents) != 1 {
+		return nil, fmt.Errorf("import: found %d keys, want exactly one", len(ents))
+	}
+	e := ents[0]
+	if e.PrimaryKey.Version != 4 {
+		return nil, fmt.Errorf("import: key %s is a v%d key; GnuPG 2.2 reads only v4 keys",
+			fingerprint(e.PrimaryKey.Fingerprint), e.PrimaryKey.Version)
+	}
+	cfg := packetConfig()
+	if _, err := e.EncryptionKeyWithError(time.Now(), cfg); err != nil {
+		return nil, fmt.Errorf("import: key %s has no usable encryption key (add one: gpg --quick-add-key FPR cv25519 encr): %w",
+			fingerprint(e.PrimaryKey.Fingerprint), err)
+	}
+	mode := os.FileMode(0o644)
+	if e.PrivateKey != nil {
+		mode = 0o600
+	}
+	if err := writeNewFile(path, data, mode); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return &Key{entity: e}, nil
+}
+
 // Fingerprint returns the primary key's fingerprint, 40 upper-case hex digits.
 func (k *Key) Fingerprint() string { return fingerprint(k.entity.PrimaryKey.Fingerprint) }
 
@@ -130,7 +162,7 @@ func (b *Box) loadKeyMode(cfg Config) error {
 	if cfg.SigningKey == "" && len(cfg.DecryptionKeys) == 0 && len(cfg.Recipients) == 0 {
 		return errors.New("encryption: no keys configured: set signing_key and recipients (or mode: passphrase)")
 	}
-	pass, err := readPassphrase(cfg)
+	pass, err := ReadPassphrase(cfg.PassphraseFile)
 	if err != nil {
 		return fmt.Errorf("encryption: %w", err)
 	}
@@ -225,7 +257,7 @@ func (b *Box) loadPassphraseMode(cfg Config) error {
 	if cfg.SigningKey != "" || len(cfg.Recipients) > 0 || len(cfg.DecryptionKeys) > 0 || cfg.SignerFingerprint != "" {
 		return errors.New("encryption: mode passphrase takes only passphrase_file (or " + PassphraseEnv + "), no keys")
 	}
-	pass, err := readPassphrase(cfg)
+	pass, err := ReadPassphrase(cfg.PassphraseFile)
 	if err != nil {
 		return fmt.Errorf("encryption: %w", err)
 	}
@@ -326,17 +358,9 @@ func readKeyFile(path string, mustBeSecret bool) (openpgp.EntityList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	var ents openpgp.EntityList
-	if bytes.Contains(data[:min(len(data), 1024)], []byte("-----BEGIN PGP")) {
-		ents, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
-	} else {
-		ents, err = openpgp.ReadKeyRing(bytes.NewReader(data))
-	}
+	ents, err := parseKeys(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s is not a readable OpenPGP key: %w", path, err)
-	}
-	if len(ents) == 0 {
-		return nil, fmt.Errorf("%s holds no OpenPGP key", path)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	secret := ents[0].PrivateKey != nil
 	for _, e := range ents {
@@ -355,6 +379,24 @@ func readKeyFile(path string, mustBeSecret bool) (openpgp.EntityList, error) {
 		if err := checkPrivate(path, fi); err != nil {
 			return nil, err
 		}
+	}
+	return ents, nil
+}
+
+// parseKeys reads every key of an armored or binary key file.
+func parseKeys(data []byte) (openpgp.EntityList, error) {
+	var ents openpgp.EntityList
+	var err error
+	if bytes.Contains(data[:min(len(data), 1024)], []byte("-----BEGIN PGP")) {
+		ents, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	} else {
+		ents, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a readable OpenPGP key: %w", err)
+	}
+	if len(ents) == 0 {
+		return nil, errors.New("no OpenPGP key found")
 	}
 	return ents, nil
 }

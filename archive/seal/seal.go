@@ -416,23 +416,24 @@ func keyIDs(ids []uint64) string {
 
 func fingerprint(fpr []byte) string { return strings.ToUpper(fmt.Sprintf("%x", fpr)) }
 
-// readPassphrase returns the passphrase from cfg.PassphraseFile or the
-// environment, or nil when neither is set.
-func readPassphrase(cfg Config) ([]byte, error) {
-	if cfg.PassphraseFile == "" {
+// ReadPassphrase returns the passphrase from file (first line, which must
+// not be empty; the file must be private), or, when file is "", from the
+// environment variable BACKTORY_KEY_PASSPHRASE, or nil when that is unset.
+func ReadPassphrase(file string) ([]byte, error) {
+	if file == "" {
 		if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
 			return []byte(v), nil
 		}
 		return nil, nil
 	}
-	data, err := readSecretFile(cfg.PassphraseFile, 4096)
+	data, err := readSecretFile(file, 4096)
 	if err != nil {
-		return nil, fmt.Errorf("passphrase_file: %w", err)
+		return nil, fmt.Errorf("passphrase file: %w", err)
 	}
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
 	if len(line) == 0 {
-		return nil, fmt.Errorf("passphrase_file %s: the first line is empty", cfg.PassphraseFile)
+		return nil, fmt.Errorf("passphrase file %s: the first line is empty", file)
 	}
 	return line, nil
 }
