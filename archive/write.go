@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
@@ -375,10 +376,22 @@ func tarHeader(e *Entry) *tar.Header {
 		}
 		h.Devmajor, h.Devminor = int64(e.Major), int64(e.Minor)
 	}
+	if !utf8.ValidString(string(e.Path)) || !utf8.ValidString(string(e.Target)) {
+		// PAX says names are UTF-8 unless told otherwise: tell bsdtar.
+		h.PAXRecords = map[string]string{"hdrcharset": "BINARY"}
+	}
 	if len(e.Xattrs) > 0 {
-		h.PAXRecords = make(map[string]string, len(e.Xattrs))
+		if h.PAXRecords == nil {
+			h.PAXRecords = make(map[string]string, len(e.Xattrs))
+		}
 		for k, v := range e.Xattrs {
 			h.PAXRecords["SCHILY.xattr."+k] = string(v)
+		}
+		if t := aclText(e.Xattrs["system.posix_acl_access"]); t != "" {
+			h.PAXRecords["SCHILY.acl.access"] = t
+		}
+		if t := aclText(e.Xattrs["system.posix_acl_default"]); t != "" {
+			h.PAXRecords["SCHILY.acl.default"] = t
 		}
 	}
 	return h
