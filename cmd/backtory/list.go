@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
 )
 
 func init() {
@@ -92,4 +91,3 @@ func runList(ctx context.Context, args []string) error {
 	}
 	return tw.Flush()
 }
-

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
-
 )
 
 func init() {
@@ -68,4 +67,3 @@ func runVerify(ctx context.Context, args []string) error {
 	fmt.Printf("%d sets verified\n", checked)
 	return nil
 }
-

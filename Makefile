@@ -1,0 +1,51 @@
+# backtory — see README.md. `make demo` runs a real backup and restore;
+# `make test` runs every test (installing what the tests need).
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BUILD    := build
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: build test test-go test-vm fuzz bench bench-peers lint demo clean deps
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
+
+# Every test: the tools the tests need, lint, the Go tests against real
+# gpg/rdiff/tar/vsftpd/pure-ftpd, short fuzzing, and the VM tests against
+# real OpenZFS and LVM2.
+test: deps lint test-go fuzz test-vm
+
+deps:
+	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
+
+test-go:
+	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m ./...
+
+fuzz:
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|^\./||; s|/[^/]*_test.go:func |:|'); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; \
+		echo "== fuzz ./$$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 10s ./$$pkg || exit 1; \
+	done
+
+test-vm:
+	test/vm/test.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-peers:
+	bench/peers/run.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# A real backup and restore of a generated sample tree to a local directory.
+demo: build
+	scripts/demo.sh $(BUILD)/backtory $(BUILD)/demo
+
+clean:
+	rm -rf $(BUILD)
