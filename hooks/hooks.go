@@ -87,12 +87,22 @@ type Env struct {
 // HookError is the failure of one hook: it exited non-zero, could not be
 // started, timed out, or was interrupted.
 type HookError struct {
-	Phase string
-	Hook  string // the hook's Name
-	Err   error  // *exec.ExitError, ErrTimeout, a context error or a start error
+	Phase  string
+	Hook   string // the hook's Name
+	Err    error  // *exec.ExitError, ErrTimeout, a context error or a start error
+	Stderr string // the last line the hook wrote to stderr, if any, cut to 200 bytes
 }
 
-func (e *HookError) Error() string { return fmt.Sprintf("%s hook %q: %v", e.Phase, e.Hook, e.Err) }
+// Error reads like
+//
+//	pre_backup hook "/usr/local/sbin/dump-db": exit status 3 (stderr: "pg_dump: connection refused")
+func (e *HookError) Error() string {
+	msg := fmt.Sprintf("%s hook %q: %v", e.Phase, e.Hook, e.Err)
+	if e.Stderr != "" {
+		msg += fmt.Sprintf(" (stderr: %q)", e.Stderr)
+	}
+	return msg
+}
 func (e *HookError) Unwrap() error { return e.Err }
 
 // Warnings is what Run returns when only hooks with on_error: continue
@@ -150,6 +160,9 @@ func Run(ctx context.Context, phase string, hs []Hook, env Env, log *slog.Logger
 	if !validPhase(phase) {
 		return fmt.Errorf("hooks: unknown phase %q", phase)
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	env.Phase = phase
 	environ := env.environ()
 	var warn Warnings
@@ -157,11 +170,11 @@ func Run(ctx context.Context, phase string, hs []Hook, env Env, log *slog.Logger
 		if err := ctx.Err(); err != nil {
 			return &HookError{Phase: phase, Hook: h.Name(), Err: fmt.Errorf("not run: %w", err)}
 		}
-		err := h.run(ctx, phase, environ, log)
+		stderr, err := h.run(ctx, phase, environ, log)
 		if err == nil {
 			continue
 		}
-		herr := &HookError{Phase: phase, Hook: h.Name(), Err: err}
+		herr := &HookError{Phase: phase, Hook: h.Name(), Err: err, Stderr: stderr}
 		if h.policy(phase) == Abort || ctx.Err() != nil {
 			return herr
 		}
@@ -274,11 +287,11 @@ func (h Hook) argv() []string {
 }
 
 // run runs one hook to its end, killing its process group at the timeout or
-// when ctx is done.
-func (h Hook) run(ctx context.Context, phase string, environ []string, log *slog.Logger) error {
+// when ctx is done. It returns the last line of stderr with the error.
+func (h Hook) run(ctx context.Context, phase string, environ []string, log *slog.Logger) (string, error) {
 	argv := h.argv()
 	if len(argv) == 0 || argv[0] == "" {
-		return errors.New("empty command")
+		return "", errors.New("empty command")
 	}
 	name := h.Name()
 	hctx, cancel := context.WithTimeout(ctx, h.timeout())
@@ -296,7 +309,7 @@ func (h Hook) run(ctx context.Context, phase string, environ []string, log *slog
 	log.Debug("running hook", "phase", phase, "hook", name, "timeout", h.timeout())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return err
+		return "", err
 	}
 	pgid := cmd.Process.Pid // Setpgid: the hook leads a new group of its own id
 
@@ -319,9 +332,9 @@ func (h Hook) run(ctx context.Context, phase string, environ []string, log *slog
 
 	switch {
 	case wasKilled && ctx.Err() != nil:
-		return fmt.Errorf("interrupted, killed it and its process group: %w", ctx.Err())
+		return stderr.last, fmt.Errorf("interrupted, killed it and its process group: %w", ctx.Err())
 	case wasKilled:
-		return fmt.Errorf("%w after %v, killed it and its process group", ErrTimeout, h.timeout())
+		return stderr.last, fmt.Errorf("%w after %v, killed it and its process group", ErrTimeout, h.timeout())
 	case errors.Is(err, exec.ErrWaitDelay):
 		// The hook succeeded but left background processes holding its output.
 		log.Warn("hook left background processes attached to its output; their output is no longer logged (redirect it: >/dev/null 2>&1 &)",
@@ -331,7 +344,7 @@ func (h Hook) run(ctx context.Context, phase string, environ []string, log *slog
 	if err == nil {
 		log.Debug("hook done", "phase", phase, "hook", name, "elapsed", time.Since(start).Round(time.Millisecond))
 	}
-	return err
+	return stderr.last, err
 }
 
 // killGroup sends SIGTERM to the process group, waits until the group is
@@ -398,7 +411,11 @@ type lineLogger struct {
 	log   *slog.Logger
 	attrs []any
 	buf   []byte
+	last  string // the last non-blank line, cut to maxLast bytes
 }
+
+// maxLast bounds lineLogger.last, which goes into error messages.
+const maxLast = 200
 
 func (l *lineLogger) Write(p []byte) (int, error) {
 	n := len(p)
@@ -430,6 +447,12 @@ func (l *lineLogger) flush() {
 
 func (l *lineLogger) emit(line []byte) {
 	s := strings.TrimSuffix(string(line), "\r")
+	if t := strings.TrimSpace(s); t != "" {
+		if len(t) > maxLast {
+			t = strings.ToValidUTF8(t[:maxLast], "") + "…"
+		}
+		l.last = t
+	}
 	args := append(l.attrs[:len(l.attrs):len(l.attrs)], "line", s) // never writes into attrs
 	l.log.Info("hook output", args...)
 }

@@ -128,6 +128,8 @@ func TestRunPolicies(t *testing.T) {
 		{"missing program", PreBackup, []Hook{{Argv: []string{"/nonexistent/dump-db"}}, ok},
 			`pre_backup hook "/nonexistent/dump-db": fork/exec /nonexistent/dump-db: no such file or directory`, false, 0},
 		{"killed by a signal", PreBackup, []Hook{{Shell: "kill -9 $$"}}, "signal: killed", false, 0},
+		{"last stderr line in the error", PreBackup, []Hook{{Shell: "echo one >&2; echo 'pg_dump: connection refused' >&2; echo >&2; exit 2"}},
+			`pre_backup hook "echo one >&2; echo 'pg_dump: connection refused' >&2; echo >&2; exit 2": exit status 2 (stderr: "pg_dump: connection refused")`, false, 0},
 		{"no hooks", PreBackup, nil, "", false, 0},
 	}
 	for _, tt := range tests {
@@ -154,6 +156,12 @@ func TestRunPolicies(t *testing.T) {
 	}
 }
 
+func TestRunNilLogger(t *testing.T) {
+	if err := Run(context.Background(), PreBackup, []Hook{{Shell: "echo discarded"}}, Env{}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRunUnknownPhase(t *testing.T) {
 	log, _ := newRecorder()
 	err := Run(context.Background(), "pre_restore", []Hook{{Shell: "true"}}, Env{}, log)
@@ -162,49 +170,67 @@ func TestRunUnknownPhase(t *testing.T) {
 	}
 }
 
-// TestRunTimeoutKillsGroup checks that a hook past its timeout is killed
-// with its children, also when they ignore SIGTERM.
-func TestRunTimeoutKillsGroup(t *testing.T) {
+// TestRunKillsGroup checks that a hook that is killed (here: its ctx is
+// cancelled once it has said its child's pid) dies with its children, also
+// when they ignore SIGTERM.
+func TestRunKillsGroup(t *testing.T) {
 	defer setVar(&killGrace, 300*time.Millisecond)()
 	tests := []struct {
 		name  string
 		shell string
 	}{
 		{"child in background", "sleep 300 & echo $!; wait"},
-		{"child in foreground of a subshell", "(echo $(exec sh -c 'echo $PPID'); sleep 300)"},
+		{"grandchild", "sh -c 'sleep 300 & echo $!; wait'; exit 0"},
+		{"child in foreground of a subshell", "(sh -c 'echo $PPID'; sleep 300)"},
 		{"everyone ignores SIGTERM", "trap '' TERM; sleep 300 & echo $!; wait; wait"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			log, rec := newRecorder()
-			for _, policy := range []Policy{Abort, Continue} {
-				hs := []Hook{{Shell: tt.shell, Timeout: 300 * time.Millisecond, OnError: policy}}
-				err := Run(context.Background(), PostBackup, hs, Env{}, log)
-				if !errors.Is(err, ErrTimeout) {
-					t.Fatalf("on_error %s: err %v, want a timeout", policy, err)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				for len(rec.lines("stdout")) == 0 {
+					time.Sleep(10 * time.Millisecond)
 				}
-				if policy == Continue && !IsWarning(err) {
-					t.Errorf("a timed-out continue hook is not a warning: %v", err)
-				}
-				if want := "timed out after 300ms, killed it and its process group"; !strings.Contains(err.Error(), want) {
-					t.Errorf("err %q does not say %q", err, want)
-				}
+				cancel()
+			}()
+			err := Run(ctx, PostBackup, []Hook{{Shell: tt.shell}}, Env{}, log)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err %v, want context.Canceled", err)
 			}
 			lines := rec.lines("stdout")
-			if len(lines) != 2 {
-				t.Fatalf("want two child pids, got %q", lines)
+			if len(lines) != 1 {
+				t.Fatalf("want one child pid, got %q", lines)
 			}
-			for _, l := range lines {
-				pid, err := strconv.Atoi(l)
-				if err != nil {
-					t.Fatalf("child pid %q: %v", l, err)
-				}
-				if !gone(pid) {
-					t.Errorf("child %d of a killed hook is still alive", pid)
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
+			pid, err := strconv.Atoi(lines[0])
+			if err != nil {
+				t.Fatalf("child pid %q: %v", lines[0], err)
+			}
+			if !gone(pid) {
+				t.Errorf("child %d of a killed hook is still alive", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		})
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	defer setVar(&killGrace, 300*time.Millisecond)()
+	for _, policy := range []Policy{Abort, Continue} {
+		log, _ := newRecorder()
+		hs := []Hook{{Shell: "echo waiting >&2; exec sleep 300", Timeout: 200 * time.Millisecond, OnError: policy}}
+		err := Run(context.Background(), PostBackup, hs, Env{}, log)
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("on_error %s: err %v, want a timeout", policy, err)
+		}
+		if IsWarning(err) != (policy == Continue) {
+			t.Errorf("on_error %s: IsWarning(%v) = %v", policy, err, IsWarning(err))
+		}
+		want := `post_backup hook "echo waiting >&2; exec sleep 300": timed out after 200ms, killed it and its process group`
+		if !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("err %q, want %q", err, want)
+		}
 	}
 }
 
