@@ -905,8 +905,10 @@ func (f *FTP) dialError(err error) error {
 	switch {
 	case isTLSError(err):
 		msg := fmt.Sprintf("TLS handshake with %s failed: %v", f.addr, tlsReason(err))
-		var cv *tls.CertificateVerificationError
-		if errors.As(err, &cv) {
+		switch {
+		case errors.As(err, new(x509.HostnameError)):
+			msg += " (the certificate is for another name: put a name it was issued for in remote.url)"
+		case errors.As(err, new(*tls.CertificateVerificationError)):
 			msg += " (the server's certificate does not verify: set remote.tls_ca to the CA that signed it)"
 		}
 		return &ftpError{msg, err}
