@@ -47,22 +47,23 @@ func KeyID(key []byte) [8]byte {
 	return id
 }
 
-// BlockLen returns the block length used for a basis of size bytes: about
-// a quarter of the square root of the size, rounded up to a power of two and
-// clamped to 1 KiB..64 KiB (64 MiB -> 2 KiB, 1 GiB -> 8 KiB, 16 GiB -> 32
-// KiB). A negative size (unknown) gives DefaultBlockLen.
+// BlockLen returns the block length used for a basis of size bytes: a
+// quarter of the square root of the size, rounded up to a power of two and
+// clamped to 1 KiB..64 KiB, but at least 8 KiB from 64 MiB on, where keyed
+// BLAKE3 runs four times faster than on smaller blocks. So 1 MiB -> 1 KiB,
+// 32 MiB -> 2 KiB, 64 MiB..1 GiB -> 8 KiB, 16 GiB -> 32 KiB, 64 GiB and
+// more -> 64 KiB. A negative size (unknown) gives DefaultBlockLen (8 KiB).
 func BlockLen(size int64) int {
-	const lo, hi = 1 << 10, 64 << 10
+	const lo, hi, fast, big = 1 << 10, 64 << 10, 8 << 10, 64 << 20
 	if size < 0 {
 		return DefaultBlockLen
 	}
-	q := isqrt(uint64(size)) / 4
-	if q <= lo {
-		return lo
+	b := lo
+	if q := isqrt(uint64(size)) / 4; q > lo {
+		b = min(1<<bits.Len64(q-1), hi) // next power of two >= q
 	}
-	b := 1 << bits.Len64(q-1) // next power of two >= q
-	if b > hi {
-		return hi
+	if size >= big {
+		b = max(b, fast)
 	}
 	return b
 }
