@@ -132,8 +132,8 @@ func (w *Warnings) Unwrap() []error {
 	return errs
 }
 
-// IsWarning reports whether err is (or wraps) a *Warnings and nothing worse:
-// the run may go on.
+// IsWarning reports whether err is (or wraps) a *Warnings: only hooks with
+// on_error: continue failed, and the run may go on.
 func IsWarning(err error) bool {
 	var w *Warnings
 	return errors.As(err, &w)
@@ -178,7 +178,7 @@ func Run(ctx context.Context, phase string, hs []Hook, env Env, log *slog.Logger
 		if h.policy(phase) == Abort || ctx.Err() != nil {
 			return herr
 		}
-		log.Warn("hook failed, continuing (on_error: continue)", "phase", phase, "hook", h.Name(), "err", err)
+		log.Warn("hook failed, continuing (on_error: continue)", "phase", phase, "hook", h.Name(), "err", err, "stderr", stderr)
 		warn.Failed = append(warn.Failed, herr)
 	}
 	if len(warn.Failed) > 0 {
