@@ -73,8 +73,8 @@ END {
 	printf "- load average when the benchmark started (other jobs on the machine inflate wall times): %s\n", mach["load_at_start"]
 	printf "- dataset: %s\n", dataset
 	printf "- change between the two backups: %s\n", mutation
-	printf "- versions: backtory %s; %s; %s; %s; %s; %s; %s\n", (mach["backtory"] == "" ? "n/a" : mach["backtory"]), mach["duplicity"], mach["restic"], mach["borg"], mach["rdiff"], mach["gpg"], mach["zstd"]
-	if (mach["backtory_key"] != "") printf "- backtory key: %s\n", mach["backtory_key"]
+	printf "- versions: %s; %s; %s; %s; %s; %s; %s\n", (mach["backtory"] == "" ? "backtory n/a" : mach["backtory"]), mach["duplicity"], mach["restic"], mach["borg"], mach["rdiff"], mach["gpg"], mach["zstd"]
+	printf "- encryption: duplicity with an OpenPGP key (gpg), restic and borg (repokey) with a repository key, backtory: %s\n", (mach["backtory_encryption"] == "" ? "n/a" : mach["backtory_encryption"])
 	printf "\n## Ratios: backtory ÷ peer (below 1.00x backtory is faster, leaner or smaller)\n\n"
 	printf "| operation | backtory vs | wall time | CPU time | peak RSS | bytes stored or written |\n"
 	printf "|---|---|---|---|---|---|\n"
