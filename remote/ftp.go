@@ -895,7 +895,11 @@ func (f *FTP) dial(ctx context.Context) (*ftpConn, error) {
 			return nil, fmt.Errorf("login: %w", err)
 		}
 		// A reply (530 and the like, or USER refused outright).
-		return nil, &ftpError{fmt.Sprintf("login refused for user %q: %s (check remote.user and the password)", f.user, replyText(err)), err}
+		hint := "check remote.user and the password"
+		if low := strings.ToLower(replyText(err)); f.tls == nil && (strings.Contains(low, "encrypt") || strings.Contains(low, "tls") || strings.Contains(low, "ssl")) {
+			hint = "the server requires FTPS: use ftps://"
+		}
+		return nil, &ftpError{fmt.Sprintf("login refused for user %q: %s (%s)", f.user, replyText(err), hint), err}
 	}
 	return c, nil
 }
@@ -931,11 +935,13 @@ func (f *FTP) explain(err error) error {
 	var tp *textproto.Error
 	if !errors.As(err, &tp) {
 		if isTimeout(err) {
-			return &ftpError{fmt.Sprintf("the server %s did not answer for %v", f.addr, f.timeout), err}
+			return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.addr, f.timeout), err}
 		}
 		return err
 	}
 	switch {
+	case isDiskFull(err) && tp.Code == ftp.StatusActionAborted:
+		return &ftpError{fmt.Sprintf("the server could not write the file, its disk is probably full or the quota exceeded: %s", replyText(err)), err}
 	case isDiskFull(err):
 		return &ftpError{fmt.Sprintf("the server's disk is full or the quota is exceeded: %s", replyText(err)), err}
 	case tp.Code == ftp.StatusFileUnavailable || tp.Code == ftp.StatusBadFileName:

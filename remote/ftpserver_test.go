@@ -395,6 +395,7 @@ func mustContain(t testing.TB, err error, want ...string) {
 			t.Fatalf("error %q does not contain %q", err, w)
 		}
 	}
+	t.Logf("error as expected: %v", err)
 }
 
 // sessions returns the PIDs of the server's session processes: every
