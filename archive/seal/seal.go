@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -178,6 +179,44 @@ func (b *Box) Open(src io.Reader) (io.Reader, error) {
 		return nil, fmt.Errorf("%w: the object is not encrypted", ErrWrongSigner)
 	}
 	return &openReader{box: b, md: md, src: sr}, nil
+}
+
+// OpenTo opens the sealed object src into the file path: it decrypts into a
+// temporary file beside path and renames it into place only after the
+// object verified; on any error nothing is left at path or beside it.
+func (b *Box) OpenTo(src io.Reader, path string, perm os.FileMode) error {
+	r, err := b.Open(src)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".unverified-*")
+	if err != nil {
+		return fmt.Errorf("open: stage: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := io.CopyBuffer(tmp, r, make([]byte, 256<<10)); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("open: stage: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("open: stage: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("open: stage: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	done = true
+	return nil
 }
 
 // SignerFingerprint returns the expected signer's fingerprint (40 upper-case

@@ -496,3 +496,27 @@ func TestErrorIsSticky(t *testing.T) {
 		t.Fatalf("second read: %v, first: %v", err2, err)
 	}
 }
+
+func TestOpenTo(t *testing.T) {
+	b := hostBox(t)
+	dir := t.TempDir()
+	plain := randomBytes(300 << 10)
+	sealed := seal(t, b, plain)
+	target := filepath.Join(dir, "manifest")
+	if err := b.OpenTo(bytes.NewReader(sealed), target, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(target); !bytes.Equal(got, plain) {
+		t.Fatal("content differs")
+	}
+	bad := bytes.Clone(sealed)
+	bad[len(bad)/2] ^= 4
+	target2 := filepath.Join(dir, "damaged")
+	if err := b.OpenTo(bytes.NewReader(bad), target2, 0o600); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "manifest" {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
