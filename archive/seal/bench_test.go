@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // benchObject is the size of one sealed object in the benchmarks.
@@ -24,6 +26,7 @@ func BenchmarkSeal(b *testing.B) {
 	for _, n := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("goroutines=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(n * benchObject))
+			cpu0 := cpuTime()
 			for b.Loop() {
 				var wg sync.WaitGroup
 				for range n {
@@ -42,6 +45,7 @@ func BenchmarkSeal(b *testing.B) {
 				}
 				wg.Wait()
 			}
+			reportCPU(b, cpuTime()-cpu0, int64(n*benchObject))
 		})
 	}
 }
@@ -52,6 +56,7 @@ func BenchmarkOpen(b *testing.B) {
 	sealed := seal(b, box, randomBytes(benchObject))
 	buf := make([]byte, 256<<10)
 	b.SetBytes(benchObject)
+	cpu0 := cpuTime()
 	for b.Loop() {
 		r, err := box.Open(bytes.NewReader(sealed))
 		if err != nil {
@@ -61,6 +66,7 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpuTime()-cpu0, benchObject)
 }
 
 // BenchmarkGnuPGSeal runs `gpg --encrypt --sign -z 0` on the same data, as
@@ -78,6 +84,7 @@ func BenchmarkGnuPGSeal(b *testing.B) {
 	b.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() })
 	plain := randomBytes(benchObject)
 	b.SetBytes(benchObject)
+	var cpu time.Duration
 	for b.Loop() {
 		cmd := exec.Command("gpg", "--homedir", home, "--batch", "--no-tty", "--trust-model", "always",
 			"-z", "0", "--cipher-algo", "AES256", "--encrypt", "--sign",
@@ -87,7 +94,9 @@ func BenchmarkGnuPGSeal(b *testing.B) {
 		if err := cmd.Run(); err != nil {
 			b.Fatalf("gpg: %v %s", err, stderr.String())
 		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
+	reportCPU(b, cpu, benchObject)
 }
 
 // BenchmarkSealPassphraseSmall shows the fixed cost per object in passphrase
@@ -107,4 +116,17 @@ func BenchmarkSealPassphraseSmall(b *testing.B) {
 		w.Write([]byte("small"))
 		w.Close()
 	}
+}
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports CPU nanoseconds per byte over all b.N iterations of
+// perOp bytes: unlike MB/s it does not depend on what else the machine runs.
+func reportCPU(b *testing.B, cpu time.Duration, perOp int64) {
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(int64(b.N)*perOp), "cpu-ns/B")
 }
