@@ -1014,6 +1014,8 @@ func retryable(err error) bool {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, new(*readError)), isTLSError(err), isDiskFull(err), errors.Is(err, fs.ErrNotExist):
 		return false
+	case isDNSNotFound(err):
+		return false
 	case errors.As(err, new(*sizeMismatch)), errors.As(err, new(net.Error)),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return true
@@ -1023,6 +1025,11 @@ func retryable(err error) bool {
 		return tp.Code >= 400 && tp.Code < 500
 	}
 	return false
+}
+
+func isDNSNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }
 
 func isTimeout(err error) bool {
@@ -1120,16 +1127,21 @@ func (w *watchConn) Write(p []byte) (int, error) {
 type tlsData struct {
 	*tls.Conn
 	timeout time.Duration
-	wrote   bool
+	wrote   bool // an upload: close gracefully
+	failed  bool // a write failed: the peer is gone or stuck, just close
 }
 
 func (t *tlsData) Write(p []byte) (int, error) {
 	t.wrote = true
-	return t.Conn.Write(p)
+	n, err := t.Conn.Write(p)
+	if err != nil {
+		t.failed = true
+	}
+	return n, err
 }
 
 func (t *tlsData) Close() error {
-	if t.wrote {
+	if t.wrote && !t.failed {
 		if err := t.Conn.CloseWrite(); err == nil {
 			_ = t.Conn.SetReadDeadline(time.Now().Add(t.timeout))
 			_, _ = io.Copy(io.Discard, t.Conn)

@@ -102,6 +102,8 @@ func TestFTPConnectErrors(t *testing.T) {
 		{"connection refused", explicit, func(c *remote.Config) {
 			c.URL = strings.Replace(c.URL, fmt.Sprint(explicit.port), fmt.Sprint(closed), 1)
 		}, []string{"cannot connect to", "connection refused"}},
+		{"unknown host", explicit, func(c *remote.Config) { c.URL = strings.Replace(c.URL, "127.0.0.1", "no-such-host.invalid", 1) },
+			[]string{"cannot connect to no-such-host.invalid", "no such host"}},
 		{"plain FTP to a server that requires TLS", explicit, func(c *remote.Config) {
 			c.URL, c.TLSCA = strings.Replace(c.URL, "ftps://", "ftp://", 1), ""
 		}, []string{"login refused", "encryption", "use ftps://"}},
