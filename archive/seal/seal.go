@@ -113,14 +113,19 @@ func New(cfg Config) (*Box, error) {
 	if b.mode == "" {
 		b.mode = ModeKeys
 	}
+	var err error
 	switch b.mode {
 	case ModePassphrase:
-		return b, b.loadPassphraseMode(cfg)
+		err = b.loadPassphraseMode(cfg)
 	case ModeKeys:
-		return b, b.loadKeyMode(cfg)
+		err = b.loadKeyMode(cfg)
 	default:
-		return nil, fmt.Errorf("encryption: unknown mode %q (want %q or %q)", cfg.Mode, ModeKeys, ModePassphrase)
+		err = fmt.Errorf("encryption: unknown mode %q (want %q or %q)", cfg.Mode, ModeKeys, ModePassphrase)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // Seal starts a sealed object written to dst. Write the plaintext to the
@@ -176,7 +181,7 @@ func (b *Box) Open(src io.Reader) (io.Reader, error) {
 		return nil, b.openError(err, ring.ids())
 	}
 	if !md.IsEncrypted {
-		return nil, fmt.Errorf("%w: the object is not encrypted", ErrWrongSigner)
+		return nil, fmt.Errorf("%w: not a sealed object: its content is not encrypted", ErrCorrupt)
 	}
 	return &openReader{box: b, md: md, src: sr}, nil
 }

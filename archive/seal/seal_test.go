@@ -520,3 +520,18 @@ func TestOpenTo(t *testing.T) {
 		t.Fatalf("left behind: %v", entries)
 	}
 }
+
+// A signed but unencrypted message by the right key is not a sealed object.
+func TestPlaintextRejected(t *testing.T) {
+	b := hostBox(t)
+	var out bytes.Buffer
+	w, err := openpgp.Sign(&out, []*openpgp.Entity{b.signer}, nil, b.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("in the clear"))
+	w.Close()
+	if _, err := open(b, out.Bytes()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not encrypted") {
+		t.Fatalf("plaintext message: %v", err)
+	}
+}
