@@ -251,12 +251,22 @@ type sealWriter struct {
 	closed bool
 }
 
+// maxChunk bounds each write into go-crypto: its partial-length writer
+// buffers a whole write, and its CFB writer allocates one of the same size.
+const maxChunk = 64 << 10
+
 func (w *sealWriter) Write(p []byte) (int, error) {
-	n, err := w.pt.Write(p)
-	if err != nil {
-		return n, fmt.Errorf("seal: %w", err)
+	written := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxChunk)]
+		n, err := w.pt.Write(chunk)
+		written += n
+		if err != nil {
+			return written, fmt.Errorf("seal: %w", err)
+		}
+		p = p[n:]
 	}
-	return n, nil
+	return written, nil
 }
 
 func (w *sealWriter) Close() error {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -534,4 +535,36 @@ func TestPlaintextRejected(t *testing.T) {
 	if _, err := open(b, out.Bytes()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not encrypted") {
 		t.Fatalf("plaintext message: %v", err)
 	}
+}
+
+// Memory stays flat in the object's size, also when the caller writes in
+// big pieces: 256 MiB sealed in 4 MiB writes keeps the heap small.
+func TestSealStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seals 256 MiB")
+	}
+	b := hostBox(t)
+	w, err := b.Seal(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := randomBytes(4 << 20)
+	var maxHeap uint64
+	var ms runtime.MemStats
+	for i := range 64 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+		if i%8 == 0 {
+			runtime.ReadMemStats(&ms)
+			maxHeap = max(maxHeap, ms.HeapInuse)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if maxHeap > 48<<20 {
+		t.Fatalf("heap in use reached %d MiB while sealing", maxHeap>>20)
+	}
+	t.Logf("max heap in use %.1f MiB", float64(maxHeap)/(1<<20))
 }
