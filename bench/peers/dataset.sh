@@ -19,7 +19,7 @@ out=${1:?usage: dataset.sh OUT small|full}
 size=${2:?usage: dataset.sh OUT small|full}
 case $size in
 small) want_files=10000 want_bytes=$((100 << 20)) big_bytes=$((48 << 20)) ;;
-full) want_files=100000 want_bytes=$((1024 << 20)) big_bytes=$((512 << 20)) ;;
+full) want_files=100000 want_bytes=$((960 << 20)) big_bytes=$((512 << 20)) ;;
 *)
 	echo "dataset.sh: unknown size $size (want small or full)" >&2
 	exit 2
