@@ -171,6 +171,7 @@ func TestHelperProcess(t *testing.T) {
 func TestLVMOverflow(t *testing.T) {
 	b := setupLVM(t, false)
 	b.spec.Size = "4M" // one extent
+	writeFile(t, filepath.Join(b.spec.Path, "a"), "x")
 	s, err := Create(context.Background(), b.spec, "overflow")
 	if err != nil {
 		t.Fatal(err)

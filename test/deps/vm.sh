@@ -6,7 +6,7 @@
 # Idempotent and fast when everything is present.
 set -eu
 
-pkgs="qemu-system-x86 gcc make libc6-dev bc perl cpio gzip xz-utils zstd kmod file btrfs-progs e2fsprogs"
+pkgs="qemu-system-x86 gcc binutils make libc6-dev bc perl cpio gzip xz-utils zstd kmod file btrfs-progs e2fsprogs"
 
 contrib=/etc/apt/sources.list.d/backtory-contrib.sources
 need_update=0

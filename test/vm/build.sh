@@ -21,8 +21,15 @@ mkdir -p "$cache/debs" "$cache/zfs" "$cache/assets"
 log() { echo "test/vm/build: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# Candidate versions, asked of apt-cache once (it is slow under load).
+declare -A cand
+load_candidates() {
+	while read -r p v; do cand[$p]=$v; done < <(apt-cache policy "$@" 2>/dev/null |
+		awk '/^[^ ].*:$/ {p=substr($0, 1, length($0)-1)} /^  Candidate:/ {print p, $2}')
+}
 candidate() {
-	v=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	[ -n "${cand[$1]:-}" ] || load_candidates "$1"
+	v=${cand[$1]:-}
 	[ -n "$v" ] && [ "$v" != "(none)" ] || die "package $1 not found: run test/deps/vm.sh (it enables contrib and runs apt-get update)"
 	echo "$v"
 }
@@ -49,9 +56,7 @@ kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64: run test/deps/vm.sh"
 krel=${kpkg#linux-image-}           # 6.1.0-56-amd64
 kabi=${krel%-amd64}                 # 6.1.0-56
-kver=$(candidate "$kpkg")           # 6.1.192-2
 kbuild=linux-kbuild-$(echo "$kabi" | cut -d. -f1,2)
-zver=$(candidate zfs-dkms)
 
 # Userland that goes into the initramfs, with the libraries that a stock
 # Debian 12 host may lack. Shared libraries are resolved with ldd, first in
@@ -62,6 +67,9 @@ e2fsprogs libext2fs2 libcom-err2 libss2 xfsprogs libinih1 liburcu8 btrfs-progs l
 mount util-linux libmount1 libblkid1 libsmartcols1 libuuid1 libudev1 libtirpc3 libtirpc-common
 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g"
 
+load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" $userpkgs
+kver=$(candidate "$kpkg") # 6.1.192-2
+zver=$(candidate zfs-dkms)
 versions=$( {
 	echo "kernel $kpkg $kver"
 	echo "zfs $zver"
@@ -141,8 +149,10 @@ modpath() { # name -> path of its .ko (dash and underscore are the same)
 builtin() { grep -q "/$(echo "$1" | tr _ -)\.ko$\|/$(echo "$1" | tr - _)\.ko$" "$kmods/modules.builtin"; }
 : >"$work/order"
 addmod() { # depth-first, dependencies first
-	grep -qx "$1" "$work/seen" 2>/dev/null && return 0
-	echo "$1" >>"$work/seen"
+	local p d n
+	n=$(echo "$1" | tr - _)
+	grep -qx "$n" "$work/seen" 2>/dev/null && return 0
+	echo "$n" >>"$work/seen"
 	p=$(modpath "$1")
 	if [ -z "$p" ]; then
 		builtin "$1" && return 0
@@ -150,6 +160,7 @@ addmod() { # depth-first, dependencies first
 	fi
 	for d in $(modinfo -F depends "$p" | tr , ' '); do addmod "$d"; done
 	cp "$p" "$mdir/"
+	strip --strip-debug "$mdir/$(basename "$p")" # the ZFS build keeps debug info
 	basename "$p" >>"$work/order"
 }
 for m in virtio_pci virtio_blk virtio_console 9pnet_virtio 9p loop crc32c_generic ext4 xfs btrfs \
@@ -176,6 +187,7 @@ addlibs() { # copies the shared libraries a binary needs
 	done
 }
 addbin() { # copies a program from the unpacked packages, with its libraries
+	local b d src dst
 	for b in "$@"; do
 		src=""
 		for d in usr/sbin sbin usr/bin bin; do
@@ -193,12 +205,12 @@ addbin() { # copies a program from the unpacked packages, with its libraries
 }
 addbin zfs zpool mount.zfs lvm dmsetup mke2fs e2fsck tune2fs mkfs.xfs xfs_repair mkfs.btrfs btrfs \
 	mount umount blkid losetup thin_check
-for l in lvcreate lvremove lvs lvchange lvextend vgcreate vgchange vgremove vgs pvcreate pvs lvdisplay vgmknodes; do
+for l in lvcreate lvremove lvrename lvs lvscan lvchange lvextend lvdisplay vgcreate vgchange vgremove vgs \
+	vgscan vgdisplay vgmknodes pvcreate pvremove pvs pvdisplay; do
 	ln -sf lvm "$root/usr/sbin/$l"
 done
 ln -sf mke2fs "$root/usr/sbin/mkfs.ext4"
 ln -sf e2fsck "$root/usr/sbin/fsck.ext4"
-ln -sf ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/usr/lib64/ld-linux-x86-64.so.2" 2>/dev/null || true
 cp "$ur/bin/busybox" "$root/usr/bin/busybox"
 # busybox applets for everything else (never shadowing a real tool)
 for a in $("$root/usr/bin/busybox" --list-full); do

@@ -6,7 +6,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
-test/vm/build.sh >/dev/null
+VM_ASSETS=$(test/vm/build.sh)
+export VM_ASSETS
 share=$(mktemp -d "${TMPDIR:-/tmp}/backtory-vm-share.XXXXXX")
 trap 'rm -rf "$share"' EXIT
 CGO_ENABLED=0 go test -c -o "$share/snapshot.test" ./snapshot
