@@ -148,6 +148,11 @@ func (k *Key) SaveFiles(publicPath, secretPath string, passphrase []byte) error 
 	if err := k.WritePublic(&pub); err != nil {
 		return err
 	}
+	for _, p := range []string{publicPath, secretPath} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("save key: %s already exists; not overwriting a key", p)
+		}
+	}
 	if err := writeNewFile(secretPath, sec.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("save secret key: %w", err)
 	}
