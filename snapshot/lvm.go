@@ -81,7 +81,7 @@ func createLVM(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	}
 	origin, rel, ok := mountOf(ms, src, func(m mountEntry) bool { return fmt.Sprintf("%d:%d", m.Major, m.Minor) == dev })
 	if !ok {
-		return nil, fmt.Errorf("lvm snapshot of %s: the path is not on a mounted filesystem of %s; check lv:", spec.Path, spec.LV)
+		return nil, fmt.Errorf("lvm snapshot of %s: the path is not on a mounted filesystem of %s: check lv", spec.Path, spec.LV)
 	}
 	// A bind mount shows a subdirectory of the filesystem.
 	rel = filepath.Join(strings.TrimPrefix(origin.Root, "/"), rel)

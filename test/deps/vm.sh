@@ -32,10 +32,12 @@ if [ -z "$missing" ] && [ "$need_update" = 0 ]; then
 	exit 0
 fi
 
-apt_opts="-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3"
-if [ "$need_update" = 1 ] || ! apt-cache show zfs-dkms >/dev/null 2>&1 || ! apt-cache show $missing >/dev/null 2>&1; then
-	apt-get $apt_opts update -q
+apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+read -ra missing_list <<<"$missing"
+if [ "$need_update" = 1 ] || ! apt-cache show zfs-dkms >/dev/null 2>&1 ||
+	! apt-cache show "${missing_list[@]}" >/dev/null 2>&1; then
+	apt-get "${apt_opts[@]}" update -q
 fi
 if [ -n "$missing" ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get $apt_opts install -y -q --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing_list[@]}"
 fi

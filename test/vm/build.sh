@@ -30,7 +30,9 @@ load_candidates() {
 candidate() {
 	[ -n "${cand[$1]:-}" ] || load_candidates "$1"
 	v=${cand[$1]:-}
-	[ -n "$v" ] && [ "$v" != "(none)" ] || die "package $1 not found: run test/deps/vm.sh (it enables contrib and runs apt-get update)"
+	if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+		die "package $1 not found: run test/deps/vm.sh (it enables contrib and runs apt-get update)"
+	fi
 	echo "$v"
 }
 
@@ -39,13 +41,13 @@ candidate() {
 fetch() {
 	for p in "$@"; do
 		v=$(candidate "$p")
-		fv=$(echo "$v" | sed 's/:/%3a/')
-		f=$(ls "$cache/debs/${p}_${fv}_"*.deb 2>/dev/null | head -n1 || true)
+		fv=${v//:/%3a}
+		f=$(find "$cache/debs" -maxdepth 1 -name "${p}_${fv}_*.deb" | head -n1)
 		if [ -z "$f" ]; then
 			(cd "$cache/debs" && apt-get -q download "$p=$v" >/dev/null 2>&1) ||
 				(cd "$cache/debs" && apt-get -q download "$p=$v" >&2) ||
 				die "apt-get download $p=$v failed"
-			f=$(ls "$cache/debs/${p}_${fv}_"*.deb | head -n1)
+			f=$(find "$cache/debs" -maxdepth 1 -name "${p}_${fv}_*.deb" | head -n1)
 		fi
 		echo "$f"
 	done
@@ -61,19 +63,19 @@ kbuild=linux-kbuild-$(echo "$kabi" | cut -d. -f1,2)
 # Userland that goes into the initramfs, with the libraries that a stock
 # Debian 12 host may lack. Shared libraries are resolved with ldd, first in
 # the unpacked packages, then on the host (the host is Debian 12 too).
-userpkgs="busybox-static zfsutils-linux libzfs4linux libnvpair3linux libuutil3linux libzpool5linux
+userpkgs=(busybox-static zfsutils-linux libzfs4linux libnvpair3linux libuutil3linux libzpool5linux
 lvm2 dmsetup libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 thin-provisioning-tools
 e2fsprogs libext2fs2 libcom-err2 libss2 xfsprogs libinih1 liburcu8 btrfs-progs liblzo2-2
 mount util-linux libmount1 libblkid1 libsmartcols1 libuuid1 libudev1 libtirpc3 libtirpc-common
-libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g"
+libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g)
 
-load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" $userpkgs
+load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" "${userpkgs[@]}"
 kver=$(candidate "$kpkg") # 6.1.192-2
 zver=$(candidate zfs-dkms)
 versions=$( {
 	echo "kernel $kpkg $kver"
 	echo "zfs $zver"
-	for p in $userpkgs; do echo "$p $(candidate "$p")"; done
+	for p in "${userpkgs[@]}"; do echo "$p $(candidate "$p")"; done
 	sha256sum "$here/build.sh" "$here/init"
 } )
 key=$(echo "$versions" | sha256sum | cut -c1-16)
@@ -172,7 +174,7 @@ cp "$work/order" "$root/etc/modules-order"
 # 3. Userland.
 ur=$work/user
 mkdir -p "$ur"
-for d in $(fetch $userpkgs); do dpkg -x "$d" "$ur"; done
+for d in $(fetch "${userpkgs[@]}"); do dpkg -x "$d" "$ur"; done
 libpath=$ur/lib/x86_64-linux-gnu:$ur/usr/lib/x86_64-linux-gnu
 addlibs() { # copies the shared libraries a binary needs
 	LD_LIBRARY_PATH=$libpath ldd "$1" 2>/dev/null | while read -r a b c _; do
