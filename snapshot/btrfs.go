@@ -63,7 +63,9 @@ func createBtrfs(ctx context.Context, spec Spec, name string) (Snapshot, error) 
 	}
 	s := &btrfsSnapshot{dir: dir, name: name, ownDir: own}
 	s.path = filepath.Join(s.Name(), rel)
-	if _, err := run(ctx, "btrfs", "subvolume", "snapshot", "-r", sub, s.Name()); err != nil {
+	cctx, cancel := cleanupContext(ctx) // finish, then release after Ctrl-C
+	defer cancel()
+	if _, err := run(cctx, "btrfs", "subvolume", "snapshot", "-r", sub, s.Name()); err != nil {
 		return nil, errors.Join(fmt.Errorf("btrfs snapshot of %s: %w", spec.Path, err), s.Release(ctx))
 	}
 	if err := ctx.Err(); err != nil {

@@ -106,7 +106,11 @@ func createLVM(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 		args = append(args, sa...)
 	}
 	args = append(args, vg+"/"+lv)
-	if _, err := run(ctx, "lvcreate", args...); err != nil {
+	// lvcreate runs to its end even after Ctrl-C: the snapshot it makes is
+	// then released below, instead of being left half-made.
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if _, err := run(cctx, "lvcreate", args...); err != nil {
 		return nil, errors.Join(fmt.Errorf("lvm snapshot of %s: %w", spec.Path, err),
 			removeLVM(context.WithoutCancel(ctx), vg, name, ""))
 	}
