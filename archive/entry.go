@@ -21,6 +21,15 @@ const (
 	TypeBlock    = "block"
 )
 
+// Changes of a path in a differential, against its full.
+const (
+	ChangeUnchanged = "unchanged" // data and metadata as in the full
+	ChangeMeta      = "meta"      // data as in the full, metadata changed
+	ChangeDelta     = "delta"     // data = rdiff patch of the full's version
+	ChangeWhole     = "whole"     // data stored whole in the differential
+	ChangeNew       = "new"       // not in the full (data, if any, stored whole)
+)
+
 // Entry is one line of a set's file table: the full state of one path.
 type Entry struct {
 	Path   Name              `json:"path"` // relative to the source root; "." is the root
@@ -40,7 +49,12 @@ type Entry struct {
 	Xattrs map[string][]byte `json:"xattrs,omitempty"` // including system.posix_acl_access/default
 	Sparse bool              `json:"sparse,omitempty"`
 	Hash   string            `json:"hash,omitempty"` // BLAKE3-256 hex of the content (file)
-	Volume int               `json:"vol,omitempty"`  // volume number holding the data (file, hardlink)
+	Volume int               `json:"vol,omitempty"`  // volume of this set holding the entry
+	// In a differential: how the path changed since the full, and which of
+	// the full's volumes holds the data (ChangeUnchanged, ChangeMeta) or
+	// the patch basis (ChangeDelta).
+	Change     string `json:"change,omitempty"`
+	BaseVolume int    `json:"base_vol,omitempty"`
 	// Warning notes a problem met while archiving (e.g. "changed while read").
 	Warning string `json:"warning,omitempty"`
 }
@@ -216,6 +230,11 @@ func (e *Entry) check() error {
 		}
 	default:
 		return fmt.Errorf("%q: unknown type %q", p, e.Type)
+	}
+	switch e.Change {
+	case "", ChangeUnchanged, ChangeMeta, ChangeDelta, ChangeWhole, ChangeNew:
+	default:
+		return fmt.Errorf("%q: unknown change %q", p, e.Change)
 	}
 	if e.Size < 0 || e.Mode&^0o7777 != 0 {
 		return fmt.Errorf("%q: bad size or mode", p)

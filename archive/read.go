@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 
 	"github.com/klauspost/compress/zstd"
@@ -130,33 +131,107 @@ func (r *Reader) Manifest(ctx context.Context, id string) (*Manifest, string, er
 // and hash against the manifest. The returned file is positioned at 0;
 // closing it removes it.
 func (r *Reader) fetch(ctx context.Context, m *Manifest, ref ObjectRef) (*spoolFile, error) {
-	name := SetDir(m.Host, m.Source, m.ID) + "/" + ref.Name
 	f, err := os.CreateTemp(r.SpoolDir, "fetch-*")
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", name, err)
+		return nil, fmt.Errorf("fetch %s: %w", ref.Name, err)
 	}
 	sf := &spoolFile{f}
-	h := sha256.New()
-	rc, err := r.Backend.Get(ctx, name, 0)
-	if err != nil {
-		sf.Close()
-		return nil, fmt.Errorf("fetch %s: %w", name, err)
-	}
-	n, err := io.Copy(io.MultiWriter(f, h), rc)
-	rc.Close()
-	if err != nil {
-		sf.Close()
-		return nil, fmt.Errorf("fetch %s: %w", name, err)
-	}
-	if n != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
-		sf.Close()
-		return nil, fmt.Errorf("%s: does not match its manifest (size %d, want %d; or hash differs): the object is damaged or was replaced", name, n, ref.Size)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err := r.download(ctx, m, ref, f); err != nil {
 		sf.Close()
 		return nil, err
 	}
 	return sf, nil
+}
+
+// download copies an object into f, checks it and rewinds f.
+func (r *Reader) download(ctx context.Context, m *Manifest, ref ObjectRef, f *os.File) error {
+	name := SetDir(m.Host, m.Source, m.ID) + "/" + ref.Name
+	rc, err := r.Backend.Get(ctx, name, 0)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", name, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", name, err)
+	}
+	if n != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
+		return fmt.Errorf("%s: does not match its manifest (size %d, want %d; or hash differs): the object is damaged or was replaced", name, n, ref.Size)
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return err
+}
+
+// cached returns a verified local copy of an object, kept in dir for
+// later runs (a full's signatures); a missing or damaged copy is fetched
+// again. The copy holds the stored (sealed) bytes.
+func (r *Reader) cached(ctx context.Context, m *Manifest, ref ObjectRef, dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	p := filepath.Join(dir, m.ID+"."+ref.Name)
+	if f, err := os.Open(p); err == nil {
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err == nil && n == ref.Size && hex.EncodeToString(h.Sum(nil)) == ref.SHA256 {
+			if _, err := f.Seek(0, io.SeekStart); err == nil {
+				return f, nil
+			}
+		}
+		f.Close()
+	}
+	tmp, err := os.CreateTemp(dir, ".fetch-*")
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if err := r.download(ctx, m, ref, tmp); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return tmp, nil
+}
+
+// OpenBase opens full id as the base of a differential: its manifest,
+// file table and signatures. The signatures are cached in cacheDir.
+func (r *Reader) OpenBase(ctx context.Context, id, cacheDir string) (*Base, error) {
+	m, hash, err := r.Manifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind != KindFull || m.Sigs == nil {
+		return nil, fmt.Errorf("set %s is not a full with signatures: it cannot be the base of a differential", id)
+	}
+	b := &Base{Manifest: m, ManifestHash: hash}
+	files, fc, err := r.Files(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	b.files = files
+	b.closers = append(b.closers, fc)
+	f, err := r.cached(ctx, m, *m.Sigs, filepath.Join(cacheDir, m.Host, m.Source))
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	rc, err := r.decode(m, *m.Sigs, f)
+	if err != nil {
+		f.Close()
+		b.Close()
+		return nil, err
+	}
+	b.closers = append(b.closers, rc)
+	if b.sigs, err = newSigsReader(rc); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("%s of %s: %w", m.Sigs.Name, id, err)
+	}
+	return b, nil
 }
 
 type spoolFile struct{ *os.File }
@@ -173,18 +248,25 @@ func (r *Reader) open(ctx context.Context, m *Manifest, ref ObjectRef) (io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	var rd io.Reader = bufio.NewReaderSize(sf, 256<<10)
+	return r.decode(m, ref, sf)
+}
+
+// decode opens and decompresses a verified local copy of an object; closing
+// the result closes f.
+func (r *Reader) decode(m *Manifest, ref ObjectRef, f io.ReadCloser) (*objectReader, error) {
+	var rd io.Reader = bufio.NewReaderSize(f, 256<<10)
+	var err error
 	if r.Sealer != nil {
 		if rd, err = r.Sealer.Open(rd); err != nil {
-			sf.Close()
+			f.Close()
 			return nil, fmt.Errorf("%s: %w", ref.Name, err)
 		}
 	}
-	oc := &objectReader{name: ref.Name, r: rd, raw: rd, closers: []io.Closer{sf}}
+	oc := &objectReader{name: ref.Name, r: rd, raw: rd, closers: []io.Closer{f}}
 	if m.Compression == "zstd" {
 		zr, err := zstd.NewReader(rd, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 		if err != nil {
-			sf.Close()
+			f.Close()
 			return nil, err
 		}
 		oc.r = zr

@@ -13,6 +13,8 @@ import (
 
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/rsyncdelta"
 )
 
 // RestoreOptions say what to restore where.
@@ -32,71 +34,69 @@ type RestoreStats struct {
 	Bytes   int64
 }
 
-// Restore restores set m into opt.Target. Every volume is checked against
-// the manifest before it is decrypted; every file's content against its
-// hash.
+// Restore restores set m into opt.Target: a full alone, or a differential
+// from its full and itself, never another set. Every object is checked
+// against its manifest before it is decrypted, and every file's content
+// against its hash.
 func (r *Reader) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (RestoreStats, error) {
-	var st RestoreStats
-	sel, err := newSelection(opt.Paths)
-	if err != nil {
-		return st, err
+	sel := newSelection(opt.Paths)
+	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: opt.Target, spool: r.SpoolDir}
+	x.self = &cursor{r: r, m: m}
+	if m.Kind == KindDiff {
+		if m.Base == nil {
+			return RestoreStats{}, fmt.Errorf("differential %s names no full", m.ID)
+		}
+		bm, hash, err := r.Manifest(ctx, m.Base.ID)
+		if err != nil {
+			return RestoreStats{}, fmt.Errorf("the full of differential %s: %w", m.ID, err)
+		}
+		if hash != m.Base.ManifestSHA256 || bm.Kind != KindFull {
+			return RestoreStats{}, fmt.Errorf("differential %s was taken against another %s than the one on the remote (manifest hash differs): the full was replaced", m.ID, m.Base.ID)
+		}
+		x.base = &cursor{r: r, m: bm}
+	}
+	defer x.self.close()
+	if x.base != nil {
+		defer x.base.close()
 	}
 	if !opt.DryRun {
 		if err := prepareTarget(opt.Target, opt.Force); err != nil {
-			return st, err
+			return RestoreStats{}, err
 		}
 	}
 	plan, err := r.plan(ctx, m, sel)
 	if err != nil {
-		return st, err
+		return RestoreStats{}, err
 	}
 	if len(opt.Paths) > 0 && plan.selected == 0 {
-		return st, fmt.Errorf("set %s has none of the paths %s", m.ID, strings.Join(opt.Paths, ", "))
+		return RestoreStats{}, fmt.Errorf("set %s has none of the paths %s", m.ID, strings.Join(opt.Paths, ", "))
 	}
+	x.plan = plan
 	table, tc, err := r.Files(ctx, m)
 	if err != nil {
-		return st, err
+		return RestoreStats{}, err
 	}
 	defer tc.Close()
-	x := &extractor{opt: opt, sel: sel, plan: plan, buf: make([]byte, 1<<20), root: opt.Target}
-	defer x.closeVolume()
 	for {
 		e, err := table.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return st, err
+			return RestoreStats{}, err
 		}
 		if err := ctx.Err(); err != nil {
-			return st, err
+			return RestoreStats{}, err
 		}
-		if e.Volume != x.volNum {
-			if err := x.closeVolume(); err != nil {
-				return st, err
-			}
-			if plan.volumes[e.Volume] {
-				if e.Volume < 1 || e.Volume > len(m.Volumes) {
-					return st, fmt.Errorf("file table of %s: %q is in volume %d, which the set does not have", m.ID, e.Path, e.Volume)
-				}
-				if err := x.openVolume(ctx, r, m, e.Volume); err != nil {
-					return st, err
-				}
-			}
-			x.volNum = e.Volume
+		if err := x.entry(ctx, e); err != nil {
+			return RestoreStats{}, err
 		}
-		if !plan.volumes[e.Volume] {
-			continue
-		}
-		if err := x.entry(e); err != nil {
-			return st, err
-		}
-	}
-	if err := x.closeVolume(); err != nil {
-		return st, err
 	}
 	if err := x.popDirs(""); err != nil {
-		return st, err
+		return RestoreStats{}, err
+	}
+	if err := x.self.finish(); err != nil {
+		return RestoreStats{}, err
 	}
 	return RestoreStats{Entries: x.entries, Bytes: x.bytes}, nil
 }
@@ -104,7 +104,7 @@ func (r *Reader) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (
 // selection decides which paths a restore writes.
 type selection struct{ paths []string }
 
-func newSelection(paths []string) (*selection, error) {
+func newSelection(paths []string) *selection {
 	s := &selection{}
 	for _, p := range paths {
 		c := path.Clean("/" + p)[1:]
@@ -113,7 +113,7 @@ func newSelection(paths []string) (*selection, error) {
 		}
 		s.paths = append(s.paths, c)
 	}
-	return s, nil
+	return s
 }
 
 // wants reports whether p is selected, or is a directory above a selected path.
@@ -134,35 +134,34 @@ func (s *selection) wants(p string) (selected, ancestor bool) {
 
 // restorePlan is what a first pass over the file table learns.
 type restorePlan struct {
-	volumes  map[int]bool      // volumes holding something to restore
 	redirect map[string]string // unselected first name of a hardlink group -> where it was restored
 	selected int
 }
 
 func (r *Reader) plan(ctx context.Context, m *Manifest, sel *selection) (*restorePlan, error) {
+	p := &restorePlan{redirect: map[string]string{}}
+	if len(sel.paths) == 0 {
+		p.selected = 1
+		return p, nil
+	}
 	table, tc, err := r.Files(ctx, m)
 	if err != nil {
 		return nil, err
 	}
 	defer tc.Close()
-	p := &restorePlan{volumes: map[int]bool{}, redirect: map[string]string{}}
 	for {
 		e, err := table.Next()
 		if err == io.EOF {
-			break
+			return p, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		s, a := sel.wants(string(e.Path))
-		if !s && !a {
+		if s, _ := sel.wants(string(e.Path)); !s {
 			continue
 		}
-		if s {
-			p.selected++
-		}
-		p.volumes[e.Volume] = true
-		if s && e.Type == TypeHardlink {
+		p.selected++
+		if e.Type == TypeHardlink {
 			if s2, _ := sel.wants(string(e.Target)); !s2 {
 				if _, ok := p.redirect[string(e.Target)]; !ok {
 					p.redirect[string(e.Target)] = string(e.Path)
@@ -170,29 +169,6 @@ func (r *Reader) plan(ctx context.Context, m *Manifest, sel *selection) (*restor
 			}
 		}
 	}
-	// The data of redirected hardlink groups is in the first name's volume:
-	// a second pass is not needed because the first name precedes its links
-	// and the plan only adds volumes.
-	if len(p.redirect) > 0 {
-		table, tc2, err := r.Files(ctx, m)
-		if err != nil {
-			return nil, err
-		}
-		defer tc2.Close()
-		for {
-			e, err := table.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			if _, ok := p.redirect[string(e.Path)]; ok {
-				p.volumes[e.Volume] = true
-			}
-		}
-	}
-	return p, nil
 }
 
 // prepareTarget creates the target, or checks that it is empty.
@@ -212,60 +188,87 @@ func prepareTarget(dir string, force bool) error {
 	return nil
 }
 
-// extractor writes entries from volumes into the target.
+// cursor reads the volumes of one set forward: seek finds an entry by its
+// volume and name, skipping what lies before it.
+type cursor struct {
+	r      *Reader
+	m      *Manifest
+	volNum int
+	vol    *objectReader
+	tr     *tar.Reader
+}
+
+// seek positions the cursor at the tar entry name in volume n and returns
+// its header; the entry's data is read from c.tr.
+func (c *cursor) seek(ctx context.Context, n int, name string) (*tar.Header, error) {
+	if n < 1 || n > len(c.m.Volumes) {
+		return nil, fmt.Errorf("set %s: the file table names volume %d, which the set does not have", c.m.ID, n)
+	}
+	if n < c.volNum {
+		return nil, fmt.Errorf("set %s: the file table goes back to volume %d after %d", c.m.ID, n, c.volNum)
+	}
+	if n != c.volNum {
+		c.close()
+		rc, err := c.r.open(ctx, c.m, c.m.Volumes[n-1])
+		if err != nil {
+			return nil, err
+		}
+		c.vol, c.tr, c.volNum = rc.(*objectReader), tar.NewReader(rc), n
+	}
+	for {
+		h, err := c.tr.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("%s of %s: has no entry %q, which the file table lists", c.vol.name, c.m.ID, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s of %s: %w", c.vol.name, c.m.ID, err)
+		}
+		if h.Name == name {
+			return h, nil
+		}
+	}
+}
+
+// finish reads the rest of the current volume so that its seal is checked.
+func (c *cursor) finish() error {
+	if c.vol == nil {
+		return nil
+	}
+	err := c.vol.finish()
+	c.close()
+	return err
+}
+
+func (c *cursor) close() {
+	if c.vol != nil {
+		c.vol.Close()
+		c.vol, c.tr, c.volNum = nil, nil, 0
+	}
+}
+
+// extractor creates the entries of a file table in the target.
 type extractor struct {
 	opt     RestoreOptions
 	sel     *selection
 	plan    *restorePlan
 	root    string
+	spool   string
 	buf     []byte
-	volNum  int
-	vol     *objectReader
-	tr      *tar.Reader
+	self    *cursor           // the set's own volumes
+	base    *cursor           // a differential's full
 	dirs    []*Entry          // directories whose metadata is applied when left
 	staged  map[string]string // hardlink data waiting for its first selected name
 	entries int
 	bytes   int64
 }
 
-func (x *extractor) openVolume(ctx context.Context, r *Reader, m *Manifest, n int) error {
-	rc, err := r.open(ctx, m, m.Volumes[n-1])
-	if err != nil {
-		return err
-	}
-	x.vol = rc.(*objectReader)
-	x.tr = tar.NewReader(x.vol)
-	return nil
-}
-
-// closeVolume checks that the volume ended cleanly and was verified.
-func (x *extractor) closeVolume() error {
-	if x.vol == nil {
-		return nil
-	}
-	v := x.vol
-	x.vol, x.tr = nil, nil
-	defer v.Close()
-	return v.finish()
-}
-
-// entry restores one file table entry, reading its tar entry.
-func (x *extractor) entry(e *Entry) error {
+// entry restores one file table entry.
+func (x *extractor) entry(ctx context.Context, e *Entry) error {
 	p := string(e.Path)
-	h, err := x.tr.Next()
-	if err != nil {
-		if err == io.EOF {
-			return fmt.Errorf("%s: ends before %q, which the file table lists", x.vol.name, p)
-		}
-		return fmt.Errorf("%s: %w", x.vol.name, err)
-	}
-	if h.Name != tarName(e.Path, e.Type == TypeDir) {
-		return fmt.Errorf("%s: holds %q where the file table lists %q", x.vol.name, h.Name, p)
-	}
 	s, a := x.sel.wants(p)
 	if !s && !a {
 		if _, ok := x.plan.redirect[p]; ok && e.Type == TypeFile && !x.opt.DryRun {
-			return x.stage(e)
+			return x.stage(ctx, e)
 		}
 		return nil
 	}
@@ -276,33 +279,31 @@ func (x *extractor) entry(e *Entry) error {
 		return err
 	}
 	if p != "." && !x.opt.DryRun {
-		parent := path.Dir(p)
-		if n := len(x.dirs); n == 0 || string(x.dirs[n-1].Path) != parent {
-			return fmt.Errorf("%s: %q comes without its parent directory: the archive is malformed", x.vol.name, p)
+		if n := len(x.dirs); n == 0 || string(x.dirs[n-1].Path) != path.Dir(p) {
+			return fmt.Errorf("file table: %q comes without its parent directory: the set is malformed", p)
 		}
 	}
 	x.entries++
-	dest := p
-	abs := filepath.Join(x.root, dest)
+	abs := filepath.Join(x.root, p)
 	if x.opt.DryRun {
 		if e.Type == TypeFile {
-			return x.content(e, io.Discard)
+			return x.content(ctx, e, io.Discard)
 		}
 		return nil
 	}
 	switch e.Type {
 	case TypeDir:
-		if dest != "." {
+		if p != "." {
 			if err := os.Mkdir(abs, 0o700); err != nil {
 				if fi, serr := os.Lstat(abs); serr != nil || !fi.IsDir() || !x.opt.Force {
 					return fmt.Errorf("restore %s: %w", p, err)
 				}
 			}
 		}
-		x.dirs = append(x.dirs, &Entry{Path: Name(dest), Type: e.Type, Mode: e.Mode, UID: e.UID, GID: e.GID, MTime: e.MTime, Xattrs: e.Xattrs})
+		x.dirs = append(x.dirs, e)
 		return nil
 	case TypeFile:
-		return x.file(e, abs)
+		return x.file(ctx, e, abs)
 	case TypeHardlink:
 		target := string(e.Target)
 		if staged, ok := x.staged[target]; ok {
@@ -312,7 +313,7 @@ func (x *extractor) entry(e *Entry) error {
 			if err := os.Rename(staged, abs); err != nil {
 				return fmt.Errorf("restore %s: %w", p, err)
 			}
-			x.plan.redirect[target] = dest
+			x.plan.redirect[target] = p
 			return nil
 		}
 		if to, ok := x.plan.redirect[target]; ok {
@@ -346,9 +347,9 @@ func (x *extractor) entry(e *Entry) error {
 
 // stage writes the data of a hardlink group's first name, which is not
 // selected, to a hidden file in the target; its first selected link takes it.
-func (x *extractor) stage(e *Entry) error {
+func (x *extractor) stage(ctx context.Context, e *Entry) error {
 	abs := filepath.Join(x.root, fmt.Sprintf(".backtory-restore-%d", len(x.staged)))
-	if err := x.file(e, abs); err != nil {
+	if err := x.file(ctx, e, abs); err != nil {
 		return err
 	}
 	if x.staged == nil {
@@ -369,7 +370,7 @@ func (x *extractor) replace(abs string) {
 }
 
 // file writes a regular file's content and metadata.
-func (x *extractor) file(e *Entry, abs string) error {
+func (x *extractor) file(ctx context.Context, e *Entry, abs string) error {
 	x.replace(abs)
 	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -379,7 +380,7 @@ func (x *extractor) file(e *Entry, abs string) error {
 	if e.Sparse {
 		w = &sparseWriter{f: f}
 	}
-	err = x.content(e, w)
+	err = x.content(ctx, e, w)
 	if err == nil && e.Sparse {
 		err = f.Truncate(e.Size)
 	}
@@ -394,18 +395,58 @@ func (x *extractor) file(e *Entry, abs string) error {
 	return nil
 }
 
-// content copies the current tar entry to w and checks its hash.
-func (x *extractor) content(e *Entry, w io.Writer) error {
+// content writes e's content to w, from the set's own volumes, from the
+// full's, or patched from both, and checks its hash.
+func (x *extractor) content(ctx context.Context, e *Entry, w io.Writer) error {
 	h := blake3.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), x.tr, x.buf)
+	cw := &countWriter{w: io.MultiWriter(w, h)}
+	var err error
+	switch e.Change {
+	case "", ChangeWhole, ChangeNew:
+		err = x.copyFrom(ctx, x.self, e.Volume, tarName(e.Path, false), cw)
+	case ChangeUnchanged, ChangeMeta:
+		err = x.copyFrom(ctx, x.base, e.BaseVolume, tarName(e.Path, false), cw)
+	case ChangeDelta:
+		err = x.patch(ctx, e, cw)
+	}
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", e.Path, err)
 	}
-	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.Hash {
-		return fmt.Errorf("restore %s: content does not match the file table (%d bytes)", e.Path, n)
+	if cw.n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.Hash {
+		return fmt.Errorf("restore %s: content does not match the file table (%d bytes)", e.Path, cw.n)
 	}
-	x.bytes += n
+	x.bytes += cw.n
 	return nil
+}
+
+func (x *extractor) copyFrom(ctx context.Context, c *cursor, vol int, name string, w io.Writer) error {
+	if c == nil {
+		return fmt.Errorf("the file table points into a full, but this set is a full itself")
+	}
+	if _, err := c.seek(ctx, vol, name); err != nil {
+		return err
+	}
+	_, err := io.CopyBuffer(w, c.tr, x.buf)
+	return err
+}
+
+// patch applies the differential's delta to the full's version of e.
+func (x *extractor) patch(ctx context.Context, e *Entry, w io.Writer) error {
+	basis, err := os.CreateTemp(x.spool, "basis-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		basis.Close()
+		os.Remove(basis.Name())
+	}()
+	if err := x.copyFrom(ctx, x.base, e.BaseVolume, tarName(e.Path, false), basis); err != nil {
+		return err
+	}
+	if _, err := x.self.seek(ctx, e.Volume, deltaPrefix+string(e.Path)); err != nil {
+		return err
+	}
+	return rsyncdelta.Patch(basis, x.self.tr, w)
 }
 
 // popDirs applies the metadata of every directory on the stack that is

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/rsyncdelta"
 )
 
 // BackupOptions configure one backup of one source.
@@ -40,16 +41,31 @@ type BackupOptions struct {
 	Warn func(path, msg string)
 	// Progress, if set, is called after each entry.
 	Progress func(entries int, bytes int64)
+	// Base, if set, makes the set a differential against this full.
+	Base *Base
+	// Started is the run's start, which names the set (default: now).
+	Started time.Time
+	// BeforeCommit, if set, is called after every object was uploaded and
+	// before the manifest is: an error (an invalidated snapshot) fails the set.
+	BeforeCommit func(context.Context) error
 }
 
-// Backup writes a full set of opt.Root to b and returns its manifest. A
-// failed backup leaves no manifest, so no set; it removes what it uploaded.
+// Backup writes a set of opt.Root to b and returns its manifest: a full,
+// or, when opt.Base is set, a differential against that full. A failed
+// backup leaves no manifest, so no set; it removes what it uploaded.
 func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest, error) {
-	started := time.Now()
+	started := opt.Started
+	if started.IsZero() {
+		started = time.Now()
+	}
+	kind := KindFull
+	if opt.Base != nil {
+		kind = KindDiff
+	}
 	m := &Manifest{
 		Format:      FormatVersion,
-		ID:          NewSetID(KindFull, started),
-		Kind:        KindFull,
+		ID:          NewSetID(kind, started),
+		Kind:        kind,
 		Host:        opt.Host,
 		Source:      opt.Source,
 		SourcePath:  opt.SourcePath,
@@ -59,12 +75,18 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 		Compression: opt.Compression.Kind,
 		Sealed:      opt.Sealer != nil,
 	}
+	if opt.Base != nil {
+		m.Base = &BaseRef{ID: opt.Base.Manifest.ID, ManifestSHA256: opt.Base.ManifestHash}
+	}
 	dir := SetDir(opt.Host, opt.Source, m.ID)
 	if infos, _ := b.List(ctx, dir); len(infos) > 0 {
 		return nil, fmt.Errorf("set %s already exists on the remote: wait a second and run again", dir)
 	}
 	s := &setWriter{opt: opt, m: m, up: newUploader(ctx, b, dir, opt.Uploads), buf: make([]byte, 1<<20)}
 	err := s.run(ctx)
+	if err == nil && opt.BeforeCommit != nil {
+		err = opt.BeforeCommit(ctx)
+	}
 	if err == nil {
 		m.Finished = time.Now().UTC()
 		err = putManifest(ctx, b, dir, m, opt.Sealer)
@@ -77,7 +99,8 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 	return m, nil
 }
 
-// setWriter writes the volumes and the file table of one set.
+// setWriter writes the volumes, the file table and (for a full) the
+// block signatures of one set.
 type setWriter struct {
 	opt   BackupOptions
 	m     *Manifest
@@ -87,6 +110,9 @@ type setWriter struct {
 	tw    *tar.Writer
 	table *objectWriter
 	tab   *TableWriter
+	sigs  *objectWriter // a full's block signatures
+	key   []byte        // a full's MAC key
+	diff  *differ       // a differential's comparison with its full
 }
 
 func (s *setWriter) run(ctx context.Context) error {
@@ -97,6 +123,15 @@ func (s *setWriter) run(ctx context.Context) error {
 		return err
 	}
 	s.tab = NewTableWriter(s.table)
+	if s.opt.Base == nil {
+		if s.sigs, s.key, err = newSigsWriter(s.opt.SpoolDir, "sigs"+ext, s.opt.Compression, s.opt.Sealer); err != nil {
+			return err
+		}
+	} else {
+		if s.diff, err = newDiffer(s); err != nil {
+			return err
+		}
+	}
 	x, err := NewExcluder(s.opt.Exclude)
 	if err != nil {
 		return err
@@ -106,8 +141,14 @@ func (s *setWriter) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if s.diff != nil {
+			return s.diff.add(e, abs)
+		}
 		return s.add(e, abs)
 	})
+	if err == nil && s.diff != nil {
+		err = s.diff.finish()
+	}
 	if err == nil {
 		err = s.closeVolume()
 	}
@@ -117,17 +158,30 @@ func (s *setWriter) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obj, err := s.table.Close()
-	s.table = nil
+	files, err := s.finishObject(&s.table)
 	if err != nil {
 		return err
 	}
-	s.m.Files = obj.ref
-	s.m.Stats.StoredBytes += obj.ref.Size
-	if err := s.up.add(obj); err != nil {
-		return err
+	s.m.Files = files
+	if s.sigs != nil {
+		sigs, err := s.finishObject(&s.sigs)
+		if err != nil {
+			return err
+		}
+		s.m.Sigs = &sigs
 	}
 	return s.up.wait()
+}
+
+// finishObject closes a spooled object and queues it for upload.
+func (s *setWriter) finishObject(o **objectWriter) (ObjectRef, error) {
+	obj, err := (*o).Close()
+	*o = nil
+	if err != nil {
+		return ObjectRef{}, err
+	}
+	s.m.Stats.StoredBytes += obj.ref.Size
+	return obj.ref, s.up.add(obj)
 }
 
 func (s *setWriter) warn(path, msg string) {
@@ -152,15 +206,26 @@ func (s *setWriter) add(e *Entry, abs string) error {
 	} else if err := s.tw.WriteHeader(tarHeader(e)); err != nil {
 		return fmt.Errorf("archive %s: %w", e.Path, err)
 	}
-	e.Volume = len(s.m.Volumes) + 1
+	return s.record(e, true)
+}
+
+// record writes e to the file table; inVolume says that the current
+// volume holds an entry for it. A full volume is closed here.
+func (s *setWriter) record(e *Entry, inVolume bool) error {
+	if inVolume {
+		e.Volume = len(s.m.Volumes) + 1
+	}
 	if err := s.tab.Write(e); err != nil {
 		return err
 	}
 	s.m.Stats.Entries++
+	if e.Change != "" && e.Change != ChangeUnchanged {
+		s.m.Stats.Changed++
+	}
 	if s.opt.Progress != nil {
 		s.opt.Progress(s.m.Stats.Entries, s.m.Stats.Bytes)
 	}
-	if s.vol.stored() >= s.opt.VolumeSize {
+	if inVolume && s.vol.stored() >= s.opt.VolumeSize {
 		return s.closeVolume()
 	}
 	return nil
@@ -189,10 +254,18 @@ func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
 		return false, fmt.Errorf("archive %s: %w", e.Path, err)
 	}
 	h := blake3.New()
-	n, rerr := io.CopyBuffer(io.MultiWriter(s.tw, h), io.LimitReader(f, e.Size), s.buf)
+	dst := io.MultiWriter(s.tw, h)
+	var sw *rsyncdelta.SignatureWriter
+	if s.sigs != nil {
+		if sw, err = rsyncdelta.NewSignatureWriter(s.sigs, s.key, rsyncdelta.BlockLen(e.Size), e.Size); err != nil {
+			return false, fmt.Errorf("signature of %s: %w", e.Path, err)
+		}
+		dst = io.MultiWriter(s.tw, h, sw)
+	}
+	n, rerr := io.CopyBuffer(dst, io.LimitReader(f, e.Size), s.buf)
 	if n < e.Size {
 		// Shrunk or unreadable: pad so that the tar stream stays valid.
-		if werr := s.writeZeros(io.MultiWriter(s.tw, h), e.Size-n); werr != nil {
+		if werr := s.writeZeros(dst, e.Size-n); werr != nil {
 			return false, werr
 		}
 		if rerr != nil && !isWriteErr(rerr) {
@@ -203,6 +276,11 @@ func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
 	}
 	if rerr != nil && isWriteErr(rerr) {
 		return false, fmt.Errorf("archive %s: %w", e.Path, rerr)
+	}
+	if sw != nil {
+		if err := sw.Close(); err != nil {
+			return false, fmt.Errorf("signature of %s: %w", e.Path, err)
+		}
 	}
 	var after unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &after); err == nil && e.Warning == "" &&
@@ -285,6 +363,12 @@ func (s *setWriter) abort() {
 	}
 	if s.table != nil {
 		s.table.abort()
+	}
+	if s.sigs != nil {
+		s.sigs.abort()
+	}
+	if s.diff != nil {
+		s.diff.close()
 	}
 	s.up.cancel()
 	s.up.wait()

@@ -2,12 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/hooks"
+	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/snapshot"
 )
 
 func init() {
@@ -16,13 +23,23 @@ func init() {
 
 func runBackup(ctx context.Context, args []string) error {
 	var g globals
+	var full, diff bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
+	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
+	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("backup takes no arguments (got %q)", fs.Arg(0))
+	}
+	if full && diff {
+		return usagef("backup: --full and --diff exclude each other")
+	}
+	force := map[bool]string{true: "full"}[full]
+	if diff {
+		force = "diff"
 	}
 	cfg, log, err := g.setup()
 	if err != nil {
@@ -37,6 +54,18 @@ func runBackup(ctx context.Context, args []string) error {
 			return usagef("%s:%d: source %s: path %s is not a directory that exists", cfg.path, cfg.line("sources"), s.Name, s.Path)
 		}
 	}
+	release, err := acquireLock(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return err
+	}
+	if sealer == nil && remote.IsNetwork(cfg.Remote.URL) {
+		log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
+	}
 	b, err := openRemote(ctx, cfg)
 	if err != nil {
 		return err
@@ -46,40 +75,189 @@ func runBackup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	comp, _ := archive.ParseCompression(cfg.Compression)
-	warnings := 0
-	for _, s := range srcs {
-		log := log.With("source", s.Name)
-		opt := archive.BackupOptions{
-			Host:        cfg.Host,
-			Source:      s.Name,
-			SourcePath:  s.Path,
-			Root:        s.Path,
-			Snapshot:    "none: live tree",
-			Exclude:     s.Exclude,
-			CrossMounts: s.CrossMounts,
-			VolumeSize:  int64(cfg.VolumeSize),
-			Compression: comp,
-			SpoolDir:    spool,
-			Uploads:     2,
-			Tool:        "backtory " + version,
-			Warn: func(path, msg string) {
-				log.Warn(msg, "path", path)
-			},
+	run := &backupRun{cfg: cfg, log: log, b: b, sealer: sealer, spool: spool, force: force}
+	return run.run(ctx, srcs)
+}
+
+// backupRun is one `backtory backup`: hooks around everything, then each
+// source in turn.
+type backupRun struct {
+	cfg      *Config
+	log      *slog.Logger
+	b        remote.Backend
+	sealer   archive.Sealer
+	spool    string
+	force    string
+	warnings []string
+}
+
+// run backs up srcs in order; a failing source stops the run.
+func (r *backupRun) run(ctx context.Context, srcs []*Source) error {
+	env := hooks.Env{Host: r.cfg.Host}
+	err := r.phase(ctx, hooks.PreBackup, r.cfg.Hooks.PreBackup, env)
+	if err == nil {
+		for _, s := range srcs {
+			if err = r.source(ctx, s, env); err != nil {
+				break
+			}
 		}
-		m, err := archive.Backup(ctx, b, opt)
-		if err != nil {
-			return fmt.Errorf("backup of source %s: %w", s.Name, err)
-		}
-		warnings += m.Stats.Warnings
-		log.Info("backup done", "set", m.ID, "files", fmt.Sprint(m.Stats.Files),
-			"bytes", humanBytes(m.Stats.Bytes), "stored", humanBytes(m.Stats.StoredBytes),
-			"seconds", fmt.Sprintf("%.1f", m.Finished.Sub(m.Started).Seconds()))
 	}
-	if warnings > 0 {
-		return warningsError{fmt.Sprintf("backup done with %d warnings (see above): some paths were not archived exactly", warnings)}
+	always := context.WithoutCancel(ctx)
+	env.Status, env.Error = r.outcome(err)
+	if herr := r.phase(always, hooks.PostBackup, r.cfg.Hooks.PostBackup, env); err == nil {
+		err = herr
+	}
+	if err != nil {
+		env.Status, env.Error = r.outcome(err)
+		r.phase(always, hooks.OnFailure, r.cfg.Hooks.OnFailure, env)
+		return err
+	}
+	if len(r.warnings) > 0 {
+		return warningsError{fmt.Sprintf("backup done with %d warnings (see above)", len(r.warnings))}
 	}
 	return nil
+}
+
+// phase runs hooks; a failure of continue-hooks becomes a warning.
+func (r *backupRun) phase(ctx context.Context, phase string, hs []hooks.Hook, env hooks.Env) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	err := hooks.Run(ctx, phase, hs, env, r.log)
+	if hooks.IsWarning(err) {
+		r.warnings = append(r.warnings, err.Error())
+		r.log.Warn(err.Error())
+		return nil
+	}
+	return err
+}
+
+func (r *backupRun) outcome(err error) (status, msg string) {
+	switch {
+	case err != nil:
+		return hooks.StatusFailure, err.Error()
+	case len(r.warnings) > 0:
+		return hooks.StatusWarning, r.warnings[0]
+	}
+	return hooks.StatusSuccess, ""
+}
+
+// source backs up one source: its hooks, its snapshot, a full or a
+// differential, and cleanup whatever happens.
+func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err error) {
+	log := r.log.With("source", s.Name)
+	env := genv
+	env.Source, env.SourcePath = s.Name, s.Path
+	always := context.WithoutCancel(ctx)
+	defer func() {
+		env.Status, env.Error = r.outcome(err)
+		if herr := r.phase(always, hooks.PostBackup, s.Hooks.PostBackup, env); err == nil {
+			err = herr
+		}
+		if err != nil {
+			env.Status, env.Error = r.outcome(err)
+			r.phase(always, hooks.OnFailure, s.Hooks.OnFailure, env)
+			err = fmt.Errorf("source %s: %w", s.Name, err)
+		}
+	}()
+	if err := r.phase(ctx, hooks.PreBackup, s.Hooks.PreBackup, env); err != nil {
+		return err
+	}
+	reader := newReader(r.cfg, r.b, s, r.spool, r.sealer)
+	if err := checkRollback(ctx, r.cfg, reader); err != nil {
+		return err
+	}
+	started := time.Now()
+	dec, err := decide(ctx, reader, r.cfg.Policy, r.force, started)
+	if err != nil {
+		return err
+	}
+	kind := archive.KindFull
+	if dec.base != "" {
+		kind = archive.KindDiff
+	}
+	id := archive.NewSetID(kind, started)
+	env.SetID, env.SetKind = id, kind
+	log.Info("writing a "+kind, "set", id, "why", dec.reason)
+
+	spec := s.spec()
+	if err := snapshot.CleanupStale(ctx, spec); err != nil {
+		return fmt.Errorf("remove stale snapshots: %w", err)
+	}
+	pre := append(append([]hooks.Hook(nil), r.cfg.Hooks.PreSnapshot...), s.Hooks.PreSnapshot...)
+	var snap snapshot.Snapshot
+	err = r.phase(ctx, hooks.PreSnapshot, pre, env)
+	if err == nil {
+		snap, err = snapshot.Create(ctx, spec, id)
+	}
+	if snap != nil {
+		defer snap.Release(always)
+		env.SnapshotPath = snap.Path()
+	}
+	env.Status, _ = r.outcome(err)
+	post := append(append([]hooks.Hook(nil), s.Hooks.PostSnapshot...), r.cfg.Hooks.PostSnapshot...)
+	if herr := r.phase(ctx, hooks.PostSnapshot, post, env); err == nil {
+		err = herr
+	}
+	if err != nil {
+		return err
+	}
+
+	comp, _ := archive.ParseCompression(r.cfg.Compression)
+	opt := archive.BackupOptions{
+		Host:         r.cfg.Host,
+		Source:       s.Name,
+		SourcePath:   s.Path,
+		Root:         snap.Path(),
+		Snapshot:     snapshotLabel(snap),
+		Exclude:      s.Exclude,
+		CrossMounts:  s.CrossMounts,
+		VolumeSize:   int64(r.cfg.VolumeSize),
+		Compression:  comp,
+		Sealer:       r.sealer,
+		SpoolDir:     r.spool,
+		Uploads:      max(2, r.cfg.Remote.Connections),
+		Tool:         "backtory " + version,
+		Started:      started,
+		BeforeCommit: snap.Verify,
+		Warn: func(path, msg string) {
+			r.warnings = append(r.warnings, path+": "+msg)
+			log.Warn(msg, "path", path)
+		},
+	}
+	if dec.base != "" {
+		base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+		if err != nil {
+			return err
+		}
+		defer base.Close()
+		opt.Base = base
+	}
+	m, err := archive.Backup(ctx, r.b, opt)
+	if err != nil {
+		return err
+	}
+	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
+		log.Warn("cannot remember the newest set: " + err.Error())
+	}
+	if err := snap.Release(ctx); err != nil {
+		if errors.Is(err, snapshot.ErrInvalidated) {
+			return err
+		}
+		r.warnings = append(r.warnings, err.Error())
+		log.Warn("release snapshot: " + err.Error())
+	}
+	log.Info("backup done", "set", m.ID, "kind", m.Kind, "files", fmt.Sprint(m.Stats.Files),
+		"changed", fmt.Sprint(m.Stats.Changed), "bytes", humanBytes(m.Stats.Bytes),
+		"stored", humanBytes(m.Stats.StoredBytes), "seconds", fmt.Sprintf("%.1f", m.Finished.Sub(m.Started).Seconds()))
+	return nil
+}
+
+func snapshotLabel(s snapshot.Snapshot) string {
+	if s.Kind() == snapshot.KindNone {
+		return "none: live tree"
+	}
+	return s.Kind() + ": " + s.Name()
 }
 
 func humanBytes(n int64) string {

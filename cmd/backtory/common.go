@@ -144,9 +144,9 @@ func spoolDir(cfg *Config) (string, error) {
 	return d, nil
 }
 
-// reader returns an archive reader of one source's sets.
-func newReader(cfg *Config, b remote.Backend, src *Source, spool string) *archive.Reader {
-	return &archive.Reader{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name}
+// newReader returns an archive reader of one source's sets.
+func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Reader {
+	return &archive.Reader{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
 }
 
 func isTerminal(f *os.File) bool {

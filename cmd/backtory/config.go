@@ -10,11 +10,15 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/archive/seal"
+	"github.com/backtory/backtory/hooks"
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/snapshot"
 )
 
 // defaultConfigPath is where backtory looks without --config.
@@ -28,6 +32,9 @@ type Config struct {
 	Remote      remote.Config `yaml:"remote"`
 	VolumeSize  Size          `yaml:"volume_size"`
 	Compression string        `yaml:"compression"`
+	Encryption  *seal.Config  `yaml:"encryption"`
+	Policy      Policy        `yaml:"policy"`
+	Hooks       hooks.Set     `yaml:"hooks"`
 
 	path string     // the file it was read from
 	root *yaml.Node // for line numbers of semantic errors
@@ -35,11 +42,74 @@ type Config struct {
 
 // Source is one tree to back up.
 type Source struct {
-	Name        string   `yaml:"name"`
-	Path        string   `yaml:"path"`
-	Snapshot    string   `yaml:"snapshot"`
-	Exclude     []string `yaml:"exclude"`
-	CrossMounts bool     `yaml:"cross_mounts"`
+	Name         string    `yaml:"name"`
+	Path         string    `yaml:"path"`
+	Snapshot     string    `yaml:"snapshot"` // none | zfs | lvm | btrfs
+	Dataset      string    `yaml:"dataset"`
+	Recursive    bool      `yaml:"recursive"`
+	LV           string    `yaml:"lv"`
+	SnapshotSize string    `yaml:"snapshot_size"`
+	SnapshotDir  string    `yaml:"snapshot_dir"`
+	Exclude      []string  `yaml:"exclude"`
+	CrossMounts  bool      `yaml:"cross_mounts"`
+	Hooks        hooks.Set `yaml:"hooks"`
+}
+
+// spec is the source's snapshot specification.
+func (s *Source) spec() snapshot.Spec {
+	return snapshot.Spec{Kind: s.Snapshot, Path: s.Path, Dataset: s.Dataset, Recursive: s.Recursive,
+		LV: s.LV, Size: s.SnapshotSize, SnapshotDir: s.SnapshotDir}
+}
+
+// Policy decides between a full and a differential, and what prune keeps.
+type Policy struct {
+	FullEvery          Duration `yaml:"full_every"`             // a new full when the last is this old
+	FullWhenDiffExceed Percent  `yaml:"full_when_diff_exceeds"` // ... or when the last differential is this big, relative to its full
+	KeepFulls          int      `yaml:"keep_fulls"`             // prune keeps the newest N fulls and their differentials
+	KeepDiffs          string   `yaml:"keep_diffs"`             // thinning of differentials by age, e.g. "7d:all,60d:weekly"
+}
+
+// Duration is a time span written "90m", "12h", "7d" or "2w".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 {
+				return 0, fmt.Errorf("duration %q: want e.g. 12h, 7d or 2w", s)
+			}
+			return time.Duration(v) * unit, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("duration %q: want e.g. 12h, 7d or 2w", s)
+	}
+	return v, nil
+}
+
+// Percent is a percentage written "50%".
+type Percent float64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(n.Value, "%")), 64)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: percentage %q: want e.g. 50%%", n.Line, n.Value)
+	}
+	*p = Percent(v)
+	return nil
 }
 
 // Size is a byte count written as "256MiB", "1GiB", "500MB" or a number.
@@ -210,12 +280,10 @@ func (c *Config) check() error {
 			return c.errAt([]any{"sources", i, "path"}, "source %s: path %q must be an absolute path", s.Name, s.Path)
 		}
 		if s.Snapshot == "" {
-			s.Snapshot = "none"
+			s.Snapshot = snapshot.KindNone
 		}
-		switch s.Snapshot {
-		case "none":
-		default:
-			return c.errAt([]any{"sources", i, "snapshot"}, "source %s: snapshot %q: want none", s.Name, s.Snapshot)
+		if err := snapshot.Check(s.spec()); err != nil {
+			return c.errAt([]any{"sources", i, "snapshot"}, "source %s: %v", s.Name, err)
 		}
 		if _, err := archive.NewExcluder(s.Exclude); err != nil {
 			return c.errAt([]any{"sources", i, "exclude"}, "source %s: %v", s.Name, err)
@@ -233,7 +301,52 @@ func (c *Config) check() error {
 	if _, err := archive.ParseCompression(c.Compression); err != nil {
 		return c.errAt([]any{"compression"}, "%v", err)
 	}
+	if c.Policy.FullEvery == 0 {
+		c.Policy.FullEvery = Duration(7 * 24 * time.Hour)
+	}
+	if c.Policy.FullWhenDiffExceed == 0 {
+		c.Policy.FullWhenDiffExceed = 50
+	}
+	if c.Policy.KeepFulls == 0 {
+		c.Policy.KeepFulls = 4
+	}
+	if c.Policy.KeepFulls < 1 {
+		return c.errAt([]any{"policy", "keep_fulls"}, "keep_fulls must be at least 1")
+	}
+	if _, err := parseThinning(c.Policy.KeepDiffs); err != nil {
+		return c.errAt([]any{"policy", "keep_diffs"}, "%v", err)
+	}
+	if c.hasHooks() {
+		if err := hooks.CheckConfigOwner(c.path); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// hasHooks reports whether the config names any hook.
+func (c *Config) hasHooks() bool {
+	if !c.Hooks.Empty() {
+		return true
+	}
+	for _, s := range c.Sources {
+		if !s.Hooks.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
+// sealer returns the Sealer of the encryption section, or nil without one.
+func (c *Config) sealer() (archive.Sealer, error) {
+	if c.Encryption == nil {
+		return nil, nil
+	}
+	box, err := seal.New(*c.Encryption)
+	if err != nil {
+		return nil, usagef("%s:%d: encryption: %v", c.path, c.line("encryption"), err)
+	}
+	return box, nil
 }
 
 // source returns the source called name.

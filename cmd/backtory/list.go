@@ -54,9 +54,13 @@ func runList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return err
+	}
 	rows := []setRow{}
 	for _, s := range srcs {
-		r := newReader(cfg, b, s, spool)
+		r := newReader(cfg, b, s, spool, sealer)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

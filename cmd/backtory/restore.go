@@ -47,7 +47,14 @@ func runRestore(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := newReader(cfg, b, src, spool)
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return err
+	}
+	r := newReader(cfg, b, src, spool, sealer)
+	if err := checkRollback(ctx, cfg, r); err != nil {
+		return err
+	}
 	id, err := pickSet(ctx, r, setID, at)
 	if err != nil {
 		return err

@@ -39,9 +39,13 @@ func runVerify(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return err
+	}
 	checked := 0
 	for _, s := range srcs {
-		r := newReader(cfg, b, s, spool)
+		r := newReader(cfg, b, s, spool, sealer)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

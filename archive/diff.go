@@ -1,0 +1,352 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"strings"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/rsyncdelta"
+)
+
+// Reserved names inside a differential's volumes. The file table, not
+// these names, drives our own restore; they let stock tools bring a full
+// forward (docs/format.md has the procedure).
+const (
+	reservedDir  = ".backtory"
+	deltaPrefix  = ".backtory/delta/"
+	metaPrefix   = ".backtory/meta/"
+	deletedEntry = ".backtory/deleted"
+)
+
+// Base is the full a differential is taken against: its manifest, and its
+// file table and signatures opened as streams.
+type Base struct {
+	Manifest     *Manifest
+	ManifestHash string
+	files        *TableReader
+	sigs         *sigsReader
+	closers      []io.Closer
+}
+
+// Close releases the base's streams.
+func (b *Base) Close() error {
+	for _, c := range b.closers {
+		c.Close()
+	}
+	return nil
+}
+
+// differ merge-joins the walk with the full's file table: both come in
+// ComparePaths order, so memory stays flat in the number of files.
+type differ struct {
+	s        *setWriter
+	base     *Base
+	next     *Entry // the next base entry not yet joined; nil at the end
+	sigOwed  bool   // next's signature has not been read
+	deleted  *os.File
+	ndeleted int
+	relinked map[string]bool // hardlink groups whose data this set stores anew
+}
+
+func newDiffer(s *setWriter) (*differ, error) {
+	f, err := os.CreateTemp(s.opt.SpoolDir, "deleted-*")
+	if err != nil {
+		return nil, err
+	}
+	d := &differ{s: s, base: s.opt.Base, deleted: f, relinked: map[string]bool{}}
+	if err := d.advance(); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *differ) close() {
+	if d.deleted != nil {
+		d.deleted.Close()
+		os.Remove(d.deleted.Name())
+		d.deleted = nil
+	}
+}
+
+// advance moves to the next base entry, skipping the current one's
+// signature if nobody read it.
+func (d *differ) advance() error {
+	if d.sigOwed {
+		if err := d.base.sigs.skip(d.next.Size); err != nil {
+			return err
+		}
+	}
+	e, err := d.base.files.Next()
+	if err == io.EOF {
+		d.next, d.sigOwed = nil, false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("file table of %s: %w", d.base.Manifest.ID, err)
+	}
+	d.next, d.sigOwed = e, e.Type == TypeFile
+	return nil
+}
+
+// signature reads the signature of d.next.
+func (d *differ) signature() (*rsyncdelta.Signature, error) {
+	d.sigOwed = false
+	sig, err := d.base.sigs.next()
+	if err != nil {
+		return nil, fmt.Errorf("signature of %s in %s: %w", d.next.Path, d.base.Manifest.ID, err)
+	}
+	return sig, nil
+}
+
+// add joins one walked entry with the base.
+func (d *differ) add(w *Entry, abs string) error {
+	p := string(w.Path)
+	if p == reservedDir || strings.HasPrefix(p, reservedDir+"/") {
+		return fmt.Errorf("the source has a top-level %s, which differentials reserve: exclude or rename it", reservedDir)
+	}
+	for d.next != nil && ComparePaths(string(d.next.Path), p) < 0 {
+		if err := d.deleteNext(); err != nil {
+			return err
+		}
+	}
+	if d.next == nil || string(d.next.Path) != p {
+		w.Change = ChangeNew
+		return d.s.add(w, abs)
+	}
+	f := d.next
+	defer func() {
+		if d.next == f {
+			d.advance()
+		}
+	}()
+	if f.Type != w.Type {
+		// A type change: stock tools must remove the old one first.
+		if err := d.markDeleted(p); err != nil {
+			return err
+		}
+		w.Change = ChangeWhole
+		return d.s.add(w, abs)
+	}
+	switch w.Type {
+	case TypeFile:
+		return d.file(w, f, abs)
+	case TypeHardlink:
+		if w.Target == f.Target && !d.relinked[string(w.Target)] {
+			return d.unchanged(w, f)
+		}
+	default:
+		if sameMeta(w, f) && w.Target == f.Target && w.Major == f.Major && w.Minor == f.Minor {
+			return d.unchanged(w, f)
+		}
+	}
+	w.Change = ChangeWhole
+	return d.s.add(w, abs)
+}
+
+// finish records the base entries after the last walked one as deleted
+// and writes the list of deleted paths.
+func (d *differ) finish() error {
+	for d.next != nil {
+		if err := d.deleteNext(); err != nil {
+			return err
+		}
+	}
+	if d.s.vol == nil {
+		if err := d.s.openVolume(); err != nil {
+			return err
+		}
+	}
+	size, err := d.deleted.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	h := &tar.Header{Name: deletedEntry, Typeflag: tar.TypeReg, Mode: 0o600, Size: size,
+		ModTime: d.s.m.Started, Format: tar.FormatPAX}
+	if err := d.s.tw.WriteHeader(h); err != nil {
+		return err
+	}
+	if _, err := d.deleted.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(d.s.tw, d.deleted, d.s.buf); err != nil {
+		return fmt.Errorf("write %s: %w", deletedEntry, err)
+	}
+	d.close()
+	return nil
+}
+
+func (d *differ) deleteNext() error {
+	if err := d.markDeleted(string(d.next.Path)); err != nil {
+		return err
+	}
+	return d.advance()
+}
+
+func (d *differ) markDeleted(p string) error {
+	d.ndeleted++
+	_, err := d.deleted.WriteString(p + "\x00")
+	return err
+}
+
+// unchanged records w with its data where the full has it.
+func (d *differ) unchanged(w, f *Entry) error {
+	w.Change = ChangeUnchanged
+	w.BaseVolume = f.Volume
+	w.Hash, w.Sparse = f.Hash, f.Sparse || w.Sparse
+	if w.Type == TypeFile {
+		d.s.m.Stats.Files++
+		d.s.m.Stats.Bytes += w.Size
+	}
+	return d.s.record(w, false)
+}
+
+// file joins a regular file with its version in the full.
+func (d *differ) file(w, f *Entry, abs string) error {
+	if w.Size == f.Size && w.MTime == f.MTime && w.CTime == f.CTime && w.Inode == f.Inode && sameMeta(w, f) {
+		return d.unchanged(w, f)
+	}
+	fh, err := openNoAtime(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		d.s.warn(string(w.Path), "vanished before it was read")
+		return nil
+	}
+	if err != nil {
+		d.s.warn(string(w.Path), fmt.Sprintf("cannot open: %v", unwrapPath(err)))
+		return nil
+	}
+	defer fh.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
+		return fmt.Errorf("stat %s: %w", w.Path, err)
+	}
+	w.Size, w.MTime, w.CTime, w.Inode = st.Size, st.Mtim.Nano(), st.Ctim.Nano(), st.Ino
+	if w.Size == f.Size && w.MTime == f.MTime {
+		// Only the ctime moved: check the content before trusting it.
+		h := blake3.New()
+		if _, err := io.CopyBuffer(h, io.LimitReader(fh, w.Size), d.s.buf); err == nil &&
+			hex.EncodeToString(h.Sum(nil)) == f.Hash {
+			w.Change = ChangeMeta
+			w.BaseVolume = f.Volume
+			w.Hash = f.Hash
+			return d.writeMeta(w)
+		}
+		if _, err := fh.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	sig, err := d.signature()
+	if err != nil {
+		return err
+	}
+	spool, err := os.CreateTemp(d.s.opt.SpoolDir, "delta-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	h := blake3.New()
+	cr := &countReader{r: io.TeeReader(io.LimitReader(fh, w.Size), h)}
+	if _, err := rsyncdelta.Delta(sig, cr, spool); err != nil {
+		if isReadErr(err, cr) {
+			d.s.warn(string(w.Path), fmt.Sprintf("read error: %v", unwrapPath(err)))
+			return d.storeWhole(w, abs)
+		}
+		return fmt.Errorf("delta of %s: %w", w.Path, err)
+	}
+	size, err := spool.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if size >= cr.n {
+		return d.storeWhole(w, abs) // the delta saves nothing
+	}
+	if cr.n < w.Size {
+		w.Warning = fmt.Sprintf("shrank while being read (%d of %d bytes)", cr.n, w.Size)
+		d.s.warn(string(w.Path), w.Warning)
+		w.Size = cr.n
+	}
+	w.Change, w.BaseVolume, w.Hash = ChangeDelta, f.Volume, hex.EncodeToString(h.Sum(nil))
+	if d.s.vol == nil {
+		if err := d.s.openVolume(); err != nil {
+			return err
+		}
+	}
+	hdr := tarHeader(w)
+	hdr.Name, hdr.Size = deltaPrefix+string(w.Path), size
+	if err := d.s.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archive %s: %w", w.Path, err)
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.CopyBuffer(d.s.tw, spool, d.s.buf); err != nil {
+		return fmt.Errorf("archive delta of %s: %w", w.Path, err)
+	}
+	d.s.m.Stats.Files++
+	d.s.m.Stats.Bytes += w.Size
+	d.relinked[string(w.Path)] = true
+	return d.s.record(w, true)
+}
+
+// storeWhole stores a changed file whole, reading it again.
+func (d *differ) storeWhole(w *Entry, abs string) error {
+	w.Change = ChangeWhole
+	d.relinked[string(w.Path)] = true
+	return d.s.add(w, abs)
+}
+
+// writeMeta writes a header-only entry that carries w's new metadata for
+// stock tools.
+func (d *differ) writeMeta(w *Entry) error {
+	if d.s.vol == nil {
+		if err := d.s.openVolume(); err != nil {
+			return err
+		}
+	}
+	hdr := tarHeader(w)
+	hdr.Name, hdr.Size = metaPrefix+string(w.Path), 0
+	if err := d.s.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("archive %s: %w", w.Path, err)
+	}
+	d.s.m.Stats.Files++
+	d.s.m.Stats.Bytes += w.Size
+	return d.s.record(w, true)
+}
+
+// sameMeta compares what a restore sets besides content.
+func sameMeta(a, b *Entry) bool {
+	return a.Mode == b.Mode && a.UID == b.UID && a.GID == b.GID && a.MTime == b.MTime &&
+		maps.EqualFunc(a.Xattrs, b.Xattrs, bytes.Equal)
+}
+
+type countReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// isReadErr tells whether err came from reading the file.
+func isReadErr(err error, c *countReader) bool { return c.err != nil && errors.Is(err, c.err) }
+
