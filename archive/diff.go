@@ -349,4 +349,3 @@ func (c *countReader) Read(p []byte) (int, error) {
 
 // isReadErr tells whether err came from reading the file.
 func isReadErr(err error, c *countReader) bool { return c.err != nil && errors.Is(err, c.err) }
-
