@@ -355,3 +355,23 @@ func (r *Reader) Verify(ctx context.Context, m *Manifest, deep bool) error {
 	}
 	return nil
 }
+
+// Layout returns the layout object of set m, verified and decoded.
+func (r *Reader) Layout(ctx context.Context, m *Manifest) ([]byte, error) {
+	if m.Layout == nil {
+		return nil, fmt.Errorf("set %s has no layout", m.ID)
+	}
+	rc, err := r.open(ctx, m, *m.Layout)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifest))
+	if err != nil {
+		return nil, err
+	}
+	if err := rc.(*objectReader).finish(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

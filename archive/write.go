@@ -43,6 +43,9 @@ type BackupOptions struct {
 	Progress func(entries int, bytes int64)
 	// Base, if set, makes the set a differential against this full.
 	Base *Base
+	// Layout, if set, is stored as the set's layout object (the machine's
+	// disks, volumes and filesystems, for bare-metal recovery).
+	Layout []byte
 	// Started is the run's start, which names the set (default: now).
 	Started time.Time
 	// BeforeCommit, if set, is called after every object was uploaded and
@@ -169,6 +172,21 @@ func (s *setWriter) run(ctx context.Context) error {
 			return err
 		}
 		s.m.Sigs = &sigs
+	}
+	if s.opt.Layout != nil {
+		lw, err := newObjectWriter(s.opt.SpoolDir, "layout"+ext, s.opt.Compression, s.opt.Sealer)
+		if err != nil {
+			return err
+		}
+		if _, err := lw.Write(s.opt.Layout); err != nil {
+			lw.abort()
+			return err
+		}
+		ref, err := s.finishObject(&lw)
+		if err != nil {
+			return err
+		}
+		s.m.Layout = &ref
 	}
 	return s.up.wait()
 }
