@@ -926,28 +926,27 @@ func (f *FTP) dialError(err error) error {
 	return &ftpError{fmt.Sprintf("cannot start a session with %s: %v", f.addr, err), err}
 }
 
-// explain turns a server reply into a message that says what to do.
+// explain turns a failure into one line that says what to do.
 func (f *FTP) explain(err error) error {
 	var fe *ftpError
 	if err == nil || errors.As(err, &fe) || errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	var tp *textproto.Error
-	if !errors.As(err, &tp) {
-		if isTimeout(err) {
-			return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.addr, f.timeout), err}
-		}
-		return err
-	}
 	switch {
-	case isDiskFull(err) && tp.Code == ftp.StatusActionAborted:
+	case errors.As(err, &tp) && isDiskFull(err) && tp.Code == ftp.StatusActionAborted:
 		return &ftpError{fmt.Sprintf("the server could not write the file, its disk is probably full or the quota exceeded: %s", replyText(err)), err}
 	case isDiskFull(err):
 		return &ftpError{fmt.Sprintf("the server's disk is full or the quota is exceeded: %s", replyText(err)), err}
-	case tp.Code == ftp.StatusFileUnavailable || tp.Code == ftp.StatusBadFileName:
+	case hasCode(err, ftp.StatusFileUnavailable) || hasCode(err, ftp.StatusBadFileName):
 		return &ftpError{fmt.Sprintf("permission denied or no such directory: %s", replyText(err)), err}
-	case tp.Code == ftp.StatusNotAvailable:
+	case hasCode(err, ftp.StatusNotAvailable):
 		return &ftpError{fmt.Sprintf("the server closed the session: %s", replyText(err)), err}
+	case isTimeout(err):
+		return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.addr, f.timeout), err}
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") { // errors.Join: keep one line
+		return &ftpError{strings.ReplaceAll(msg, "\n", "; "), err}
 	}
 	return err
 }
@@ -1012,7 +1011,8 @@ func isDiskFull(err error) bool {
 func retryable(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, new(*readError)), isTLSError(err), isDiskFull(err), errors.Is(err, fs.ErrNotExist):
+		errors.As(err, new(*readError)), isCertError(err), errors.As(err, new(tls.AlertError)),
+		isDiskFull(err), errors.Is(err, fs.ErrNotExist):
 		return false
 	case isDNSNotFound(err):
 		return false
@@ -1042,9 +1042,17 @@ type tlsError struct{ err error }
 func (e *tlsError) Error() string { return e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
+// isTLSError reports a failure of TLS itself, to name it in messages.
 func isTLSError(err error) bool {
-	return errors.As(err, new(*tlsError)) || errors.As(err, new(*tls.CertificateVerificationError)) ||
-		errors.As(err, new(tls.AlertError)) || errors.As(err, new(tls.RecordHeaderError)) ||
+	return errors.As(err, new(*tlsError)) || isCertError(err) ||
+		errors.As(err, new(tls.AlertError)) || errors.As(err, new(tls.RecordHeaderError))
+}
+
+// isCertError reports a certificate that does not verify: never retried.
+// (Other TLS failures may be transient: vsftpd, for one, writes a plaintext
+// "500 OOPS" on the TLS control connection when its session dies.)
+func isCertError(err error) bool {
+	return errors.As(err, new(*tls.CertificateVerificationError)) ||
 		errors.As(err, new(x509.UnknownAuthorityError)) || errors.As(err, new(x509.HostnameError)) ||
 		errors.As(err, new(x509.CertificateInvalidError))
 }

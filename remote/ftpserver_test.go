@@ -395,6 +395,9 @@ func mustContain(t testing.TB, err error, want ...string) {
 			t.Fatalf("error %q does not contain %q", err, w)
 		}
 	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
 	t.Logf("error as expected: %v", err)
 }
 
