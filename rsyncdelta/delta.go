@@ -52,10 +52,11 @@ type matcher struct {
 
 	next     int // block expected at expectAt: the one after the last match
 	expectAt int
-	batch    int // blocks to verify at once on the expected path
-	maxBatch int
+	runLen   int // bytes matched on the expected path since the last miss
+	maxBatch int // most blocks verified at once on the expected path
 	ok       []bool
-	cands    []cand // scratch for scan
+	scanBufs [][]cand // per worker, scratch for scan
+	scanOut  [][]cand
 }
 
 func newMatcher(sig *Signature, r io.Reader, w io.Writer) *matcher {
@@ -67,16 +68,15 @@ func newMatcher(sig *Signature, r io.Reader, w io.Writer) *matcher {
 		r:        r,
 		out:      newDeltaWriter(w),
 		buf:      make([]byte, max(4<<20, 8*bl)),
-		next:     0,
-		batch:    2,
-		maxBatch: max(2, (256<<10)/bl),
+		maxBatch: max(2, (2<<20)/bl),
 	}
 	m.ok = make([]bool, m.maxBatch)
-	m.cands = make([]cand, maxScan+8)
 	for range min(runtime.GOMAXPROCS(0), 4) {
 		h, _ := blake3.NewKeyed(sig.keys.block[:])
 		m.macs = append(m.macs, h)
+		m.scanBufs = append(m.scanBufs, make([]cand, maxScan))
 	}
+	m.scanOut = make([][]cand, len(m.scanBufs))
 	return m
 }
 
@@ -127,19 +127,50 @@ func (m *matcher) fill(need int) (bool, error) {
 	return m.end-m.pos >= need, nil
 }
 
-// tryExpected checks the blocks expected at pos, in batches verified in
-// parallel, and copies the run that matches. It reports whether any did.
+// tryExpected checks the blocks expected from pos on and copies the run
+// that matches; it reports whether any did. Once a run is longer than
+// parallelAfter, the blocks are verified in batches of half the run so far
+// (at most 2 MiB), split over the workers: at most a third of the work is
+// wasted when the run ends, and short runs never wait for other threads.
 func (m *matcher) tryExpected() bool {
 	sig := m.sig
 	if m.next >= m.full { // the short last block
 		n := int(sig.size) - m.full*m.bl
 		if !m.macEqual(m.macs[0], m.buf[m.pos:m.pos+n], m.next) {
+			m.expectAt = -1
 			return false
 		}
 		m.matched(m.pos, m.next, n)
 		return true
 	}
-	k := min(m.batch, (m.end-m.pos)/m.bl, m.full-m.next)
+	any := false
+	for m.next < m.full && m.end-m.pos >= m.bl {
+		k := 1
+		if len(m.macs) > 1 && m.runLen >= parallelAfter {
+			k = min(m.runLen/2/m.bl, m.maxBatch, (m.end-m.pos)/m.bl, m.full-m.next)
+		}
+		j := m.checkExpected(k)
+		for range j {
+			m.matched(m.pos, m.next, m.bl)
+			m.runLen += m.bl
+		}
+		any = any || j > 0
+		if j < k {
+			m.runLen = 0
+			m.expectAt = -1 // known to fail here; search instead
+			return any
+		}
+	}
+	return any
+}
+
+// parallelAfter is the length of a run of expected blocks after which they
+// are verified in parallel.
+const parallelAfter = 1 << 20
+
+// checkExpected verifies the k blocks expected from pos on (in parallel
+// when k > 1) and returns how many match in a row.
+func (m *matcher) checkExpected(k int) int {
 	ok := m.ok[:k]
 	check := func(h *blake3.Hasher, from, to int) {
 		for i := from; i < to; i++ {
@@ -148,13 +179,13 @@ func (m *matcher) tryExpected() bool {
 		}
 	}
 	workers := min(len(m.macs), k)
-	if workers <= 1 || k*m.bl < 64<<10 {
+	if workers <= 1 {
 		check(m.macs[0], 0, k)
 	} else {
 		var wg sync.WaitGroup
 		per := (k + workers - 1) / workers
 		for w := 1; w < workers; w++ {
-			from, to := w*per, min((w+1)*per, k)
+			from, to := min(w*per, k), min((w+1)*per, k)
 			if from < to {
 				wg.Go(func() { check(m.macs[w], from, to) })
 			}
@@ -164,16 +195,9 @@ func (m *matcher) tryExpected() bool {
 	}
 	j := 0
 	for j < k && ok[j] {
-		m.matched(m.pos, m.next, m.bl)
 		j++
 	}
-	if j == k {
-		m.batch = min(2*m.batch, m.maxBatch)
-	} else {
-		m.batch = 2
-		m.expectAt = -1 // known to fail here; search instead
-	}
-	return j > 0
+	return j
 }
 
 // matched records that block idx, n bytes long, matches at new-file
@@ -191,27 +215,55 @@ func (m *matcher) matched(at, idx, n int) {
 
 // search looks for a matching block at each window start from pos on, in
 // chunks that grow while nothing matches, until a block matches (and is
-// copied) or no full window is left in the buffer.
+// copied) or no full window is left in the buffer. Long chunks are scanned
+// for candidates on all workers; the candidates are then checked in order,
+// so the result is the same as a scan byte by byte.
 func (m *matcher) search() {
 	limit := m.end - m.bl // last window start in the buffer
 	chunk := 4 * m.bl
 	for start := m.pos; start <= limit; {
 		stop := min(start+chunk, limit+1)
-		for _, c := range m.scan(start, stop) {
-			i := int(c.pos)
-			if idx := m.lookup(c.h, m.buf[i:i+m.bl]); idx >= 0 {
-				m.matched(i, idx, m.bl)
-				return
+		for _, cands := range m.scanAll(start, stop) {
+			for _, c := range cands {
+				i := int(c.pos)
+				if idx := m.lookup(c.h, m.buf[i:i+m.bl]); idx >= 0 {
+					m.matched(i, idx, m.bl)
+					m.runLen = 0
+					return
+				}
 			}
 		}
 		start = stop
-		chunk = min(2*chunk, maxScan)
+		chunk = min(2*chunk, len(m.scanBufs)*maxScan)
 	}
 	m.pos = limit + 1
 }
 
-// maxScan is the most window starts scanned before candidates are checked.
+// maxScan is the most window starts one worker scans at a time.
 const maxScan = 256 << 10
+
+// scanAll scans [start, stop) for candidates, split over the workers when
+// the range is long, and returns each part's candidates in order.
+func (m *matcher) scanAll(start, stop int) [][]cand {
+	workers := len(m.scanBufs)
+	if workers == 1 || stop-start < 128<<10 {
+		m.scanOut[0] = m.scan(start, stop, m.scanBufs[0])
+		return m.scanOut[:1]
+	}
+	per := (stop - start + workers - 1) / workers
+	var wg sync.WaitGroup
+	for k := 1; k < workers; k++ {
+		from, to := min(start+k*per, stop), min(start+(k+1)*per, stop)
+		if from == to {
+			m.scanOut[k] = nil
+			continue
+		}
+		wg.Go(func() { m.scanOut[k] = m.scan(from, to, m.scanBufs[k]) })
+	}
+	m.scanOut[0] = m.scan(start, min(start+per, stop), m.scanBufs[0])
+	wg.Wait()
+	return m.scanOut[:workers]
+}
 
 // A cand is a window start whose weak sum passed the filter.
 type cand struct {
@@ -223,13 +275,12 @@ type cand struct {
 // those that pass the filter. Long ranges are split into four lanes rolled
 // in one loop, so the CPU overlaps their multiply chains; candidates are
 // recorded without branches.
-func (m *matcher) scan(start, stop int) []cand {
+func (m *matcher) scan(start, stop int, c []cand) []cand {
 	bl := m.bl
 	w := &m.sig.keys.weak
 	t0, out := &w.t[0], &w.out
 	filter, fshift := m.sig.filter, m.sig.fshift
 	d := m.buf[:m.end]
-	c := m.cands
 	count := stop - start
 	if count < 8*max(bl, 4096) {
 		n := 0
@@ -241,7 +292,7 @@ func (m *matcher) scan(start, stop int) []cand {
 			if i+1 == stop {
 				break
 			}
-			h = h*rkMul + t0[d[i+bl]] - out[d[i]]
+			h = h*rkMul + (t0[d[i+bl]] - out[d[i]])
 		}
 		return c[:n]
 	}
@@ -264,13 +315,13 @@ func (m *matcher) scan(start, stop int) []cand {
 		if j+1 == q {
 			break
 		}
-		ha = ha*rkMul + t0[d[pa+j+bl]] - out[d[pa+j]]
-		hb = hb*rkMul + t0[d[pb+j+bl]] - out[d[pb+j]]
-		hc = hc*rkMul + t0[d[pc+j+bl]] - out[d[pc+j]]
-		hd = hd*rkMul + t0[d[pd+j+bl]] - out[d[pd+j]]
+		ha = ha*rkMul + (t0[d[pa+j+bl]] - out[d[pa+j]])
+		hb = hb*rkMul + (t0[d[pb+j+bl]] - out[d[pb+j]])
+		hc = hc*rkMul + (t0[d[pc+j+bl]] - out[d[pc+j]])
+		hd = hd*rkMul + (t0[d[pd+j+bl]] - out[d[pd+j]])
 	}
 	for i := pd + q - 1; i+1 < stop; i++ { // the rest of lane d
-		hd = hd*rkMul + t0[d[i+bl]] - out[d[i]]
+		hd = hd*rkMul + (t0[d[i+bl]] - out[d[i]])
 		f := hd >> fshift
 		cd[nd] = cand{int32(i + 1), hd}
 		nd += int(filter[f>>6] >> (f & 63) & 1)

@@ -412,7 +412,7 @@ func (s *Signature) tag(i int) []byte { return s.tags[i*s.sumLen : (i+1)*s.sumLe
 func (s *Signature) buildIndex() {
 	n := s.fullBlocks()
 	tbits := max(4, bitsFor(2*n))
-	fbits := min(max(12, bitsFor(64*n)), 26)
+	fbits := min(max(12, bitsFor(32*n)), 26)
 	s.table = make([]uint32, 1<<tbits)
 	s.tshift = uint(32 - tbits)
 	s.filter = make([]uint64, (1<<fbits)/64)

@@ -71,8 +71,11 @@ func (w *weakSum) sum(p []byte) uint32 {
 	m8 := w.m8
 	for len(p) >= 8 {
 		v := binary.LittleEndian.Uint64(p)
-		h = h*m8 + t[7][byte(v)] + t[6][byte(v>>8)] + t[5][byte(v>>16)] + t[4][byte(v>>24)] +
-			t[3][byte(v>>32)] + t[2][byte(v>>40)] + t[1][byte(v>>48)] + t[0][byte(v>>56)]
+		// Sum the terms as a tree, so the dependency chain from one
+		// step to the next is one multiply and one add.
+		s := (t[7][byte(v)] + t[6][byte(v>>8)]) + (t[5][byte(v>>16)] + t[4][byte(v>>24)]) +
+			((t[3][byte(v>>32)] + t[2][byte(v>>40)]) + (t[1][byte(v>>48)] + t[0][byte(v>>56)]))
+		h = h*m8 + s
 		p = p[8:]
 	}
 	for _, b := range p {
@@ -83,5 +86,5 @@ func (w *weakSum) sum(p []byte) uint32 {
 
 // roll moves a blockLen window one byte on: out leaves, in enters.
 func (w *weakSum) roll(h uint32, out, in byte) uint32 {
-	return h*rkMul + w.t[0][in] - w.out[out]
+	return h*rkMul + (w.t[0][in] - w.out[out])
 }
