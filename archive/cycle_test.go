@@ -1,0 +1,268 @@
+package archive_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/internal/treecmp"
+	"github.com/backtory/backtory/remote"
+)
+
+// testRepo is a source tree, a local remote and what is needed to back up
+// and restore with the archive package directly.
+type testRepo struct {
+	t      *testing.T
+	src    string
+	b      remote.Backend
+	spool  string
+	cache  string
+	sealer archive.Sealer
+	clock  time.Time
+}
+
+func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o755)
+	if err := treecmp.BuildSample(src, treecmp.SampleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	os.Mkdir(spool, 0o700)
+	return &testRepo{t: t, src: src, b: b, spool: spool, cache: filepath.Join(dir, "cache"), sealer: sealer,
+		clock: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)}
+}
+
+func (r *testRepo) reader() *archive.Reader {
+	return &archive.Reader{Backend: r.b, Sealer: r.sealer, SpoolDir: r.spool, Host: "h", Source: "s"}
+}
+
+// backup writes a full (base == "") or a differential against base, one
+// simulated day after the previous set.
+func (r *testRepo) backup(base string) *archive.Manifest {
+	r.t.Helper()
+	r.clock = r.clock.Add(24 * time.Hour)
+	opt := archive.BackupOptions{
+		Host: "h", Source: "s", SourcePath: r.src, Root: r.src, Snapshot: "none",
+		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3},
+		Sealer: r.sealer, SpoolDir: r.spool, Uploads: 2, Tool: "test", Started: r.clock,
+		Warn: func(p, msg string) { r.t.Errorf("warning: %s: %s", p, msg) },
+	}
+	ctx := context.Background()
+	if base != "" {
+		b, err := r.reader().OpenBase(ctx, base, r.cache)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		defer b.Close()
+		opt.Base = b
+	}
+	m, err := archive.Backup(ctx, r.b, opt)
+	if err != nil {
+		r.t.Fatalf("backup: %v", err)
+	}
+	return m
+}
+
+// restore restores set id into a new directory and returns it.
+func (r *testRepo) restore(id string, paths ...string) (string, error) {
+	ctx := context.Background()
+	rd := r.reader()
+	m, _, err := rd.Manifest(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(r.t.TempDir(), "restored")
+	_, err = rd.Restore(ctx, m, archive.RestoreOptions{Target: out, Paths: paths,
+		Warn: func(p, msg string) { r.t.Errorf("restore warning: %s: %s", p, msg) }})
+	return out, err
+}
+
+// copyTree saves the source as it is now, with cp -a.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, out)
+	}
+	return dst
+}
+
+func sameTree(t *testing.T, want, got, what string) {
+	t.Helper()
+	diffs, err := treecmp.Diff(want, got, treecmp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range diffs {
+		if i == 20 {
+			t.Errorf("%s: ... %d more", what, len(diffs)-20)
+			break
+		}
+		t.Errorf("%s: %s", what, d)
+	}
+}
+
+// mutate changes the tree the way a day on a server does.
+func mutate(t *testing.T, root string, rng *rand.Rand, day int) {
+	t.Helper()
+	p := func(rel string) string { return filepath.Join(root, rel) }
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("day %d: %v", day, err)
+		}
+	}
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rng.Read(b)
+		return b
+	}
+	edit := func(rel string, off int64, n int) {
+		f, err := os.OpenFile(p(rel), os.O_WRONLY, 0)
+		must(err)
+		_, err = f.WriteAt(random(n), off)
+		must(err)
+		must(f.Close())
+	}
+	switch day % 4 {
+	case 0:
+		// Edits in the middle of a big file, an append, a truncation.
+		edit("data/random.bin", int64(rng.Intn(3<<20)), 100)
+		edit("data/random.bin", int64(rng.Intn(3<<20)), 5000)
+		f, err := os.OpenFile(p("etc/text.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		must(err)
+		fmt.Fprintf(f, "appended on day %d\n", day)
+		must(f.Close())
+		must(os.Truncate(p("data/block-edge"), int64(1000-day)))
+		must(os.WriteFile(p(fmt.Sprintf("new/day%d.txt", day)), []byte(fmt.Sprintf("day %d\n", day)), 0o644))
+	case 1:
+		// Deletions, renames, new directories, mode/owner/xattr changes.
+		os.MkdirAll(p("new"), 0o755)
+		must(os.WriteFile(p(fmt.Sprintf("new/day%d.bin", day)), random(200000), 0o600))
+		must(os.Rename(p("etc/hosts"), p(fmt.Sprintf("etc/hosts.day%d", day))))
+		must(os.WriteFile(p("etc/hosts"), []byte(fmt.Sprintf("10.0.0.%d host\n", day)), 0o644))
+		must(os.Chmod(p("bin/setgid"), os.FileMode(0o2700)|os.ModeSetgid))
+		must(os.Lchown(p("tiny"), 1000+day, 1000+day))
+		must(unix.Setxattr(p("data/random.bin"), "user.day", []byte(fmt.Sprint(day)), 0))
+		os.RemoveAll(p("private"))
+	case 2:
+		// Type changes: file -> symlink, dir -> file, symlink -> dir.
+		os.RemoveAll(p("tiny"))
+		must(os.Symlink("etc/hosts", p("tiny")))
+		os.RemoveAll(p("emptydir"))
+		must(os.WriteFile(p("emptydir"), []byte("was a dir\n"), 0o644))
+		os.Remove(p("data/dangling-link"))
+		must(os.MkdirAll(p("data/dangling-link/inner"), 0o755))
+		// Metadata-only change with the same content, and a content change
+		// that keeps size and mtime.
+		fi, err := os.Stat(p("data/random.bin"))
+		must(err)
+		must(os.Chmod(p("data/random.bin"), 0o640))
+		edit("data/block-edge", 0, 10)
+		must(os.Chtimes(p("data/block-edge"), fi.ModTime(), fi.ModTime()))
+	case 3:
+		// Hardlink changes: a new link, a removed link, a changed group.
+		os.Remove(p("links/b"))
+		must(os.Link(p("links/a"), p(fmt.Sprintf("links/d%d", day))))
+		edit("links/a", 0, 5)
+		must(os.WriteFile(p(fmt.Sprintf("links/own%d", day)), []byte("own\n"), 0o644))
+		must(os.Link(p(fmt.Sprintf("links/own%d", day)), p(fmt.Sprintf("links/z/own%d", day))))
+		os.Remove(p("data/sparse-tail-data"))
+		edit("data/sparse", 30<<20, 4000) // fills part of a hole
+	}
+}
+
+// TestDifferentialCycles runs days of mutations, each followed by a
+// differential, with new fulls in between, and restores every point in
+// time: each must equal a copy of the tree saved at that moment.
+func TestDifferentialCycles(t *testing.T) {
+	r := newTestRepo(t, nil)
+	rng := rand.New(rand.NewSource(42))
+	type point struct {
+		id   string
+		copy string
+		kind string
+	}
+	var points []point
+	full := ""
+	for day := 0; day < 11; day++ {
+		if day > 0 {
+			mutate(t, r.src, rng, day)
+		}
+		base := full
+		if day%5 == 0 {
+			base = ""
+		}
+		m := r.backup(base)
+		if m.Kind == archive.KindFull {
+			full = m.ID
+		}
+		points = append(points, point{m.ID, copyTree(t, r.src), m.Kind})
+	}
+	for _, pt := range points {
+		got, err := r.restore(pt.id)
+		if err != nil {
+			t.Fatalf("restore %s: %v", pt.id, err)
+		}
+		sameTree(t, pt.copy, got, pt.id)
+	}
+
+	// Any differential can go: delete one, every other point still restores.
+	victim := points[2]
+	if victim.kind != archive.KindDiff {
+		t.Fatalf("point 2 is a %s", victim.kind)
+	}
+	ctx := context.Background()
+	dir := archive.SetDir("h", "s", victim.id)
+	infos, _ := r.b.List(ctx, dir)
+	for _, i := range infos {
+		if err := r.b.Delete(ctx, dir+"/"+i.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pt := range points {
+		if pt.id == victim.id {
+			continue
+		}
+		got, err := r.restore(pt.id)
+		if err != nil {
+			t.Fatalf("after deleting %s, restore %s: %v", victim.id, pt.id, err)
+		}
+		sameTree(t, pt.copy, got, pt.id+" after deleting "+victim.id)
+	}
+}
+
+// TestDifferentialIsSmall checks that a differential of a small change
+// stores about the change, not the tree.
+func TestDifferentialIsSmall(t *testing.T) {
+	r := newTestRepo(t, nil)
+	full := r.backup("")
+	f, err := os.OpenFile(filepath.Join(r.src, "data/random.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(bytes.Repeat([]byte("x"), 100), 1<<20)
+	f.Close()
+	diff := r.backup(full.ID)
+	if diff.Stats.Changed != 1 {
+		t.Errorf("differential counts %d changed paths, want 1", diff.Stats.Changed)
+	}
+	if diff.Stats.StoredBytes > full.Stats.StoredBytes/20 {
+		t.Errorf("differential stored %d bytes for a 100-byte edit (full: %d)", diff.Stats.StoredBytes, full.Stats.StoredBytes)
+	}
+}
