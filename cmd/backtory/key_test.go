@@ -53,7 +53,7 @@ func TestKeyCommand(t *testing.T) {
 		{"no subcommand", nil, "", "", "missing subcommand", true},
 		{"unknown subcommand", []string{"frob"}, "", "", "unknown subcommand", true},
 		{"bad flag", []string{"export", "--passphrase", "secret"}, "", "", "unknown flag", true},
-		{"import public from stdin", []string{"import", "--to", filepath.Join(dir, "imp.pub")}, readFile(t, pub), "stored public key", "", false},
+		{"import public from stdin", []string{"import", "--to", filepath.Join(dir, "imp.pub")}, keyTestReadFile(t, pub), "stored public key", "", false},
 		{"import secret", []string{"import", "--to", filepath.Join(dir, "imp.sec"), sec}, "", "stored secret key (mode 0600)", "", false},
 		{"import garbage", []string{"import", "--to", filepath.Join(dir, "g")}, "hello", "", "not a readable OpenPGP key", false},
 	}
@@ -91,7 +91,7 @@ func TestKeyCommand(t *testing.T) {
 	}
 }
 
-func readFile(t *testing.T, path string) string {
+func keyTestReadFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
