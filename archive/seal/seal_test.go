@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
@@ -567,4 +568,50 @@ func TestSealStreams(t *testing.T) {
 		t.Fatalf("heap in use reached %d MiB while sealing", maxHeap>>20)
 	}
 	t.Logf("max heap in use %.1f MiB", float64(maxHeap)/(1<<20))
+}
+
+// A recipient key that advertises SEIPDv2 (AEAD) still gets SEIPDv1, which
+// GnuPG 2.2 reads.
+func TestSEIPDv1ForAEADKeys(t *testing.T) {
+	fixtures(t)
+	cfg := packetConfig()
+	cfg.AEADConfig = &packet.AEADConfig{DefaultMode: packet.AEADModeOCB}
+	e, err := openpgp.NewEntity("aead", "", "", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every recipient must advertise SEIPDv2 for go-crypto to use it, so
+	// the AEAD key is the signing key and the only recipient.
+	sec := filepath.Join(t.TempDir(), "aead.sec")
+	f, _ := os.OpenFile(sec, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err := e.SerializePrivateWithoutSigning(f, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	b, err := New(Config{SigningKey: sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := seal(t, b, []byte("x"))
+	pr := packet.NewReader(bytes.NewReader(sealed))
+	for {
+		p, err := pr.Next()
+		if err != nil {
+			t.Fatalf("no encrypted data packet: %v", err)
+		}
+		switch p := p.(type) {
+		case *packet.EncryptedKey:
+			if p.Version != 3 {
+				t.Fatalf("PKESK version %d, want 3", p.Version)
+			}
+			continue
+		case *packet.SymmetricallyEncrypted:
+			if p.Version != 1 || !p.IntegrityProtected {
+				t.Fatalf("SEIPD version %d, want 1 with MDC", p.Version)
+			}
+			return
+		default:
+			t.Fatalf("unexpected packet %T", p)
+		}
+	}
 }
