@@ -28,6 +28,7 @@ type testRepo struct {
 	cache  string
 	sealer archive.Sealer
 	clock  time.Time
+	remote string // the remote's directory
 }
 
 func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
@@ -43,7 +44,7 @@ func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
 	}
 	spool := filepath.Join(dir, "spool")
 	os.Mkdir(spool, 0o700)
-	return &testRepo{t: t, src: src, b: b, spool: spool, cache: filepath.Join(dir, "cache"), sealer: sealer,
+	return &testRepo{t: t, src: src, b: b, spool: spool, cache: filepath.Join(dir, "cache"), sealer: sealer, remote: filepath.Join(dir, "remote"),
 		clock: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)}
 }
 
@@ -264,5 +265,40 @@ func TestDifferentialIsSmall(t *testing.T) {
 	}
 	if diff.Stats.StoredBytes > full.Stats.StoredBytes/20 {
 		t.Errorf("differential stored %d bytes for a 100-byte edit (full: %d)", diff.Stats.StoredBytes, full.Stats.StoredBytes)
+	}
+}
+
+// TestStockToolsBringFullForward follows the documented manual procedure
+// (scripts/restore-with-stock-tools.sh: GNU tar, zstd, rdiff) to restore a
+// full and bring it forward to a differential.
+func TestStockToolsBringFullForward(t *testing.T) {
+	for _, tool := range []string{"rdiff", "zstd", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+				t.Fatalf("%s is not installed", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	r := newTestRepo(t, nil)
+	rng := rand.New(rand.NewSource(7))
+	full := r.backup("")
+	for day := 1; day <= 4; day++ {
+		mutate(t, r.src, rng, day)
+	}
+	diff := r.backup(full.ID)
+	want := copyTree(t, r.src)
+	setDir := func(id string) string { return filepath.Join(r.remote, archive.SetDir("h", "s", id)) }
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", setDir(full.ID), setDir(diff.ID), out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("stock-tools procedure: %v\n%s", err, b)
+	}
+	diffs, err := treecmp.Diff(want, out, treecmp.Options{IgnoreRootMeta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error(d)
 	}
 }
