@@ -615,3 +615,28 @@ func TestSEIPDv1ForAEADKeys(t *testing.T) {
 		}
 	}
 }
+
+// We never compress inside OpenPGP, so a compressed packet is refused
+// rather than inflated (no decompression bombs).
+func TestCompressedRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(p, []byte("pw\n"), 0o600)
+	b, err := New(Config{Mode: ModePassphrase, PassphraseFile: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := packetConfig()
+	cfg.DefaultCompressionAlgo = packet.CompressionZLIB
+	var out bytes.Buffer
+	w, err := openpgp.SymmetricallyEncrypt(&out, []byte("pw"), nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(bytes.Repeat([]byte("a"), 1<<20))
+	w.Close()
+	got, err := open(b, out.Bytes())
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("compressed message: %v (%d bytes)", err, len(got))
+	}
+	t.Log(err)
+}
