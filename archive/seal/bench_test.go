@@ -45,7 +45,11 @@ func BenchmarkSeal(b *testing.B) {
 				}
 				wg.Wait()
 			}
-			reportCPU(b, cpuTime()-cpu0, int64(n*benchObject))
+			cpu := cpuTime() - cpu0
+			reportCPU(b, cpu, int64(n*benchObject))
+			// cores: CPU time over wall time, how many cores the
+			// goroutines kept busy (on a quiet machine ~min(n, cores)).
+			b.ReportMetric(float64(cpu)/float64(b.Elapsed()), "cores")
 		})
 	}
 }
