@@ -30,13 +30,11 @@ cd "$DIR"
 rm -f key && ./backtory delta keygen key
 cat old.bin new.bin rand.bin >/dev/null # warm the page cache
 
-# secs CMD...: runs CMD and prints its wall-clock seconds.
+# secs CMD...: runs CMD and prints its wall-clock and CPU (user+sys) seconds.
 secs() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" >/dev/null
-	t1=$(date +%s.%N)
-	echo "$t1 - $t0" | bc -l
+	local TIMEFORMAT='%R %U %S' out
+	out=$({ time "$@" >/dev/null; } 2>&1)
+	echo "$out" | tail -1 | awk '{print $1, $2 + $3}'
 }
 
 bt() { ./backtory delta "$@"; }
@@ -78,11 +76,16 @@ rdiff -f patch old.bin our-edits.delta check.out && cmp -s check.out new.bin ||
 
 echo
 echo "backtory delta vs rdiff $(dpkg-query -W -f='${Version}' rdiff 2>/dev/null || true), $(stat -c %s old.bin) bytes, block length $bl, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-18s %12s %12s %12s %12s %9s\n' operation "ours s" "rdiff s" "ours MiB/s" "rdiff MiB/s" "speed-up"
+echo "wall = elapsed seconds; cpu = user+sys seconds (less sensitive to other load on the machine)"
+printf '%-16s %8s %8s %8s %8s %11s %11s %8s %8s\n' operation "ours" "rdiff" "ours" "rdiff" "ours" "rdiff" "speed-up" "cpu"
+printf '%-16s %8s %8s %8s %8s %11s %11s %8s %8s\n' "" "wall s" "wall s" "cpu s" "cpu s" "MiB/s wall" "MiB/s wall" "wall" "ratio"
 for op in "${ops[@]}"; do
-	o=${ours[$op]} r=${theirs[$op]} n=${in_bytes[$op]}
-	printf '%-18s %12.2f %12.2f %12.0f %12.0f %8.1fx\n' "$op" "$o" "$r" \
-		"$(echo "$n / 1048576 / $o" | bc -l)" "$(echo "$n / 1048576 / $r" | bc -l)" "$(echo "$r / $o" | bc -l)"
+	read -r ow oc <<<"${ours[$op]}"
+	read -r rw rc <<<"${theirs[$op]}"
+	n=${in_bytes[$op]}
+	printf '%-16s %8.2f %8.2f %8.2f %8.2f %11.0f %11.0f %7.1fx %7.1fx\n' "$op" "$ow" "$rw" "$oc" "$rc" \
+		"$(echo "$n / 1048576 / $ow" | bc -l)" "$(echo "$n / 1048576 / $rw" | bc -l)" \
+		"$(echo "$rw / $ow" | bc -l)" "$(echo "$rc / $oc" | bc -l)"
 done
 echo
 printf '%-34s %14s %14s\n' size ours rdiff

@@ -302,7 +302,13 @@ func (m *matcher) scan(start, stop int, c []cand) []cand {
 	// Lane k records into c[k*(q+1):], lane d (the longest) last, at the end.
 	ca, cb, cc, cd := c[0:q], c[q:2*q], c[2*q:3*q], c[3*q:]
 	na, nb, nc, nd := 0, 0, 0, 0
-	for j := 0; ; j++ {
+	// The bytes leaving (o) and entering (i) each lane's window, sliced to
+	// one length so the compiler drops their bounds checks.
+	oa, ob, oc, od := d[pa:pa+q-1], d[pb:pb+q-1], d[pc:pc+q-1], d[pd:pd+q-1]
+	ia, ib, ic, id := d[pa+bl:pa+bl+q-1], d[pb+bl:pb+bl+q-1], d[pc+bl:pc+bl+q-1], d[pd+bl:pd+bl+q-1]
+	ob, oc, od = ob[:len(oa)], oc[:len(oa)], od[:len(oa)]
+	ia, ib, ic, id = ia[:len(oa)], ib[:len(oa)], ic[:len(oa)], id[:len(oa)]
+	record := func(j int) {
 		fa, fb, fc, fd := ha>>fshift, hb>>fshift, hc>>fshift, hd>>fshift
 		ca[na] = cand{int32(pa + j), ha}
 		na += int(filter[fa>>6] >> (fa & 63) & 1)
@@ -312,14 +318,15 @@ func (m *matcher) scan(start, stop int, c []cand) []cand {
 		nc += int(filter[fc>>6] >> (fc & 63) & 1)
 		cd[nd] = cand{int32(pd + j), hd}
 		nd += int(filter[fd>>6] >> (fd & 63) & 1)
-		if j+1 == q {
-			break
-		}
-		ha = ha*rkMul + (t0[d[pa+j+bl]] - out[d[pa+j]])
-		hb = hb*rkMul + (t0[d[pb+j+bl]] - out[d[pb+j]])
-		hc = hc*rkMul + (t0[d[pc+j+bl]] - out[d[pc+j]])
-		hd = hd*rkMul + (t0[d[pd+j+bl]] - out[d[pd+j]])
 	}
+	for j := range oa {
+		record(j)
+		ha = ha*rkMul + (t0[ia[j]] - out[oa[j]])
+		hb = hb*rkMul + (t0[ib[j]] - out[ob[j]])
+		hc = hc*rkMul + (t0[ic[j]] - out[oc[j]])
+		hd = hd*rkMul + (t0[id[j]] - out[od[j]])
+	}
+	record(q - 1)
 	for i := pd + q - 1; i+1 < stop; i++ { // the rest of lane d
 		hd = hd*rkMul + (t0[d[i+bl]] - out[d[i]])
 		f := hd >> fshift
