@@ -220,6 +220,10 @@ func (m *matcher) matched(at, idx, n int) {
 // so the result is the same as a scan byte by byte.
 func (m *matcher) search() {
 	limit := m.end - m.bl // last window start in the buffer
+	if m.full == 0 {
+		m.pos = limit + 1 // no block to find
+		return
+	}
 	chunk := 4 * m.bl
 	for start := m.pos; start <= limit; {
 		stop := min(start+chunk, limit+1)
