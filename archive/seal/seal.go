@@ -22,7 +22,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -178,7 +177,7 @@ func (b *Box) Open(src io.Reader) (io.Reader, error) {
 		return nil, fmt.Errorf("open: read: %w", sr.err)
 	}
 	if err != nil {
-		return nil, b.openError(err, ring.ids())
+		return nil, b.openError(err, ring.seen)
 	}
 	if !md.IsEncrypted {
 		return nil, fmt.Errorf("%w: not a sealed object: its content is not encrypted", ErrCorrupt)
@@ -242,6 +241,28 @@ func (b *Box) WriteSignerPublicKey(w io.Writer) error {
 		}
 	}
 	return errors.New("export public key: no signer key (passphrase mode)")
+}
+
+// ReadPassphrase returns the passphrase from file (first line, which must
+// not be empty; the file must be private), or, when file is "", from the
+// environment variable BACKTORY_KEY_PASSPHRASE, or nil when that is unset.
+func ReadPassphrase(file string) ([]byte, error) {
+	if file == "" {
+		if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
+			return []byte(v), nil
+		}
+		return nil, nil
+	}
+	data, err := readSecretFile(file, 4096)
+	if err != nil {
+		return nil, fmt.Errorf("passphrase file: %w", err)
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return nil, fmt.Errorf("passphrase file %s: the first line is empty", file)
+	}
+	return line, nil
 }
 
 // sealWriter finishes the OpenPGP message and flushes the output buffer.
@@ -414,24 +435,15 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 var errNotPassphrase = errors.New("not passphrase-encrypted")
 
 // recordingRing remembers the key IDs a message is encrypted to, so that a
-// "wrong key" error can name them.
+// "wrong key" error can name them. One Open uses it from one goroutine.
 type recordingRing struct {
 	openpgp.EntityList
-	mu   sync.Mutex
 	seen []uint64
 }
 
 func (r *recordingRing) EntitiesById(id uint64) []*openpgp.Entity {
-	r.mu.Lock()
 	r.seen = append(r.seen, id)
-	r.mu.Unlock()
 	return r.EntityList.EntitiesById(id)
-}
-
-func (r *recordingRing) ids() []uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]uint64(nil), r.seen...)
 }
 
 func (b *Box) decryptionKeyIDs() []uint64 {
@@ -469,25 +481,3 @@ func keyIDs(ids []uint64) string {
 }
 
 func fingerprint(fpr []byte) string { return strings.ToUpper(fmt.Sprintf("%x", fpr)) }
-
-// ReadPassphrase returns the passphrase from file (first line, which must
-// not be empty; the file must be private), or, when file is "", from the
-// environment variable BACKTORY_KEY_PASSPHRASE, or nil when that is unset.
-func ReadPassphrase(file string) ([]byte, error) {
-	if file == "" {
-		if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
-			return []byte(v), nil
-		}
-		return nil, nil
-	}
-	data, err := readSecretFile(file, 4096)
-	if err != nil {
-		return nil, fmt.Errorf("passphrase file: %w", err)
-	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return nil, fmt.Errorf("passphrase file %s: the first line is empty", file)
-	}
-	return line, nil
-}
