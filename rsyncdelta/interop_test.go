@@ -116,6 +116,8 @@ func corpus(t testing.TB) []filePair {
 		patched := bytes.Clone(a)
 		copy(patched[len(a)/3:], []byte("patched"))
 		pairs = append(pairs, filePair{"binary-patched-" + filepath.Base(bin[0]), a, patched})
+		grown := cat(a[:len(a)/2], b[:min(len(b), 1000)], a[len(a)/2:len(a)*3/4], a[len(a)*4/5:])
+		pairs = append(pairs, filePair{"binary-spliced-" + filepath.Base(bin[0]), a, grown})
 	}
 	return pairs
 }
