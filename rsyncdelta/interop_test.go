@@ -138,7 +138,7 @@ func signature(t testing.TB, key, old []byte, blockLen int) *Signature {
 	if err := sw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := int64(sig.Len()), SignatureSize(int64(len(old)), sw.blockLen); got != want {
+	if got, want := int64(sig.Len()), SignatureSize(int64(len(old)), sw.BlockLen()); got != want {
 		t.Fatalf("signature is %d bytes, SignatureSize says %d", got, want)
 	}
 	s, err := ReadSignature(&sig, key)

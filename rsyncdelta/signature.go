@@ -133,6 +133,9 @@ func NewSignatureWriter(w io.Writer, key []byte, blockLen int, size int64) (*Sig
 	return s, nil
 }
 
+// BlockLen returns the block length the signature is made with.
+func (s *SignatureWriter) BlockLen() int { return s.blockLen }
+
 // Write feeds basis bytes to the signature.
 func (s *SignatureWriter) Write(p []byte) (int, error) {
 	if s.err != nil {
