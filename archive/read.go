@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -374,4 +376,71 @@ func (r *Reader) Layout(ctx context.Context, m *Manifest) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// Leftover is an incomplete set, or a temporary object, that an
+// interrupted run left on the remote.
+type Leftover struct {
+	Dir     string // the set's directory
+	Objects []string
+	ModTime time.Time // the newest object's time
+}
+
+// Leftovers lists the directories of sets without a manifest and the
+// temporary upload objects (remote.TempSuffix) inside complete sets.
+func (r *Reader) Leftovers(ctx context.Context) ([]Leftover, error) {
+	dir := path.Join(r.Host, r.Source)
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var out []Leftover
+	for _, i := range infos {
+		if _, _, ok := ParseSetID(i.Name); !ok || !i.IsDir {
+			continue
+		}
+		sd := path.Join(dir, i.Name)
+		objs, err := r.Backend.List(ctx, sd)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", sd, err)
+		}
+		complete := false
+		for _, o := range objs {
+			if o.Name == ManifestName(false) || o.Name == ManifestName(true) {
+				complete = true
+			}
+		}
+		l := Leftover{Dir: sd}
+		for _, o := range objs {
+			if !complete || remote.IsTemp(o.Name) {
+				l.Objects = append(l.Objects, o.Name)
+				if o.ModTime.After(l.ModTime) {
+					l.ModTime = o.ModTime
+				}
+			}
+		}
+		if len(l.Objects) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// DeleteSet removes set id: its manifest first, so that from the first
+// deletion on the set no longer exists, then every other object.
+func DeleteSet(ctx context.Context, b remote.Backend, host, source, id string) error {
+	dir := SetDir(host, source, id)
+	objs, err := b.List(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	sort.SliceStable(objs, func(i, j int) bool {
+		return strings.HasPrefix(objs[i].Name, "manifest.") && !strings.HasPrefix(objs[j].Name, "manifest.")
+	})
+	for _, o := range objs {
+		if err := b.Delete(ctx, dir+"/"+o.Name); err != nil && !remote.IsNotExist(err) {
+			return fmt.Errorf("delete %s/%s: %w", dir, o.Name, err)
+		}
+	}
+	return nil
 }

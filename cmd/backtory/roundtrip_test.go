@@ -164,3 +164,13 @@ func needTool(t *testing.T, name string) {
 		t.Skipf("%s is not installed", name)
 	}
 }
+
+// copyDir saves a tree with cp -a.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, out)
+	}
+	return dst
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/remote"
+)
+
+func TestChoosePrune(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	day := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
+	// Fulls every 10 days, a diff each day in between; f40 is the oldest.
+	var sets []setMeta
+	full := ""
+	for d := 40; d >= 0; d-- {
+		id := day(d).Format("f20060102")
+		if d%10 == 0 {
+			full = id
+			sets = append(sets, setMeta{id: id, kind: archive.KindFull, t: day(d)})
+			continue
+		}
+		sets = append(sets, setMeta{id: day(d).Format("d20060102"), kind: archive.KindDiff, base: full, t: day(d)})
+	}
+	ids := func(ps []pruned) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.id)
+		}
+		sort.Strings(out)
+		return out
+	}
+	tests := []struct {
+		name      string
+		keepFulls int
+		rules     string
+		wantDrops int
+		mustKeep  []string
+	}{
+		// 5 fulls (days 40, 30, 20, 10, 0) with 9 diffs each but the newest.
+		{"keep 2 fulls, all their diffs", 2, "", 30, []string{"f20260601", "f20260522", "d20260531", "d20260523"}},
+		{"keep all fulls", 10, "", 0, nil},
+		{"keep 1 full", 1, "", 40, []string{"f20260601"}},
+		{"thin: last 3 days", 5, "3d", 33, []string{"f20260422", "d20260531", "d20260529"}},
+		{"thin: 3 days all, weekly for 20 days", 5, "3d:all,20d:weekly", 30, []string{"d20260531", "d20260529", "d20260530"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rules, err := parseThinning(tc.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drop := choosePrune(sets, tc.keepFulls, rules, now)
+			got := ids(drop)
+			if len(got) != tc.wantDrops {
+				t.Errorf("dropped %d sets, want %d: %v", len(got), tc.wantDrops, got)
+			}
+			for _, k := range tc.mustKeep {
+				for _, g := range got {
+					if g == k {
+						t.Errorf("dropped %s, which must be kept", k)
+					}
+				}
+			}
+			// A kept differential never loses its full.
+			dropped := map[string]bool{}
+			for _, g := range got {
+				dropped[g] = true
+			}
+			for _, s := range sets {
+				if s.kind == archive.KindDiff && !dropped[s.id] && dropped[s.base] {
+					t.Errorf("kept %s but dropped its full %s", s.id, s.base)
+				}
+			}
+			// Pruning again after the drops deletes nothing more.
+			var rest []setMeta
+			for _, s := range sets {
+				if !dropped[s.id] {
+					rest = append(rest, s)
+				}
+			}
+			if again := choosePrune(rest, tc.keepFulls, rules, now); len(again) != 0 {
+				t.Errorf("a second prune drops %v", ids(again))
+			}
+		})
+	}
+}
+
+// TestPruneCLI writes fulls and differentials of a real tree over several
+// simulated weeks, prunes with the CLI, and restores every kept set.
+func TestPruneCLI(t *testing.T) {
+	src := sampleTree(t, 0)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, src, "policy:\n  keep_fulls: 2\n  keep_diffs: 10d\n")
+	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	os.MkdirAll(spool, 0o700)
+	ctx := context.Background()
+	start := time.Now().Add(-30 * 24 * time.Hour)
+	var ids []string
+	snapshots := map[string]string{}
+	full := ""
+	for d := 0; d < 30; d += 3 {
+		os.WriteFile(filepath.Join(src, "etc/hosts"), []byte(time.Duration(d).String()), 0o644)
+		opt := archive.BackupOptions{Host: "testhost", Source: "root", SourcePath: src, Root: src, Snapshot: "none",
+			VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1}, SpoolDir: spool,
+			Started: start.Add(time.Duration(d) * 24 * time.Hour)}
+		if d%9 != 0 {
+			r := &archive.Reader{Backend: b, SpoolDir: spool, Host: "testhost", Source: "root"}
+			base, err := r.OpenBase(ctx, full, filepath.Join(dir, "cache"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt.Base = base
+		}
+		m, err := archive.Backup(ctx, b, opt)
+		if opt.Base != nil {
+			opt.Base.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind == archive.KindFull {
+			full = m.ID
+		}
+		ids = append(ids, m.ID)
+		snapshots[m.ID] = copyDir(t, src)
+	}
+	// An interrupted run's leftovers, old enough to go.
+	stale := archive.SetDir("testhost", "root", archive.NewSetID("full", start.Add(-time.Hour)))
+	os.MkdirAll(filepath.Join(dir, "remote", stale), 0o700)
+	os.WriteFile(filepath.Join(dir, "remote", stale, "vol-000001.tar.zst"), []byte("partial"), 0o600)
+	old := start.Add(-48 * time.Hour)
+	os.Chtimes(filepath.Join(dir, "remote", stale, "vol-000001.tar.zst"), old, old)
+
+	mustRun(t, "prune", "--config", cfg, "--dry-run")
+	r := &archive.Reader{Backend: b, SpoolDir: spool, Host: "testhost", Source: "root"}
+	after, _ := r.SetIDs(ctx)
+	if !reflect.DeepEqual(after, ids) {
+		t.Fatalf("--dry-run deleted sets: %v -> %v", ids, after)
+	}
+	mustRun(t, "prune", "--config", cfg)
+	kept, _ := r.SetIDs(ctx)
+	if len(kept) == 0 || len(kept) >= len(ids) || kept[len(kept)-1] != ids[len(ids)-1] {
+		t.Fatalf("prune kept %v of %v", kept, ids)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "remote", stale)); err == nil {
+		if left, _ := r.Leftovers(ctx); len(left) > 0 {
+			t.Errorf("prune left the interrupted run's objects: %+v", left)
+		}
+	}
+	for _, id := range kept {
+		out := filepath.Join(t.TempDir(), "out")
+		mustRun(t, "restore", "--config", cfg, "--set", id, "--to", out)
+		assertSameTree(t, snapshots[id], out)
+	}
+	// A second prune deletes nothing.
+	mustRun(t, "prune", "--config", cfg)
+	if again, _ := r.SetIDs(ctx); !reflect.DeepEqual(again, kept) {
+		t.Errorf("a second prune changed %v to %v", kept, again)
+	}
+}
