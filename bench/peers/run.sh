@@ -320,17 +320,32 @@ for run in $(seq 1 "$runs"); do
 		rm -rf "$d"
 		mkdir -p "$d"
 		for t in rdiff backtory; do
-			dt=("$t")
-			[ "$t" = backtory ] && dt=("$bt" delta)
 			if [ "$t" = backtory ] && ! bt_has delta; then
 				for op in signature delta patch; do skip backtory "$op" "no delta command yet"; done
 				continue
 			fi
-			measure "$t" signature "${dt[@]}" signature "$pristine/big/disk.img" "$d/$t.sig"
+			if [ "$t" = rdiff ]; then
+				sig=(rdiff signature) del=(rdiff delta) pat=(rdiff patch)
+			else # backtory's strong sums are keyed: a fresh MAC key, as a full makes
+				"$bt" delta keygen "$d/backtory.key" >"$logs/r$run-backtory-keygen.log" 2>&1 || true
+				sig=("$bt" delta signature --key-file "$d/backtory.key")
+				del=("$bt" delta delta --key-file "$d/backtory.key")
+				pat=("$bt" delta patch)
+			fi
+			measure "$t" signature "${sig[@]}" "$pristine/big/disk.img" "$d/$t.sig"
 			record "$t" signature "$m_status" "$(stat -c %s "$d/$t.sig" 2>/dev/null || true)"
-			measure "$t" delta "${dt[@]}" delta "$d/$t.sig" "$data/big/disk.img" "$d/$t.delta"
+			if [ "$m_status" != ok ]; then
+				skip "$t" delta "no signature"
+				skip "$t" patch "no signature"
+				continue
+			fi
+			measure "$t" delta "${del[@]}" "$d/$t.sig" "$data/big/disk.img" "$d/$t.delta"
 			record "$t" delta "$m_status" "$(stat -c %s "$d/$t.delta" 2>/dev/null || true)"
-			measure "$t" patch "${dt[@]}" patch "$pristine/big/disk.img" "$d/$t.delta" "$d/$t.out"
+			if [ "$m_status" != ok ]; then
+				skip "$t" patch "no delta"
+				continue
+			fi
+			measure "$t" patch "${pat[@]}" "$pristine/big/disk.img" "$d/$t.delta" "$d/$t.out"
 			verify=""
 			if [ "$m_status" = ok ]; then
 				if cmp -s "$d/$t.out" "$data/big/disk.img"; then verify=OK; else verify=MISMATCH m_status=failed; fi
