@@ -88,7 +88,7 @@ export HOME=$work/home GNUPGHOME=$work/gnupg
 export PASSPHRASE="" SIGN_PASSPHRASE=""
 export RESTIC_PASSWORD=backtory-bench RESTIC_CACHE_DIR=$work/cache/restic
 export BORG_PASSPHRASE=backtory-bench BORG_BASE_DIR=$work/cache/borg
-mkdir -p -m 0700 "$GNUPGHOME"
+mkdir -m 0700 "$GNUPGHOME"
 
 # --- machine, dataset, mutation plan, keys ----------------------------------
 
@@ -101,6 +101,7 @@ ver() { "$@" 2>&1 | head -n 1; }
 	echo "memory=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 	echo "load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "filesystem=$(df -PT "$work" | awk 'NR == 2 { print $2 }')"
+	# shellcheck disable=SC1091
 	echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "backtory=${bt:+$("$bt" version 2>&1 | head -n 1)}"
 	echo "duplicity=$(ver duplicity --version)"
@@ -200,6 +201,7 @@ skip() {
 }
 
 # tool_cmd TOOL OP: the command line of one operation, in the array cmd.
+# shellcheck disable=SC2016 # the bash -c scripts take their paths as arguments
 tool_cmd() {
 	case $1-$2 in
 	duplicity-full) cmd=(duplicity full "${dup_opts[@]}" "$data" "file://$repo/duplicity") ;;
