@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/spf13/pflag"
+
+	"github.com/backtory/backtory/archive/seal"
+)
+
+func init() {
+	register(command{name: "init", summary: "write a commented config and generate the host's OpenPGP key", run: runInit})
+}
+
+var configTemplate = template.Must(template.New("config").Parse(`# backtory configuration (see README.md for every key).
+# Written by 'backtory init'; edit it freely.
+
+# The name of this machine on the remote: <remote>/<host>/<source>/<set>.
+host: {{.Host}}
+
+# Local state: the run lock, cached block signatures, the newest set seen.
+state_dir: {{.StateDir}}
+
+# What to back up. snapshot: none | zfs | lvm | btrfs (see docs/snapshots.md).
+sources:
+  - name: root
+    path: {{.Source}}
+    snapshot: none
+    exclude: ["/proc/**", "/sys/**", "/dev/**", "/run/**", "/tmp/**", "/var/tmp/**", "/var/cache/**"]
+
+# Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md).
+remote:
+  url: {{.Remote}}
+  # user: backup
+  # password_file: /etc/backtory/ftp.pass
+
+# Every object is compressed, then encrypted to all recipients and signed by
+# the host key (docs/sealing.md). Add an offline admin key to recipients so
+# that a dead host's backups stay readable.
+encryption:
+  recipients: [{{.Public}}]
+  signing_key: {{.Secret}}
+
+# A full the first time, then differentials against the last full.
+policy:
+  full_every: 7d                 # a new full once the last is this old
+  full_when_diff_exceeds: 50%    # ... or once a differential grows past half the full
+  keep_fulls: 4                  # prune keeps the newest 4 fulls and their differentials
+  # keep_diffs: "7d:all,60d:weekly"
+
+volume_size: 256MiB
+compression: zstd:3
+
+# Hooks run around the backup (docs/hooks.md). This file must then be owned
+# by root and not writable by others.
+# hooks:
+#   pre_backup: ["/usr/local/sbin/dump-databases"]
+#   on_failure: ["/usr/local/sbin/page-oncall"]
+`))
+
+func runInit(ctx context.Context, args []string) error {
+	var config, host, remoteURL, source, stateDir string
+	var force bool
+	fs := pflag.NewFlagSet("init", pflag.ContinueOnError)
+	fs.StringVarP(&config, "config", "c", defaultConfigPath, "where to write the config")
+	fs.StringVar(&host, "host", "", "host name on the remote (default: this machine's hostname)")
+	fs.StringVar(&remoteURL, "remote", "file:///srv/backtory", "remote URL")
+	fs.StringVar(&source, "source", "/", "the path to back up")
+	fs.StringVar(&stateDir, "state-dir", "/var/lib/backtory", "local state directory")
+	fs.BoolVar(&force, "force", false, "overwrite an existing config (never an existing key)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return usagef("init: --host is needed: %v", err)
+		}
+		host = strings.SplitN(h, ".", 2)[0]
+	}
+	if _, err := os.Stat(config); err == nil && !force {
+		return usagef("init: %s exists: edit it, or pass --force to overwrite it", config)
+	}
+	dir := filepath.Dir(config)
+	keys := filepath.Join(dir, "keys")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	pub, sec := filepath.Join(keys, "host.pub.asc"), filepath.Join(keys, "host.sec.asc")
+	var fpr string
+	if k, err := seal.ReadKeyFile(sec); err == nil {
+		fpr = k.Fingerprint() // keep an existing key: backups depend on it
+	} else {
+		k, err := seal.GenerateKey("backtory "+host, "")
+		if err != nil {
+			return fmt.Errorf("init: generate key: %w", err)
+		}
+		if err := k.SaveFiles(pub, sec, nil); err != nil {
+			return fmt.Errorf("init: %w", err)
+		}
+		fpr = k.Fingerprint()
+	}
+	var b strings.Builder
+	err := configTemplate.Execute(&b, map[string]string{"Host": host, "StateDir": stateDir, "Source": source,
+		"Remote": remoteURL, "Public": pub, "Secret": sec})
+	if err != nil {
+		return err
+	}
+	if _, err := parseConfig(config, []byte(b.String())); err != nil {
+		return fmt.Errorf("init: the config it would write is invalid: %w", err)
+	}
+	tmp := config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := os.Rename(tmp, config); err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	fmt.Printf(`Wrote %s and the host key %s (fingerprint %s).
+
+Keep OFFLINE, away from this machine, or its backups die with it:
+  - a copy of the secret key %s (it decrypts every backup), or better,
+    an admin key of your own added to 'recipients' (its secret part never on this host);
+  - the fingerprint above (a restore checks signatures against it).
+Then check the config and run: backtory backup --config %s
+`, config, pub, fpr, sec, config)
+	return nil
+}
