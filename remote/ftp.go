@@ -967,7 +967,9 @@ func notExist(reply error) error {
 func replyText(err error) string {
 	var tp *textproto.Error
 	if errors.As(err, &tp) {
-		return fmt.Sprintf("%d %s", tp.Code, strings.TrimSpace(tp.Msg))
+		// Multi-line replies (pure-ftpd's "451 Error during write to file /
+		// Transfer aborted / ...") become one line.
+		return fmt.Sprintf("%d %s", tp.Code, strings.ReplaceAll(strings.TrimSpace(tp.Msg), "\n", "; "))
 	}
 	return err.Error()
 }

@@ -235,7 +235,9 @@ func TestFTPPutWatchdog(t *testing.T) {
 	}
 	s.signalSessions(syscall.SIGKILL) // the frozen ones and those stuck behind their lock
 	logged := len(s.log())
-	if err := b.Put(ctx, "vol", bytes.NewReader(data)); err != nil {
+	b2 := openFTP(t, s.config("frozen")) // the next run, with the usual timeout
+	defer b2.Close()
+	if err := b2.Put(ctx, "vol", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	checkStored(t, s, "frozen/vol", data)
@@ -261,7 +263,7 @@ func TestFTPGetResumes(t *testing.T) {
 		t.Run(fmt.Sprintf("%s-%s-%v", tc.kind, tc.mode, tc.sig), func(t *testing.T) {
 			s := startFTP(t, tc.kind, tc.mode)
 			cfg := s.config("get")
-			cfg.Timeout = time.Second
+			cfg.Timeout = 2 * time.Second // the watchdog for the frozen session
 			b := openFTP(t, cfg)
 			defer b.Close()
 			if err := b.Put(ctx, "vol", bytes.NewReader(data)); err != nil {

@@ -93,7 +93,7 @@ func startFTP(t testing.TB, kind, mode string) *ftpServer {
 	s := &ftpServer{t: t, kind: kind, mode: mode, dir: dir, data: filepath.Join(dir, "data")}
 	t.Cleanup(func() {
 		s.kill()
-		if t.Failed() {
+		if t.Failed() && kind == "vsftpd" {
 			lines := strings.Split(strings.TrimSpace(s.log()), "\n")
 			t.Logf("the end of %s's log:\n%s", kind, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
