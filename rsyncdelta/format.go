@@ -11,15 +11,6 @@ import (
 // DeltaMagic starts every librsync delta.
 const DeltaMagic = 0x72730236
 
-// librsync's delta opcodes (prototab.c).
-const (
-	opEnd       = 0x00
-	opLiteral1  = 0x01 // ..0x40: literal of 1..64 bytes, length in the opcode
-	opLiteralN1 = 0x41 // ..0x44: literal, length in 1, 2, 4 or 8 bytes
-	opCopyN1N1  = 0x45 // ..0x54: copy, position and length in 1, 2, 4 or 8 bytes each
-	opReserved  = 0x55 // and above
-)
-
 // OpKind is the kind of a delta command.
 type OpKind int
 
@@ -161,6 +152,15 @@ func (d *DeltaReader) uint(width int) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(b[:]), nil
 }
+
+// librsync's delta opcodes (prototab.c).
+const (
+	opEnd       = 0x00
+	opLiteral1  = 0x01 // ..0x40: literal of 1..64 bytes, length in the opcode
+	opLiteralN1 = 0x41 // ..0x44: literal, length in 1, 2, 4 or 8 bytes
+	opCopyN1N1  = 0x45 // ..0x54: copy, position and length in 1, 2, 4 or 8 bytes each
+	opReserved  = 0x55 // and above
+)
 
 // deltaWriter encodes commands as librsync does: the smallest operand
 // widths, literals of up to 64 bytes in the opcode, adjacent copies merged.

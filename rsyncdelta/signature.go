@@ -216,61 +216,6 @@ func (s *SignatureWriter) Close() error {
 	return nil
 }
 
-// flushBatch signs the blocks of p (whole blocks except at Close) in
-// parallel and writes their entries.
-func (s *SignatureWriter) flushBatch(p []byte) error {
-	bl := s.blockLen
-	n := (len(p) + bl - 1) / bl
-	entry := weakLen + SumLen
-	out := s.out[:n*entry]
-	work := func(m *blake3.Hasher, from, to int) {
-		var sum [32]byte
-		for i := from; i < to; i++ {
-			blk := p[i*bl : min((i+1)*bl, len(p))]
-			e := out[i*entry : (i+1)*entry]
-			binary.BigEndian.PutUint32(e, s.keys.weak.sum(blk))
-			m.Reset()
-			m.Write(blk)
-			copy(e[weakLen:], m.Sum(sum[:0]))
-		}
-	}
-	workers := min(len(s.macs), n)
-	if workers <= 1 || len(p) < 128<<10 {
-		work(s.macs[0], 0, n)
-	} else {
-		var wg sync.WaitGroup
-		per := (n + workers - 1) / workers
-		for k := 1; k < workers; k++ {
-			from, to := k*per, min((k+1)*per, n)
-			if from >= to {
-				continue
-			}
-			wg.Go(func() { work(s.macs[k], from, to) })
-		}
-		work(s.macs[0], 0, min(per, n))
-		wg.Wait()
-	}
-	if s.size < 0 {
-		s.body = append(s.body, out...)
-		return nil
-	}
-	return s.emit(out)
-}
-
-// emit writes p to the signature and to its seal.
-func (s *SignatureWriter) emit(p []byte) error {
-	s.seal.Write(p)
-	return s.write(p)
-}
-
-func (s *SignatureWriter) write(p []byte) error {
-	if _, err := s.w.Write(p); err != nil {
-		s.err = fmt.Errorf("write signature: %w", err)
-		return s.err
-	}
-	return nil
-}
-
 // ReadSignature reads one encoded signature from r, and no byte more, and
 // checks it with key. It checks the header before it allocates anything, a
 // wrong key gives an error wrapping ErrWrongKey, and the trailing MAC must
@@ -330,6 +275,61 @@ func ReadSignature(r io.Reader, key []byte) (*Signature, error) {
 	}
 	s.buildIndex()
 	return s, nil
+}
+
+// flushBatch signs the blocks of p (whole blocks except at Close) in
+// parallel and writes their entries.
+func (s *SignatureWriter) flushBatch(p []byte) error {
+	bl := s.blockLen
+	n := (len(p) + bl - 1) / bl
+	entry := weakLen + SumLen
+	out := s.out[:n*entry]
+	work := func(m *blake3.Hasher, from, to int) {
+		var sum [32]byte
+		for i := from; i < to; i++ {
+			blk := p[i*bl : min((i+1)*bl, len(p))]
+			e := out[i*entry : (i+1)*entry]
+			binary.BigEndian.PutUint32(e, s.keys.weak.sum(blk))
+			m.Reset()
+			m.Write(blk)
+			copy(e[weakLen:], m.Sum(sum[:0]))
+		}
+	}
+	workers := min(len(s.macs), n)
+	if workers <= 1 || len(p) < 128<<10 {
+		work(s.macs[0], 0, n)
+	} else {
+		var wg sync.WaitGroup
+		per := (n + workers - 1) / workers
+		for k := 1; k < workers; k++ {
+			from, to := k*per, min((k+1)*per, n)
+			if from >= to {
+				continue
+			}
+			wg.Go(func() { work(s.macs[k], from, to) })
+		}
+		work(s.macs[0], 0, min(per, n))
+		wg.Wait()
+	}
+	if s.size < 0 {
+		s.body = append(s.body, out...)
+		return nil
+	}
+	return s.emit(out)
+}
+
+// emit writes p to the signature and to its seal.
+func (s *SignatureWriter) emit(p []byte) error {
+	s.seal.Write(p)
+	return s.write(p)
+}
+
+func (s *SignatureWriter) write(p []byte) error {
+	if _, err := s.w.Write(p); err != nil {
+		s.err = fmt.Errorf("write signature: %w", err)
+		return s.err
+	}
+	return nil
 }
 
 type sigHeader struct {
