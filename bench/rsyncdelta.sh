@@ -34,10 +34,11 @@ cat old.bin new.bin rand.bin >/dev/null # warm the page cache
 secs() {
 	local TIMEFORMAT='%R %U %S' out
 	out=$({ time "$@" >/dev/null; } 2>&1)
-	echo "$out" | tail -1 | awk '{print $1, $2 + $3}'
+	echo "$out" | tail -1 | awk '{ w = $1; c = $2 + $3; if (w < 0.001) w = 0.001; if (c < 0.001) c = 0.001; print w, c }'
 }
 
 bt() { ./backtory delta "$@"; }
+calc() { awk "BEGIN { x = $1; if (x != x) x = 0; printf \"%.6f\", x }"; }
 ops=(signature delta-1%-edits delta-unchanged delta-no-match patch)
 declare -A ours theirs in_bytes
 in_bytes[signature]=$(stat -c %s old.bin)
@@ -84,8 +85,8 @@ for op in "${ops[@]}"; do
 	read -r rw rc <<<"${theirs[$op]}"
 	n=${in_bytes[$op]}
 	printf '%-16s %8.2f %8.2f %8.2f %8.2f %11.0f %11.0f %7.1fx %7.1fx\n' "$op" "$ow" "$rw" "$oc" "$rc" \
-		"$(echo "$n / 1048576 / $ow" | bc -l)" "$(echo "$n / 1048576 / $rw" | bc -l)" \
-		"$(echo "$rw / $ow" | bc -l)" "$(echo "$rc / $oc" | bc -l)"
+		"$(calc "$n / 1048576 / $ow")" "$(calc "$n / 1048576 / $rw")" \
+		"$(calc "$rw / $ow")" "$(calc "$rc / $oc")"
 done
 echo
 printf '%-34s %14s %14s\n' size ours rdiff
@@ -94,7 +95,7 @@ printf '%-34s %14d %14d\n' "delta, 1% edits" "$(stat -c %s our-edits.delta)" "$(
 printf '%-34s %14d %14d\n' "delta, unchanged" "$(stat -c %s our-same.delta)" "$(stat -c %s rdiff-same.delta)"
 printf '%-34s %14d %14d\n' "delta, no match" "$(stat -c %s our-rand.delta)" "$(stat -c %s rdiff-rand.delta)"
 printf '%-34s %14s %14d\n' "delta, 1% edits, rdiff default -b" "" "$(stat -c %s rdiff-default-edits.delta)"
-echo "delta size ratio (ours / rdiff at the same block length): $(echo "$(stat -c %s our-edits.delta) / $(stat -c %s rdiff-edits.delta)" | bc -l | cut -c1-5)"
+printf 'delta size ratio (ours / rdiff at the same block length): %.4f\n' "$(calc "$(stat -c %s our-edits.delta) / $(stat -c %s rdiff-edits.delta)")"
 
 rm -f ./*.sig ./*.delta ./*.out key
 if [ "$KEEP" = 0 ]; then
