@@ -59,6 +59,13 @@ function jstr(s) {
 	return "\"" s "\""
 }
 
+# target prints one row of the targets table: backtory/peer against a limit.
+function target(what, o, m, peer, lim,   b, pv) {
+	b = med[m, "backtory" SUBSEP o]; pv = med[m, peer SUBSEP o]
+	if (b == "" || pv == "" || pv + 0 == 0) { printf "| %s | n/a | n/a |\n", what; return }
+	printf "| %s | %.2fx | %s |\n", what, b / pv, (b / pv <= lim ? "yes" : "**no**")
+}
+
 function jnum(x) { return x == "" ? "null" : x + 0 }
 
 END {
@@ -97,6 +104,21 @@ END {
 			printf "| %s | %s |%s\n", opname[opsl[o]], (peersl[p] in peername) ? peername[peersl[p]] : peersl[p], row
 		}
 	}
+	printf "\n## Targets of design.md §8 (wall-time ratios)\n\n"
+	printf "| target | measured | met |\n|---|---|---|\n"
+	target("full backup: at most 0.6x restic", "full", "wall", "restic", 0.6)
+	target("second backup: at most 0.3x restic", "incr", "wall", "restic", 0.3)
+	target("second backup: stores no more than duplicity's incremental", "incr", "bytes", "duplicity", 1.0)
+	target("restore: at most 0.4x restic", "restore", "wall", "restic", 0.4)
+	target("signature: at least 4x rdiff", "signature", "wall", "rdiff", 0.25)
+	target("delta of a lightly edited file: at least 4x rdiff", "delta", "wall", "rdiff", 0.25)
+	target("patch: parity with rdiff", "patch", "wall", "rdiff", 1.0)
+	for (o = 1; o <= 3; o++) {
+		x = med["rss", "backtory" SUBSEP opsl[o]]
+		if (x == "") printf "| %s: peak RSS at most 128 MiB | n/a | n/a |\n", opsl[o]
+		else printf "| %s: peak RSS at most 128 MiB | %.0f MiB | %s |\n", opsl[o], x, (x <= 128 ? "yes" : "**no**")
+	}
+	printf "\nTimes under a second are at the 10 ms resolution of /usr/bin/time: use the full size for those ratios.\n"
 	printf "\nn/a: backtory has no figure for it (command not built yet, or it failed; see the status column below).\n"
 
 	printf "\n## Measurements (median of the runs that succeeded)\n\n"

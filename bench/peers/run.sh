@@ -212,7 +212,8 @@ tool_cmd() {
 	borg-full) cmd=(borg create "$repo/borg::full" "$data") ;;
 	borg-incr) cmd=(borg create "$repo/borg::incr" "$data") ;;
 	borg-restore) cmd=(bash -c 'mkdir -p "$1" && cd "$1" && exec borg extract "$2"' _ "$restore/borg" "$repo/borg::incr") ;;
-	backtory-full | backtory-incr) cmd=("$bt" backup --config "$bt_conf") ;;
+	backtory-full) cmd=("$bt" backup --config "$bt_conf") ;;
+	backtory-incr) cmd=("$bt" backup --diff --config "$bt_conf") ;;
 	backtory-restore) cmd=("$bt" restore --config "$bt_conf" --to "$restore/backtory") ;;
 	limit-full) cmd=(bash -c 'tar -C "$1" -cf - "$2" | zstd -T0 -3 -q >/dev/null' _ "$work" data) ;;
 	esac
