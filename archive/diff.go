@@ -56,6 +56,11 @@ type differ struct {
 	deleted  *os.File
 	ndeleted int
 	relinked map[string]bool // hardlink groups whose data this set stores anew
+	// Directories of the walk above the current path, and those unchanged
+	// ones whose entries must be repeated at the end so that stock tar
+	// restores their mtime after replacing a file in them.
+	ancestors []*Entry
+	touched   []*Entry
 }
 
 func newDiffer(s *setWriter) (*differ, error) {
@@ -120,6 +125,12 @@ func (d *differ) add(w *Entry, abs string) error {
 			return err
 		}
 	}
+	for n := len(d.ancestors); n > 0 && !strings.HasPrefix(p, string(d.ancestors[n-1].Path)+"/") && d.ancestors[n-1].Path != "."; n-- {
+		d.ancestors = d.ancestors[:n-1]
+	}
+	if w.Type == TypeDir {
+		defer func() { d.ancestors = append(d.ancestors, w) }()
+	}
 	if d.next == nil || string(d.next.Path) != p {
 		w.Change = ChangeNew
 		return d.s.add(w, abs)
@@ -151,6 +162,9 @@ func (d *differ) add(w *Entry, abs string) error {
 		}
 	}
 	w.Change = ChangeWhole
+	if w.Type == TypeHardlink {
+		d.touchParent()
+	}
 	return d.s.add(w, abs)
 }
 
@@ -164,6 +178,11 @@ func (d *differ) finish() error {
 	}
 	if d.s.vol == nil {
 		if err := d.s.openVolume(); err != nil {
+			return err
+		}
+	}
+	for _, dir := range d.touched {
+		if err := d.s.tw.WriteHeader(tarHeader(dir)); err != nil {
 			return err
 		}
 	}
@@ -305,7 +324,19 @@ func (d *differ) file(w, f *Entry, abs string) error {
 func (d *differ) storeWhole(w *Entry, abs string) error {
 	w.Change = ChangeWhole
 	d.relinked[string(w.Path)] = true
+	d.touchParent()
 	return d.s.add(w, abs)
+}
+
+// touchParent notes that stock tar replaces a file in the current
+// directory, which changes its mtime: an unchanged directory's entry is
+// then repeated at the end of the set.
+func (d *differ) touchParent() {
+	if n := len(d.ancestors); n > 0 {
+		if p := d.ancestors[n-1]; p.Change == ChangeUnchanged && (len(d.touched) == 0 || d.touched[len(d.touched)-1] != p) {
+			d.touched = append(d.touched, p)
+		}
+	}
 }
 
 // writeMeta writes a header-only entry that carries w's new metadata for

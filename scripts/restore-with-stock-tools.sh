@@ -52,18 +52,22 @@ copymeta() {
 mkdir -p "$target"
 target=$(cd "$target" && pwd)
 
-# 1. The full: every volume, in order.
-for v in "$full"/vol-*.tar*; do
-	decode "$v" | untar -C "$target"
-done
+# volumes DIR: the tar streams of every volume of a set, in order. One tar
+# reads them all (--ignore-zeros), so directory times are set once, at the end.
+volumes() {
+	for v in "$1"/vol-*.tar*; do
+		decode "$v"
+	done
+}
+
+# 1. The full.
+volumes "$full" | untar --ignore-zeros -C "$target"
 [ -n "$diff" ] || exit 0
 
 # 2. The differential's control entries (.backtory/...) to a work directory.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for v in "$diff"/vol-*.tar*; do
-	decode "$v" | untar -C "$work" --wildcards '.backtory/*'
-done
+volumes "$diff" | untar --ignore-zeros -C "$work" --wildcards '.backtory/*'
 
 # 3. Paths deleted (or whose type changed) since the full.
 if [ -s "$work/.backtory/deleted" ]; then
@@ -93,6 +97,4 @@ fi
 
 # 6. Everything else the differential holds: new and whole files, links,
 #    directories (with their final mtimes), devices.
-for v in "$diff"/vol-*.tar*; do
-	decode "$v" | untar -C "$target" --exclude='.backtory' --exclude='./.backtory'
-done
+volumes "$diff" | untar --ignore-zeros -C "$target" --exclude='.backtory' --exclude='./.backtory'

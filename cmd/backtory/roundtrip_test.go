@@ -12,22 +12,40 @@ import (
 	"github.com/backtory/backtory/internal/treecmp"
 )
 
-// backtory runs the CLI in-process and returns its exit code and stderr.
+// backtory runs the CLI in-process and returns its exit code and stderr;
+// its stdout goes to the test log.
 func backtory(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	r, w, _ := os.Pipe()
-	old := os.Stderr
-	os.Stderr = w
-	done := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(r)
-		done <- string(b)
-	}()
+	code, stdout, stderr := backtoryOut(t, args...)
+	if stdout != "" {
+		t.Logf("backtory %s:\n%s", args[0], stdout)
+	}
+	return code, stderr
+}
+
+// backtoryOut runs the CLI in-process and returns its exit code, stdout
+// and stderr.
+func backtoryOut(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	capture := func(f **os.File) (restore func() string) {
+		r, w, _ := os.Pipe()
+		old := *f
+		*f = w
+		done := make(chan string)
+		go func() {
+			b, _ := io.ReadAll(r)
+			done <- string(b)
+		}()
+		return func() string {
+			w.Close()
+			*f = old
+			return <-done
+		}
+	}
+	endOut := capture(&os.Stdout)
+	endErr := capture(&os.Stderr)
 	code := run(args)
-	w.Close()
-	os.Stderr = old
-	out := <-done
-	return code, out
+	return code, endOut(), endErr()
 }
 
 // mustRun runs the CLI and fails the test unless it exits 0.
