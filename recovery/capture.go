@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -403,6 +404,8 @@ func (c *capturer) filesystems() {
 	c.l.Files["blkid.txt"] = string(out)
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	fss, sws := parseBlkid(out, mounts)
+	fss = slices.DeleteFunc(fss, func(f FS) bool { return !c.ownDevice(f.Device) })
+	sws = slices.DeleteFunc(sws, func(s Swap) bool { return !c.ownDevice(s.Device) })
 	for i := range fss {
 		f := &fss[i]
 		if strings.HasPrefix(f.Type, "ext") {
@@ -412,6 +415,21 @@ func (c *capturer) filesystems() {
 		}
 	}
 	c.l.FS, c.l.Swaps = fss, sws
+}
+
+// ownDevice tells whether dev is on the recorded disks: a disk or its
+// partition, an md array, or a device-mapper device (LVM, LUKS). Loop
+// devices, USB sticks and optical media are not part of the machine.
+func (c *capturer) ownDevice(dev string) bool {
+	if strings.HasPrefix(dev, "/dev/md") || strings.HasPrefix(dev, "/dev/mapper/") || strings.HasPrefix(dev, "/dev/dm-") {
+		return true
+	}
+	for _, d := range c.l.Disks {
+		if strings.HasPrefix(dev, d.Path) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseBlkid reads `blkid -o export` and joins it with /proc/self/mounts

@@ -1,0 +1,118 @@
+package recovery
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// strict reports whether missing tools fail tests (make test sets it).
+func strict() bool { return os.Getenv("BACKTORY_TEST_STRICT") != "" }
+
+// needTool returns the path of a tool the test runs, or skips (fails
+// under BACKTORY_TEST_STRICT).
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if strict() {
+			t.Fatalf("%s is missing: run test/deps/recovery.sh", name)
+		}
+		t.Skipf("%s is missing: run test/deps/recovery.sh", name)
+	}
+	return p
+}
+
+func sampleParams() ScriptParams {
+	return ScriptParams{
+		Host: "web1", RemoteURL: "ftp://backup.example.net/backups", RemoteUser: "web1",
+		Sources: []Source{{Name: "root", Path: "/"}, {Name: "data", Path: "/srv/my data"}},
+		Sets: []SetRef{{Source: "root", ID: "full-20261122T030000Z"}, {Source: "root", ID: "diff-20261123T030000Z", Base: "full-20261122T030000Z"},
+			{Source: "data", ID: "full-20261122T030000Z"}},
+		Sealed: true, SignerFingerprint: strings.Repeat("AB", 20), SignerPublicKey: "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxyz\n-----END PGP PUBLIC KEY BLOCK-----\n",
+		Layout: sampleLayout(), LayoutSet: "diff-20261123T030000Z", Tool: "backtory test", Generated: time.Now(),
+	}
+}
+
+func renderTo(t *testing.T, p ScriptParams) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Render(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "recover.sh")
+	if err := os.WriteFile(f, b.Bytes(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestRenderShellcheck(t *testing.T) {
+	sc := needTool(t, "shellcheck")
+	f := renderTo(t, sampleParams())
+	out, err := exec.Command(sc, "-s", "sh", "-S", "style", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("shellcheck:\n%s", out)
+	}
+	for _, sh := range [][]string{{"dash", "-n"}, {"busybox", "sh", "-n"}, {"bash", "--posix", "-n"}} {
+		p := needTool(t, sh[0])
+		if out, err := exec.Command(p, append(sh[1:], f)...).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", sh, err, out)
+		}
+	}
+}
+
+func TestRenderRefusesSecrets(t *testing.T) {
+	for name, mut := range map[string]func(*ScriptParams){
+		"password in url": func(p *ScriptParams) { p.RemoteURL = "ftp://u:secret@host/x" },
+		"secret key":      func(p *ScriptParams) { p.SignerPublicKey = "-----BEGIN PGP PRIVATE KEY BLOCK-----" },
+		"heredoc end":     func(p *ScriptParams) { p.Layout.Files["fstab"] = "x\n" + heredocEnd + "\n" },
+		"bad set id":      func(p *ScriptParams) { p.Sets[0].ID = "full-x; rm -rf /" },
+		"bad file name":   func(p *ScriptParams) { p.Layout.Files["../x"] = "" },
+		"no layout":       func(p *ScriptParams) { p.Layout = nil },
+	} {
+		p := sampleParams()
+		mut(&p)
+		if err := Render(&bytes.Buffer{}, p); err == nil {
+			t.Errorf("%s: rendered", name)
+		}
+	}
+}
+
+func TestPlanUnderShells(t *testing.T) {
+	p := sampleParams()
+	p.Layout.Files["sfdisk-vda.dump"] = "label: gpt\nlabel-id: 1111\ndevice: /dev/vda\nunit: sectors\nfirst-lba: 34\nlast-lba: 4194270\n\n/dev/vda1 : start=2048, size=1024000, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=AAAA\n/dev/vda2 : start=1026048, size=3000000, type=E6D6D379-F507-44C2-A23C-238F2A3DF928, uuid=BBBB\n"
+	f := renderTo(t, p)
+	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}} {
+		bin := needTool(t, sh[0])
+		cmd := exec.Command(bin, append(sh[1:], f, "plan", "--at", "2026-11-22 12:00", "--map", "vda=nvme0n1")...)
+		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s plan: %v\n%s", sh[0], err, out)
+		}
+		for _, want := range []string{
+			"source root (/): full-20261122T030000Z -",
+			"source data (/srv/my data): full-20261122T030000Z -",
+			"/dev/nvme0n1p1 : start=2048",
+			"--uuid ICgw9D-aaaa --restorefile",
+			"/dev/nvme0n1p2",
+			"-U 0b1c -L 'my root%' -b 4096 -I 256 /dev/mapper/vg0-root",
+			"create -f -R /mnt/backtory-target -o ashift=12 tank mirror /dev/nvme0n1p3 /dev/vdb3",
+			"zfs create -o 'comment:x=two words' tank/data",
+			"restore set full-20261122T030000Z of source data into /mnt/backtory-target/srv/my data",
+			"mkfs.fat -i A638033C -n - /dev/nvme0n1p1",
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s plan: no %q in\n%s", sh[0], want, out)
+			}
+		}
+		if strings.Contains(string(out), "last-lba") || strings.Contains(string(out), "device: ") {
+			t.Errorf("%s plan: the mapped table still names the old disk's size or device", sh[0])
+		}
+	}
+}
