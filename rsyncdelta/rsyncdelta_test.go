@@ -235,3 +235,34 @@ func TestDeltaMemory(t *testing.T) {
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// failWriter fails once more than n bytes have been written to it.
+type failWriter struct{ n int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		return 0, errors.New("disk full")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+func TestSignatureWriteErrors(t *testing.T) {
+	basis := make([]byte, 5<<20)
+	for _, failAfter := range []int{0, 100, 30_000} {
+		sw, err := NewSignatureWriter(&failWriter{failAfter}, testKey(), 1024, int64(len(basis)))
+		if err != nil {
+			if failAfter == 0 {
+				continue // the header write failed
+			}
+			t.Fatal(err)
+		}
+		var werr error
+		for p := basis; len(p) > 0 && werr == nil; p = p[64<<10:] {
+			_, werr = sw.Write(p[:64<<10])
+		}
+		if cerr := sw.Close(); cerr == nil || !strings.Contains(cerr.Error(), "disk full") {
+			t.Errorf("fail after %d: Close = %v (Write = %v)", failAfter, cerr, werr)
+		}
+	}
+}

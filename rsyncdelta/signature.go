@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 )
@@ -79,18 +80,27 @@ type SignatureWriter struct {
 	written  int64
 	seal     *blake3.Hasher
 	macs     []*blake3.Hasher // one per worker
-	buf      []byte           // pending basis bytes, less than one batch
+	buf      []byte           // basis bytes being gathered, less than one batch
 	out      []byte           // encoded entries of one batch
 	body     []byte           // the whole body, only when size is unknown
 	err      error
 	closed   bool
+
+	// Full batches are signed by a goroutine, started with the first one,
+	// while the caller gathers the next batch.
+	jobs   chan []byte   // batches to sign
+	free   chan []byte   // batch buffers back from the goroutine
+	done   chan struct{} // closed when the goroutine has finished
+	failed atomic.Bool   // the goroutine failed with herr
+	herr   error
 }
 
 // NewSignatureWriter returns a writer that signs a basis of exactly size
 // bytes (or, if size is negative, of unknown size) at blockLen bytes per
 // block (0 means BlockLen(size)), with key. The signature is written to w as
-// the basis is written; Close writes the rest. With an unknown size the
-// entries are held in memory (20 bytes per block) until Close.
+// the basis is written, from another goroutine, so w must not be used until
+// Close returns; Close writes the rest and must be called. With an unknown
+// size the entries are held in memory (20 bytes per block) until Close.
 func NewSignatureWriter(w io.Writer, key []byte, blockLen int, size int64) (*SignatureWriter, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("signature key is %d bytes, want %d", len(key), KeySize)
@@ -138,6 +148,9 @@ func (s *SignatureWriter) BlockLen() int { return s.blockLen }
 
 // Write feeds basis bytes to the signature.
 func (s *SignatureWriter) Write(p []byte) (int, error) {
+	if s.err == nil && s.failed.Load() {
+		s.err = s.herr
+	}
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -152,21 +165,11 @@ func (s *SignatureWriter) Write(p []byte) (int, error) {
 	s.written += int64(n)
 	batch := cap(s.buf)
 	for len(p) > 0 {
-		if len(s.buf) == 0 && len(p) >= batch {
-			if err := s.flushBatch(p[:batch]); err != nil {
-				return 0, err
-			}
-			p = p[batch:]
-			continue
-		}
 		k := copy(s.buf[len(s.buf):batch], p)
 		s.buf = s.buf[:len(s.buf)+k]
 		p = p[k:]
 		if len(s.buf) == batch {
-			if err := s.flushBatch(s.buf); err != nil {
-				return 0, err
-			}
-			s.buf = s.buf[:0]
+			s.submit()
 		}
 	}
 	return n, nil
@@ -180,18 +183,25 @@ func (s *SignatureWriter) Close() error {
 		return s.err
 	}
 	s.closed = true
+	if s.err == nil && s.size >= 0 && s.written != s.size {
+		s.err = fmt.Errorf("signature: basis is %d bytes, not the declared %d (did the file change while it was read?)", s.written, s.size)
+	}
+	if s.err == nil && len(s.buf) > 0 {
+		if s.jobs != nil {
+			s.jobs <- s.buf
+		} else {
+			s.err = s.flushBatch(s.buf) // a small basis: no goroutine
+		}
+	}
+	if s.jobs != nil {
+		close(s.jobs)
+		<-s.done
+		if s.err == nil && s.failed.Load() {
+			s.err = s.herr
+		}
+	}
 	if s.err != nil {
 		return s.err
-	}
-	if s.size >= 0 && s.written != s.size {
-		s.err = fmt.Errorf("signature: basis is %d bytes, not the declared %d (did the file change while it was read?)", s.written, s.size)
-		return s.err
-	}
-	if len(s.buf) > 0 {
-		if err := s.flushBatch(s.buf); err != nil {
-			return err
-		}
-		s.buf = s.buf[:0]
 	}
 	if s.size < 0 {
 		if blockCount(s.written, s.blockLen) > MaxBlocks {
@@ -200,20 +210,18 @@ func (s *SignatureWriter) Close() error {
 		}
 		binary.BigEndian.PutUint64(s.header[12:], uint64(s.written))
 		binary.BigEndian.PutUint64(s.header[20:], uint64(blockCount(s.written, s.blockLen)))
-		if err := s.emit(s.header[:]); err != nil {
-			return err
+		if s.err = s.emit(s.header[:]); s.err != nil {
+			return s.err
 		}
 		body := s.body
 		s.body = nil
-		if err := s.emit(body); err != nil {
-			return err
+		if s.err = s.emit(body); s.err != nil {
+			return s.err
 		}
 	}
 	var sum [32]byte
-	if err := s.write(s.seal.Sum(sum[:0])[:sigSealLen]); err != nil {
-		return err
-	}
-	return nil
+	s.err = s.write(s.seal.Sum(sum[:0])[:sigSealLen])
+	return s.err
 }
 
 // ReadSignature reads one encoded signature from r, and no byte more, and
@@ -318,6 +326,34 @@ func (s *SignatureWriter) flushBatch(p []byte) error {
 	return s.emit(out)
 }
 
+// submit hands the full batch in buf to the signing goroutine, starting
+// it the first time, and takes a free buffer for the next batch.
+func (s *SignatureWriter) submit() {
+	if s.jobs == nil {
+		s.jobs = make(chan []byte, 1)
+		s.free = make(chan []byte, 2)
+		s.done = make(chan struct{})
+		s.free <- make([]byte, 0, cap(s.buf))
+		go s.sign()
+	}
+	s.jobs <- s.buf
+	s.buf = <-s.free
+}
+
+// sign signs batches until jobs is closed.
+func (s *SignatureWriter) sign() {
+	defer close(s.done)
+	for p := range s.jobs {
+		if !s.failed.Load() {
+			if err := s.flushBatch(p); err != nil {
+				s.herr = err
+				s.failed.Store(true)
+			}
+		}
+		s.free <- p[:0]
+	}
+}
+
 // emit writes p to the signature and to its seal.
 func (s *SignatureWriter) emit(p []byte) error {
 	s.seal.Write(p)
@@ -326,8 +362,7 @@ func (s *SignatureWriter) emit(p []byte) error {
 
 func (s *SignatureWriter) write(p []byte) error {
 	if _, err := s.w.Write(p); err != nil {
-		s.err = fmt.Errorf("write signature: %w", err)
-		return s.err
+		return fmt.Errorf("write signature: %w", err)
 	}
 	return nil
 }
