@@ -20,7 +20,8 @@ type DeltaStats struct {
 
 // Delta reads newFile once and writes to w a delta in librsync's format that
 // turns the basis described by sig into newFile. Memory is the signature's
-// plus a window of max(4 MiB, 8 blocks).
+// plus fixed buffers: a window of max(4 MiB, 8 blocks) and 2 MiB of scan
+// scratch per core (at most 4). Several Deltas may use one Signature at once.
 //
 // Matching is greedy and block-granular like librsync's, with one addition:
 // after a match the next block of the basis is tried first, by its MAC
