@@ -99,12 +99,12 @@ func deltaSignature(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	in, size, err := openInput(fs.Arg(0), stdin)
+	in, size, err := deltaOpenInput(fs.Arg(0), stdin)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	return writeOutput(fs.Arg(1), stdout, func(w io.Writer) error {
+	return deltaWriteOutput(fs.Arg(1), stdout, func(w io.Writer) error {
 		sw, err := rsyncdelta.NewSignatureWriter(w, key, *blockLen, size)
 		if err != nil {
 			return err
@@ -145,7 +145,7 @@ func deltaDelta(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	sigIn, _, err := openInput(fs.Arg(0), stdin)
+	sigIn, _, err := deltaOpenInput(fs.Arg(0), stdin)
 	if err != nil {
 		return err
 	}
@@ -154,12 +154,12 @@ func deltaDelta(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", fs.Arg(0), err)
 	}
-	in, _, err := openInput(fs.Arg(1), stdin)
+	in, _, err := deltaOpenInput(fs.Arg(1), stdin)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	return writeOutput(fs.Arg(2), stdout, func(w io.Writer) error {
+	return deltaWriteOutput(fs.Arg(2), stdout, func(w io.Writer) error {
 		st, err := rsyncdelta.Delta(sig, in, w)
 		if err != nil {
 			return err
@@ -188,12 +188,12 @@ func deltaPatch(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("delta patch: %w", err)
 	}
 	defer basis.Close()
-	in, _, err := openInput(fs.Arg(1), stdin)
+	in, _, err := deltaOpenInput(fs.Arg(1), stdin)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	return writeOutput(fs.Arg(2), stdout, func(w io.Writer) error {
+	return deltaWriteOutput(fs.Arg(2), stdout, func(w io.Writer) error {
 		return rsyncdelta.Patch(basis, in, w)
 	})
 }
@@ -222,9 +222,9 @@ func readDeltaKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// openInput opens path, or stdin for "-", and returns its size (-1 if not
+// deltaOpenInput opens path, or stdin for "-", and returns its size (-1 if not
 // a regular file).
-func openInput(path string, stdin io.Reader) (io.ReadCloser, int64, error) {
+func deltaOpenInput(path string, stdin io.Reader) (io.ReadCloser, int64, error) {
 	if path == "-" {
 		return io.NopCloser(stdin), -1, nil
 	}
@@ -243,9 +243,9 @@ func openInput(path string, stdin io.Reader) (io.ReadCloser, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// writeOutput runs write on stdout for "-", or on a temporary file next to
+// deltaWriteOutput runs write on stdout for "-", or on a temporary file next to
 // path that is renamed to path only when write succeeds.
-func writeOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
+func deltaWriteOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(stdout)
 	}
