@@ -73,6 +73,7 @@ fi
 rm -rf "${work:?}"/*
 cleanup() { [ -n "${BENCH_KEEP:-}" ] || rm -rf "${work:?}"/*; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 pristine=$work/pristine
 data=$work/data
