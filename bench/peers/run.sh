@@ -110,7 +110,7 @@ ver() { "$@" 2>&1 | head -n 1; }
 	echo "borg=$(ver borg --version)"
 	echo "rdiff=$(ver rdiff --version)"
 	echo "gpg=$(ver gpg --version)"
-	echo "zstd=$(ver zstd --version)"
+	echo "zstd=$(ver zstd --version | sed 's/^\*\*\* //; s/, by .*//')"
 	echo "tar=$(ver tar --version)"
 } >"$work/machine.txt"
 
