@@ -1037,6 +1037,9 @@ main() {
 		*) die "unknown option $o_opt (see recover.sh --help)" ;;
 		esac
 	done
+	for o_p in "$@"; do
+		case $o_p in --*) die "options go before the PATHs ($o_p)" ;; esac
+	done
 	if [ -z "$PASSFILE" ] && [ -n "${BACKTORY_KEY_PASSPHRASE:-}" ]; then
 		mkdir -p "$W" && chmod 700 "$W"
 		printf '%s\n' "$BACKTORY_KEY_PASSPHRASE" >"$W/passphrase"
@@ -1063,6 +1066,7 @@ main() {
 		;;
 	files)
 		mkdir -p "$W" && chmod 700 "$W"
+		trap stop_agent EXIT
 		cmd_files "$@"
 		[ "$KEEP" = 1 ] || cleanup_work
 		;;
@@ -1070,6 +1074,7 @@ main() {
 		[ $# -eq 0 ] || die "bare-metal takes no PATHs"
 		mkdir -p "$W" && chmod 700 "$W"
 		[ "$RESTART" = 1 ] && rm -rf "$W/state"
+		trap stop_agent EXIT
 		cmd_bare_metal
 		;;
 	*)
@@ -1079,9 +1084,15 @@ main() {
 	esac
 }
 
-cleanup_work() {
+# stop_agent stops the gpg-agent that gpg started for our GnuPG home.
+stop_agent() {
 	if [ -d "$W/gnupg" ] && c_gc=$(tool gpgconf); then
 		"$c_gc" --homedir "$W/gnupg" --kill gpg-agent 2>/dev/null
 	fi
+	return 0
+}
+
+cleanup_work() {
+	stop_agent
 	rm -rf "${W:?}/sets" "${W:?}/gnupg" "${W:?}/bin" "$W"/state-* "$W"/backtory-*.yaml "$W/passphrase"
 }

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backtory/backtory/internal/treecmp"
+	"github.com/backtory/backtory/recovery"
+)
+
+// recoveryNeed returns a tool's path; a missing tool skips the test, or
+// fails it under BACKTORY_TEST_STRICT (test/deps/recovery.sh installs it).
+func recoveryNeed(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+			t.Fatalf("%s is missing: run test/deps/recovery.sh", name)
+		}
+		t.Skipf("%s is missing: run test/deps/recovery.sh", name)
+	}
+	return p
+}
+
+// buildStatic builds the static backtory the rescue system runs.
+func buildStatic(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "backtory")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = "/usr/local/go/bin/go"
+	}
+	cmd := exec.Command(goTool, "build", "-trimpath", "-o", out, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+func writeTestFile(t *testing.T, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recoveryTree makes a tree whose second state exercises every part of a
+// differential: a delta, a metadata-only change, deletions of a file and a
+// directory, a new file and a type change.
+func recoveryTree(t *testing.T, src string) {
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	writeTestFile(t, filepath.Join(src, "etc/hosts"), []byte("127.0.0.1 localhost\n"), 0o644)
+	writeTestFile(t, filepath.Join(src, "etc/my file"), []byte("spaces\n"), 0o600)
+	writeTestFile(t, filepath.Join(src, "var/lib/db.bin"), big, 0o640)
+	writeTestFile(t, filepath.Join(src, "var/lib/meta-only"), []byte("same content\n"), 0o644)
+	writeTestFile(t, filepath.Join(src, "old/gone.txt"), []byte("bye\n"), 0o644)
+	writeTestFile(t, filepath.Join(src, "srv/deleted.txt"), []byte("bye\n"), 0o644)
+	writeTestFile(t, filepath.Join(src, "srv/becomes-dir"), []byte("file now\n"), 0o644)
+	if err := os.Symlink("../etc/hosts", filepath.Join(src, "srv/hosts-link")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func changeRecoveryTree(t *testing.T, src string) {
+	f, err := os.OpenFile(filepath.Join(src, "var/lib/db.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("EDITED IN THE MIDDLE"), 1<<20)
+	f.Close()
+	if err := os.Chmod(filepath.Join(src, "var/lib/meta-only"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(src, "old"))
+	os.Remove(filepath.Join(src, "srv/deleted.txt"))
+	os.Remove(filepath.Join(src, "srv/becomes-dir"))
+	writeTestFile(t, filepath.Join(src, "srv/becomes-dir/inside"), []byte("dir now\n"), 0o644)
+	writeTestFile(t, filepath.Join(src, "etc/new.conf"), []byte("new\n"), 0o644)
+}
+
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, out)
+	}
+}
+
+// TestRecoveryScriptFiles makes real backups with the CLI (a full and a
+// differential, unsealed and sealed with a key from `backtory key
+// generate`), publishes recover.sh, and restores both points in time with
+// `recover.sh files` under dash and busybox sh, with the static backtory
+// fetched from the remote and with gpg+zstd+tar+rdiff alone.
+func TestRecoveryScriptFiles(t *testing.T) {
+	shells := [][]string{{recoveryNeed(t, "dash")}, {recoveryNeed(t, "busybox"), "sh"}}
+	for _, tool := range []string{"gpg", "gpg-agent", "zstd", "tar", "rdiff"} {
+		recoveryNeed(t, tool)
+	}
+	bin := buildStatic(t)
+	old := recoveryBinary
+	recoveryBinary = func() (string, error) { return bin, nil }
+	defer func() { recoveryBinary = old }()
+
+	for _, sealed := range []bool{false, true} {
+		name := map[bool]string{false: "unsealed", true: "sealed"}[sealed]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			src := filepath.Join(dir, "src")
+			recoveryTree(t, src)
+			extra := ""
+			var keyArgs []string
+			if sealed {
+				pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
+				mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+				extra = "encryption:\n  signing_key: " + sec + "\n  recipients: [" + pub + "]\n"
+				keyArgs = []string{"--key", sec}
+			}
+			cfgPath := writeConfig(t, dir, src, extra)
+			mustRun(t, "backup", "--config", cfgPath, "--full")
+			atFull := filepath.Join(dir, "at-full")
+			copyTree(t, src, atFull)
+			changeRecoveryTree(t, src)
+			mustRun(t, "backup", "--config", cfgPath, "--diff")
+
+			// What the lead wires into backup: publish after the set.
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			b, err := openRemote(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			sealer, err := cfg.sealer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			spool, _ := spoolDir(cfg)
+			r := newReader(cfg, b, &cfg.Sources[0], spool, sealer)
+			ids, err := r.SetIDs(ctx)
+			if err != nil || len(ids) != 2 {
+				t.Fatalf("sets %v, %v", ids, err)
+			}
+			m, _, err := r.Manifest(ctx, ids[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := publishRecovery(ctx, cfg, b, sealer, m); err != nil {
+				t.Fatal(err)
+			}
+			remoteDir := filepath.Join(dir, "remote", "testhost", "root")
+			want := []string{"recover.sh", "backtory", "backtory.sha256"}
+			if sealed {
+				want = append(want, "recover.sh.asc", "backtory.asc")
+			}
+			for _, f := range want {
+				if _, err := os.Stat(filepath.Join(remoteDir, f)); err != nil {
+					t.Errorf("not published: %v", err)
+				}
+			}
+			script := filepath.Join(remoteDir, "recover.sh")
+			if sealed {
+				// The detached signature checks with stock gpg and the key in the script.
+				checkDetached(t, dir, script)
+			}
+			// The command writes the same kind of script.
+			cmdScript := filepath.Join(dir, "cmd-recover.sh")
+			mustRun(t, "recovery-script", "--config", cfgPath, "--set", ids[0], "-o", cmdScript)
+			if raw, _ := os.ReadFile(cmdScript); !bytes.Contains(raw, []byte("BT_LAYOUT_SET='"+ids[0]+"'")) {
+				t.Errorf("recovery-script --at %s did not take that set's layout", ids[0])
+			}
+
+			for _, sh := range shells {
+				for _, mode := range []string{"backtory", "stock"} {
+					for _, at := range []struct{ name, id, want string }{{"full", ids[0], atFull}, {"diff", "", src}} {
+						to := filepath.Join(t.TempDir(), "to")
+						args := append(append([]string{}, sh...), script, "files", "--to", to, "--work", filepath.Join(t.TempDir(), "w"))
+						if at.id != "" {
+							args = append(args, "--at", at.id)
+						}
+						if mode == "stock" {
+							args = append(args, "--stock")
+						}
+						args = append(args, keyArgs...)
+						cmd := exec.Command(args[0], args[1:]...)
+						out, err := cmd.CombinedOutput()
+						label := filepath.Base(sh[0]) + "/" + mode + "/" + at.name
+						if err != nil {
+							t.Fatalf("%s: %v\n%s", label, err, out)
+						}
+						if mode == "stock" && !strings.Contains(string(out), "stock tools") {
+							t.Errorf("%s: did not say it used stock tools:\n%s", label, out)
+						}
+						// Stock tools cannot keep directory mtimes through deletions and patches.
+						diffs, err := treecmp.Diff(at.want, to, treecmp.Options{IgnoreRootMeta: true, IgnoreDirMTime: mode == "stock"})
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, d := range diffs {
+							t.Errorf("%s: %s", label, d)
+						}
+					}
+				}
+			}
+
+			// A subset, and a tampered volume that must be refused.
+			to := filepath.Join(t.TempDir(), "subset")
+			out, err := exec.Command(shells[0][0], append(append([]string{script, "files", "--stock", "--to", to, "--work", filepath.Join(t.TempDir(), "w")}, keyArgs...), "/var/lib")...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("subset: %v\n%s", err, out)
+			}
+			if _, err := os.Stat(filepath.Join(to, "etc")); err == nil {
+				t.Errorf("subset /var/lib restored etc too")
+			}
+			if got, _ := os.ReadFile(filepath.Join(to, "var/lib/db.bin")); !bytes.Contains(got, []byte("EDITED IN THE MIDDLE")) {
+				t.Errorf("subset: the delta of var/lib/db.bin was not applied")
+			}
+			vol := filepath.Join(remoteDir, ids[1], "vol-000001.tar.zst")
+			if sealed {
+				vol += ".pgp"
+			}
+			raw, err := os.ReadFile(vol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw[len(raw)/2] ^= 1
+			os.WriteFile(vol, raw, 0o644)
+			out, err = exec.Command(shells[0][0], append([]string{script, "files", "--stock", "--to", filepath.Join(t.TempDir(), "bad"), "--work", filepath.Join(t.TempDir(), "w")}, keyArgs...)...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "does not match its manifest") {
+				t.Errorf("a tampered volume was not refused: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// checkDetached verifies file.asc with stock gpg against the public key
+// embedded in the script.
+func checkDetached(t *testing.T, dir, file string) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	i, j := strings.Index(s, "-----BEGIN PGP PUBLIC KEY BLOCK-----"), strings.Index(s, "-----END PGP PUBLIC KEY BLOCK-----")
+	if i < 0 || j < i {
+		t.Fatal("no public key in recover.sh")
+	}
+	if strings.Contains(s, "PRIVATE KEY") {
+		t.Fatal("recover.sh holds a secret key")
+	}
+	home := filepath.Join(dir, "gpg-check")
+	os.Mkdir(home, 0o700)
+	keyFile := filepath.Join(dir, "embedded.asc")
+	os.WriteFile(keyFile, []byte(s[i:j+len("-----END PGP PUBLIC KEY BLOCK-----")]+"\n"), 0o600)
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--import", keyFile).CombinedOutput(); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("gpg", "--homedir", home, "--batch", "--verify", file+".asc", file).CombinedOutput(); err != nil {
+		t.Errorf("gpg --verify recover.sh: %v\n%s", err, out)
+	}
+	exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+}
+
+// TestCaptureLayoutBundle checks the layout object the backup stores.
+func TestCaptureLayoutBundle(t *testing.T) {
+	raw, err := captureLayout(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := recovery.ParseBundle(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Version != recovery.LayoutVersion {
+		t.Errorf("version %d", l.Version)
+	}
+}
