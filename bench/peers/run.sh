@@ -63,14 +63,20 @@ bt_has() { [ -n "$bt" ] && "$bt" --help 2>&1 | grep -qE "^  $1( |\$)"; }
 
 mkdir -p "$work"
 work=$(realpath "$work")
-# Room for the dataset twice, four repositories and one restore.
+# The work dir is emptied at the start and the end: only ever one of ours.
+if [ -n "$(ls -A "$work")" ] && [ ! -e "$work/.bench-peers" ]; then
+	echo "run.sh: $work is not empty and not a work dir of this script; set BENCH_WORK to an empty or new directory" >&2
+	exit 2
+fi
+rm -rf "${work:?}"/*
+touch "$work/.bench-peers"
+# Room for the dataset three times (pristine, data, a restore) and the repositories.
 if [ "$size" = full ]; then need_kib=$((1536 * 1024 * 7)); else need_kib=$((160 * 1024 * 7)); fi
 free_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
 if [ "$free_kib" -lt "$need_kib" ]; then
 	echo "run.sh: $work has $((free_kib >> 20)) GiB free, the $size benchmark needs $((need_kib >> 20)) GiB; set BENCH_WORK to a larger disk" >&2
 	exit 1
 fi
-rm -rf "${work:?}"/*
 cleanup() { [ -n "${BENCH_KEEP:-}" ] || rm -rf "${work:?}"/*; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
