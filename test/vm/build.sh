@@ -117,6 +117,7 @@ if [ ! -e "$zdir/done" ]; then
 	) || die "OpenZFS module build failed (logs above)"
 	tmp=$(mktemp -d "$cache/zfs/tmp.XXXXXX")
 	find "$src" -name '*.ko' -exec cp {} "$tmp/" \;
+	strip --strip-debug "$tmp"/*.ko # 120 MB of debug info otherwise
 	ls "$tmp"/zfs.ko >/dev/null || die "OpenZFS build produced no zfs.ko"
 	echo "built in $(($(date +%s) - start)) s on $(nproc) cores" >"$tmp/done"
 	rm -rf "$zdir"
@@ -246,5 +247,8 @@ mv "$work/vmlinuz" "$work/initrd.img" "$tmp/"
 echo "$versions" >"$tmp/versions"
 rm -rf "$out"
 mv "$tmp" "$out"
+# Keep the three newest asset sets (other checkouts may use older ones).
+find "$cache/assets" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +4 |
+	cut -d' ' -f2- | xargs -r rm -rf
 log "initramfs $(du -h "$out/initrd.img" | cut -f1), kernel $krel"
 echo "$out"
