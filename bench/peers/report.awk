@@ -62,8 +62,14 @@ function jstr(s) {
 # target prints one row of the targets table: backtory/peer against a limit.
 function target(what, o, m, peer, lim,   b, pv) {
 	b = med[m, "backtory" SUBSEP o]; pv = med[m, peer SUBSEP o]
-	if (b == "" || pv == "" || pv + 0 == 0) { printf "| %s | n/a | n/a |\n", what; return }
+	nt++
+	if (b == "" || pv == "" || pv + 0 == 0) {
+		printf "| %s | n/a | n/a |\n", what
+		targets[nt] = jstr(what) ", \"limit\": " lim ", \"backtory_over_peer\": null, \"met\": null"
+		return
+	}
 	printf "| %s | %.2fx | %s |\n", what, b / pv, (b / pv <= lim ? "yes" : "**no**")
+	targets[nt] = jstr(what) ", \"limit\": " lim ", \"backtory_over_peer\": " sprintf("%.4f", b / pv) ", \"met\": " (b / pv <= lim ? "true" : "false")
 }
 
 function jnum(x) { return x == "" ? "null" : x + 0 }
@@ -142,6 +148,8 @@ END {
 		split(ratios[i], f, SUBSEP)
 		printf "%s\n    {\"op\": %s, \"metric\": %s, \"peer\": %s, \"backtory_over_peer\": %s}", (i > 1 ? "," : ""), jstr(f[1]), jstr(f[2]), jstr(f[3]), (f[4] == "" ? "null" : sprintf("%.4f", f[4])) > json
 	}
+	printf "\n  ],\n  \"targets\": [" > json
+	for (i = 1; i <= nt; i++) printf "%s\n    {\"target\": %s}", (i > 1 ? "," : ""), targets[i] > json
 	printf "\n  ]\n}\n" > json
 	close(json)
 }
