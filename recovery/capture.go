@@ -118,10 +118,23 @@ func (c *capturer) disks() {
 			if dump, ok := c.run("sfdisk", "--dump", d.Path); ok {
 				d.Dump = "sfdisk-" + filepath.Base(d.Path) + ".dump"
 				c.l.Files[d.Dump] = string(dump)
+				if t := dumpLabel(dump); t != "" {
+					d.Table = t // lsblk knows it only from udev
+				}
 			}
 		}
 		c.l.Disks = append(c.l.Disks, d)
 	}
+}
+
+// dumpLabel returns the table type ("gpt", "dos") of an sfdisk dump.
+func dumpLabel(dump []byte) string {
+	for _, line := range strings.Split(string(dump), "\n") {
+		if v, ok := strings.CutPrefix(line, "label: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 type lsblkDev struct {

@@ -710,7 +710,8 @@ step_zfs() {
 			;;
 		esac
 	done
-	return 0
+	# Mounted again after the filesystems below them (step mount).
+	run "$ZFS" unmount -a
 }
 
 step_mkfs() {
@@ -762,6 +763,7 @@ step_mount() {
 		run mkdir -p "$TARGET$o_mp"
 		run "$MOUNT" -t "$o_type" "$o_dev" "$TARGET$o_mp"
 	done
+	[ -n "$(records zpool)" ] && run "$ZFS" mount -a
 	# ZFS datasets with canmount=noauto (a root dataset, say) are mounted by hand.
 	records zfsprop | awk '$3 == "canmount" && $4 == "noauto" { print $2 }' | while read -r o_ds; do
 		run "$ZFS" mount "$(unesc "$o_ds")"

@@ -32,10 +32,12 @@ var recoveryBinary = os.Executable
 func runRecoveryScript(ctx context.Context, args []string) error {
 	var g globals
 	var at, setID, out string
+	var here bool
 	fs := pflag.NewFlagSet("recovery-script", pflag.ContinueOnError)
 	g.register(fs)
 	fs.StringVar(&at, "at", "", "take the layout from the newest set at or before this time (default: the newest set)")
 	fs.StringVar(&setID, "set", "", "take the layout from this set id")
+	fs.BoolVar(&here, "layout-from-here", false, "capture the layout of this machine now, instead of using the set's (for sets without one)")
 	fs.StringVarP(&out, "output", "o", "", "where to write the script (required; - for stdout)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -77,7 +79,14 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 	if sum, err := remoteBinarySHA(ctx, b, cfg.Host, src.Name); err == nil {
 		binSHA = sum
 	}
-	script, err := renderRecovery(ctx, cfg, b, sealer, m, binSHA)
+	var layout []byte
+	if here {
+		if layout, err = captureLayout(ctx); err != nil {
+			return err
+		}
+		log.Warn("the layout is this machine's now, not the one captured with set " + m.ID)
+	}
+	script, err := renderRecoveryWith(ctx, cfg, b, sealer, m, binSHA, layout)
 	if err != nil {
 		return err
 	}
@@ -158,6 +167,12 @@ func captureLayout(ctx context.Context) ([]byte, error) {
 // renderRecovery renders recover.sh with the layout of set m and the
 // catalog of every source's sets.
 func renderRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest, binSHA string) ([]byte, error) {
+	return renderRecoveryWith(ctx, cfg, b, sealer, m, binSHA, nil)
+}
+
+// renderRecoveryWith renders recover.sh with the given layout object
+// instead of the set's, when layout is not nil.
+func renderRecoveryWith(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest, binSHA string, layout []byte) ([]byte, error) {
 	spool, err := spoolDir(cfg)
 	if err != nil {
 		return nil, err
@@ -197,12 +212,13 @@ func renderRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer a
 	}
 	p.Layout = &recovery.Layout{Version: recovery.LayoutVersion, Host: cfg.Host, Captured: m.Started,
 		Boot: recovery.Boot{Mode: "bios", Loader: "unknown"}}
-	if m.Layout != nil {
-		raw, err := newReader(cfg, b, src, spool, sealer).Layout(ctx, m)
-		if err != nil {
+	if layout == nil && m.Layout != nil {
+		if layout, err = newReader(cfg, b, src, spool, sealer).Layout(ctx, m); err != nil {
 			return nil, fmt.Errorf("recovery script: layout of %s: %w", m.ID, err)
 		}
-		if p.Layout, err = recovery.ParseBundle(raw); err != nil {
+	}
+	if layout != nil {
+		if p.Layout, err = recovery.ParseBundle(layout); err != nil {
 			return nil, fmt.Errorf("recovery script: layout of %s: %w", m.ID, err)
 		}
 	}
