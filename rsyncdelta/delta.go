@@ -172,33 +172,34 @@ const parallelAfter = 1 << 20
 // checkExpected verifies the k blocks expected from pos on (in parallel
 // when k > 1) and returns how many match in a row.
 func (m *matcher) checkExpected(k int) int {
-	ok := m.ok[:k]
-	check := func(h *blake3.Hasher, from, to int) {
-		for i := from; i < to; i++ {
-			p := m.pos + i*m.bl
-			ok[i] = m.macEqual(h, m.buf[p:p+m.bl], m.next+i)
-		}
-	}
 	workers := min(len(m.macs), k)
 	if workers <= 1 {
-		check(m.macs[0], 0, k)
+		m.checkRange(m.macs[0], 0, k)
 	} else {
 		var wg sync.WaitGroup
 		per := (k + workers - 1) / workers
 		for w := 1; w < workers; w++ {
 			from, to := min(w*per, k), min((w+1)*per, k)
 			if from < to {
-				wg.Go(func() { check(m.macs[w], from, to) })
+				wg.Go(func() { m.checkRange(m.macs[w], from, to) })
 			}
 		}
-		check(m.macs[0], 0, min(per, k))
+		m.checkRange(m.macs[0], 0, min(per, k))
 		wg.Wait()
 	}
 	j := 0
-	for j < k && ok[j] {
+	for j < k && m.ok[j] {
 		j++
 	}
 	return j
+}
+
+// checkRange sets ok[i] for the expected blocks from to to, with MAC h.
+func (m *matcher) checkRange(h *blake3.Hasher, from, to int) {
+	for i := from; i < to; i++ {
+		p := m.pos + i*m.bl
+		m.ok[i] = m.macEqual(h, m.buf[p:p+m.bl], m.next+i)
+	}
 }
 
 // matched records that block idx, n bytes long, matches at new-file
