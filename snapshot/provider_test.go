@@ -43,6 +43,16 @@ func TestProviders(t *testing.T) {
 			t.Run("frozen", func(t *testing.T) { testFrozen(t, b) })
 			t.Run("sigkill-then-cleanup", func(t *testing.T) { testKilled(t, b, syscall.SIGKILL) })
 			t.Run("sigterm-releases", func(t *testing.T) { testKilled(t, b, syscall.SIGTERM) })
+			t.Run("cancelled-create", func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				if _, err := Create(ctx, b.spec, "cancelled"); !errors.Is(err, context.Canceled) {
+					t.Errorf("Create with a cancelled context = %v", err)
+				}
+				if got := b.snapshots(t); len(got) != 0 {
+					t.Errorf("snapshots = %q", got)
+				}
+			})
 		})
 	}
 }
@@ -94,6 +104,21 @@ func testFrozen(t *testing.T, b bed) {
 	if _, err := os.Stat(s.Path()); err == nil {
 		t.Errorf("%s still readable after Release", s.Path())
 	}
+	noPrivateMounts(t)
+}
+
+// noPrivateMounts checks that no LVM snapshot is still mounted.
+func noPrivateMounts(t *testing.T) {
+	t.Helper()
+	ms, err := mounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if _, ok := within(mountRoot, m.Point); ok {
+			t.Errorf("%s is still mounted on %s", m.Source, m.Point)
+		}
+	}
 }
 
 // testKilled runs Create in a child process and kills it with sig. SIGTERM
@@ -137,6 +162,7 @@ func testKilled(t *testing.T, b bed, sig syscall.Signal) {
 	if got := b.snapshots(t); len(got) != 0 {
 		t.Fatalf("snapshots at the end = %q", got)
 	}
+	noPrivateMounts(t)
 	if err := CleanupStale(context.Background(), b.spec); err != nil {
 		t.Fatalf("CleanupStale with nothing stale: %v", err)
 	}
