@@ -4,12 +4,12 @@ usage() {
 	cat <<EOF
 usage: recover.sh COMMAND [options] [PATH...]
 
-  plan [--at T] [--map OLD=NEW ...]
+  plan [--at T] [--map OLD=NEW ...] [--skip DISK ...]
         print the sets, the partition tables and every command of bare-metal;
         touches nothing and needs no network and no keys
   files --to DIR [--at T] [--source NAME] [--force] [PATH...]
         restore files (all, or the PATHs) of the source at time T into DIR
-  bare-metal [--at T] [--map OLD=NEW ...] [--yes] [--target DIR]
+  bare-metal [--at T] [--map OLD=NEW ...] [--skip DISK ...] [--yes] [--target DIR]
         recreate partitions, RAID, LUKS, LVM, ZFS, filesystems (same UUIDs and
         labels), restore every source, fix up and reinstall the boot loader;
         re-running skips the steps that succeeded (--restart forgets them)
@@ -18,6 +18,7 @@ options:
   --at T                 point in time, UTC: 2026-11-20T14:00:00Z, '2026-11-20 14:00',
                          20261120T140000Z or a set id (default: the newest set)
   --map OLD=NEW          restore disk OLD onto disk NEW (sda=vda or /dev/sda=/dev/nvme0n1)
+  --skip DISK            leave a recorded disk alone (the disk the backups are on, say)
   --url URL              the remote root (default: $BT_URL)
   --user USER            remote user (default: ${BT_USER:-none}); password from
   --password-file FILE   or the environment variable BACKTORY_REMOTE_PASSWORD
@@ -557,11 +558,36 @@ map_file() {
 		}' "$1" >"$2"
 }
 
+# skip_disks CONF drops the records that name a disk of $SKIPS or one of
+# its partitions (a backup disk, a USB stick that was plugged in).
+skip_disks() {
+	awk -v skips="$SKIPS" '
+		BEGIN { n = split(skips, sk, " ") }
+		function skipped(x,   i, rest) {
+			for (i = 1; i <= n; i++) {
+				if (x == "/dev/" sk[i]) return 1
+				if (index(x, "/dev/" sk[i]) == 1) {
+					rest = substr(x, length(sk[i]) + 6)
+					if (rest ~ /^p?[0-9]+$/) return 1
+				}
+			}
+			return 0
+		}
+		{
+			drop = 0
+			for (f = 2; f <= NF; f++) { m = split($f, it, ","); for (j = 1; j <= m; j++) if (skipped(it[j])) drop = 1 }
+			if (!drop) print
+		}' "$1"
+}
+
 # layout_prepare writes the embedded layout, mapped, into $L.
 layout_prepare() {
 	rm -rf "$W/layout.orig" "$L"
 	mkdir -p "$W/layout.orig" "$L"
 	bt_layout "$W/layout.orig"
+	if [ -n "$SKIPS" ]; then
+		skip_disks "$W/layout.orig/layout.conf" >"$W/layout.skip" && mv "$W/layout.skip" "$W/layout.orig/layout.conf"
+	fi
 	for l_f in "$W/layout.orig"/*; do
 		map_file "$l_f" "$L/${l_f##*/}"
 	done
@@ -962,6 +988,13 @@ cmd_bare_metal() {
 		read -r c_answer </dev/tty || c_answer=""
 		[ "$c_answer" = YES ] || die "not confirmed: nothing was touched"
 	fi
+	if [ ! -f "$W/state/wipe.done" ]; then
+		records disk | while read -r _ c_disk _; do
+			if grep -q "^$c_disk" /proc/mounts; then
+				die "$c_disk holds a mounted filesystem: unmount it, or leave the disk alone with --skip ${c_disk#/dev/}"
+			fi
+		done || exit 1
+	fi
 	: >"$W/state/confirmed"
 	for b_step in $STEPS; do
 		step_needed "$b_step" || continue
@@ -982,12 +1015,12 @@ main() {
 	}
 	CMD=$1
 	shift
-	AT="" TO="" SOURCE="" MAPS="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
+	AT="" TO="" SOURCE="" MAPS="" SKIPS="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
 	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY=""
 	W=/tmp/backtory-recover TARGET=/mnt/backtory-target
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--at | --to | --source | --map | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
+		--at | --to | --source | --map | --skip | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
 			[ $# -ge 2 ] || die "$1 needs a value"
 			o_val=$2
 			o_opt=$1
@@ -1027,6 +1060,7 @@ main() {
 			fi
 			MAPS="$MAPS${MAPS:+ }${o_old#/dev/}=${o_new#/dev/}"
 			;;
+		--skip) SKIPS="$SKIPS${SKIPS:+ }${o_val#/dev/}" ;;
 		--url) URL=$o_val ;;
 		--user) USER_NAME=$o_val ;;
 		--password-file) PASSWORD_FILE=$o_val ;;
