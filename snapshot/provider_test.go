@@ -271,6 +271,17 @@ func TestZFSPathMapping(t *testing.T) {
 		t.Errorf("snapshots after Release = %q", got)
 	}
 
+	// A recursive snapshot left by a killed run is removed everywhere.
+	if _, err := Create(context.Background(), spec, "stale"); err != nil {
+		t.Fatal(err)
+	}
+	if err := CleanupStale(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if got := zfsSnaps(t, parent); len(got) != 0 {
+		t.Errorf("snapshots after CleanupStale = %q", got)
+	}
+
 	// The dataset is found from the path when not given.
 	s, err = Create(context.Background(), Spec{Kind: KindZFS, Path: src}, "auto")
 	if err != nil {

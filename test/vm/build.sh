@@ -46,7 +46,7 @@ fetch() {
 		if [ -z "$f" ]; then
 			(cd "$cache/debs" && apt-get -q download "$p=$v" >/dev/null 2>&1) ||
 				(cd "$cache/debs" && apt-get -q download "$p=$v" >&2) ||
-				die "apt-get download $p=$v failed"
+				die "apt-get download $p=$v failed: if the mirror has moved on, run apt-get update"
 			f=$(find "$cache/debs" -maxdepth 1 -name "${p}_${fv}_*.deb" | head -n1)
 		fi
 		echo "$f"
