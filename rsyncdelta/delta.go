@@ -45,11 +45,12 @@ type matcher struct {
 	out  *deltaWriter
 	macs []*blake3.Hasher // one per worker
 
-	buf []byte // buf[:end] holds new-file data
-	end int
-	pos int  // start of the window being matched
-	lit int  // start of the pending literal (lit <= pos)
-	eof bool // r is exhausted
+	buf    []byte // buf[:end] holds new-file data
+	end    int
+	pos    int  // start of the window being matched
+	lit    int  // start of the pending literal (lit <= pos)
+	eof    bool // r is exhausted
+	filled bool // fill has run before
 
 	next     int // block expected at expectAt: the one after the last match
 	expectAt int
@@ -68,14 +69,14 @@ func newMatcher(sig *Signature, r io.Reader, w io.Writer) *matcher {
 		full:     sig.fullBlocks(),
 		r:        r,
 		out:      newDeltaWriter(w),
-		buf:      make([]byte, max(4<<20, 8*bl)),
+		buf:      make([]byte, max(256<<10, 4*bl)), // grown in fill for large files
 		maxBatch: max(2, (2<<20)/bl),
 	}
 	m.ok = make([]bool, m.maxBatch)
 	for range min(runtime.GOMAXPROCS(0), 4) {
 		h, _ := blake3.NewKeyed(sig.keys.block[:])
 		m.macs = append(m.macs, h)
-		m.scanBufs = append(m.scanBufs, make([]cand, maxScan))
+		m.scanBufs = append(m.scanBufs, nil) // allocated as scans need them
 	}
 	m.scanOut = make([][]cand, len(m.scanBufs))
 	return m
@@ -113,6 +114,15 @@ func (m *matcher) fill(need int) (bool, error) {
 	if err := m.out.err(); err != nil {
 		return false, err
 	}
+	if m.filled && len(m.buf) < maxWindow(m.bl) {
+		// A second fill: the file is larger than the first window, so
+		// take the full-size one (small files never allocate it).
+		m.buf = append(make([]byte, 0, maxWindow(m.bl)), m.buf[m.pos:m.end]...)
+		m.buf = m.buf[:cap(m.buf)]
+		m.end -= m.pos
+		m.expectAt -= m.pos
+		m.pos, m.lit = 0, 0
+	}
 	n := copy(m.buf, m.buf[m.pos:m.end])
 	m.expectAt -= m.pos
 	m.pos, m.lit, m.end = 0, 0, n
@@ -125,8 +135,12 @@ func (m *matcher) fill(need int) (bool, error) {
 			return false, fmt.Errorf("read new file: %w", err)
 		}
 	}
+	m.filled = true
 	return m.end-m.pos >= need, nil
 }
+
+// maxWindow is the size of the window of new-file data of a delta.
+func maxWindow(blockLen int) int { return max(4<<20, 8*blockLen) }
 
 // tryExpected checks the blocks expected from pos on and copies the run
 // that matches; it reports whether any did. Once a run is longer than
@@ -253,10 +267,18 @@ const maxScan = 256 << 10
 func (m *matcher) scanAll(start, stop int) [][]cand {
 	workers := len(m.scanBufs)
 	if workers == 1 || stop-start < 128<<10 {
+		workers = 1
+	}
+	per := (stop - start + workers - 1) / workers
+	for k := range workers {
+		if len(m.scanBufs[k]) < per {
+			m.scanBufs[k] = make([]cand, min(maxScan, 2*per))
+		}
+	}
+	if workers == 1 {
 		m.scanOut[0] = m.scan(start, stop, m.scanBufs[0])
 		return m.scanOut[:1]
 	}
-	per := (stop - start + workers - 1) / workers
 	var wg sync.WaitGroup
 	for k := 1; k < workers; k++ {
 		from, to := min(start+k*per, stop), min(start+(k+1)*per, stop)

@@ -173,7 +173,7 @@ type deltaWriter struct {
 }
 
 func newDeltaWriter(w io.Writer) *deltaWriter {
-	d := &deltaWriter{w: bufio.NewWriterSize(w, 256<<10)}
+	d := &deltaWriter{w: bufio.NewWriterSize(w, 64<<10)}
 	var m [4]byte
 	binary.BigEndian.PutUint32(m[:], DeltaMagic)
 	d.w.Write(m[:])

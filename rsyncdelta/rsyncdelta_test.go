@@ -266,3 +266,33 @@ func TestSignatureWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallFilesAllocateLittle checks that signing and deltas of small files
+// do not allocate the buffers meant for large ones (a backup signs every
+// file).
+func TestSmallFilesAllocateLittle(t *testing.T) {
+	key := testKey()
+	old := bytes.Repeat([]byte("small file "), 300)
+	sig := signature(t, key, old, 0)
+	sigAllocs := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sw, _ := NewSignatureWriter(io.Discard, key, 0, int64(len(old)))
+			sw.Write(old)
+			sw.Close()
+		}
+	})
+	deltaAllocs := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Delta(sig, bytes.NewReader(old), io.Discard)
+		}
+	})
+	if n := sigAllocs.AllocedBytesPerOp(); n > 128<<10 {
+		t.Errorf("signature of a %d-byte file allocates %d bytes", len(old), n)
+	}
+	if n := deltaAllocs.AllocedBytesPerOp(); n > 512<<10 {
+		t.Errorf("delta of a %d-byte file allocates %d bytes", len(old), n)
+	}
+	t.Logf("signature %d B/op, delta %d B/op", sigAllocs.AllocedBytesPerOp(), deltaAllocs.AllocedBytesPerOp())
+}
