@@ -55,9 +55,12 @@ func (w *weakSum) init(table [256]uint32, blockLen int) {
 		pow *= rkMul
 	}
 	w.m8 = pow
-	mn := uint32(1)
-	for range blockLen {
-		mn *= rkMul
+	mn := uint32(1) // M^blockLen, by squaring
+	for b, e := rkMul, blockLen; e > 0; e >>= 1 {
+		if e&1 == 1 {
+			mn *= b
+		}
+		b *= b
 	}
 	for b := range 256 {
 		w.out[b] = table[b] * mn
