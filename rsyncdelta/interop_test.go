@@ -70,6 +70,10 @@ func corpus(t testing.TB) []filePair {
 			copy(scattered[p:], rnd(1+rng.IntN(3000)))
 		}
 	}
+	long := rnd(8 << 20) // runs longer than parallelAfter, broken mid-batch
+	longEdited := bytes.Clone(long)
+	copy(longEdited[3<<20+12345:], "edit one")
+	longEdited = cat(longEdited[:6<<20+777], []byte("inserted"), longEdited[6<<20+777:])
 	zeros := make([]byte, 4<<20)
 	zerosEdited := bytes.Clone(zeros)
 	copy(zerosEdited[1<<20:], rnd(5000))
@@ -95,6 +99,7 @@ func corpus(t testing.TB) []filePair {
 		{"shuffled-blocks", base, bytes.Join(shuffled, nil)},
 		{"in-place-edits", base, edited},
 		{"scattered-edits", base, scattered},
+		{"long-runs-edited", long, longEdited},
 		{"all-zero", zeros, zeros},
 		{"all-zero-edited", zeros, zerosEdited},
 		{"zero-to-random", zeros[:300_000], base},
