@@ -585,6 +585,11 @@ layout_prepare() {
 	rm -rf "$W/layout.orig" "$L"
 	mkdir -p "$W/layout.orig" "$L"
 	bt_layout "$W/layout.orig"
+	# A disk that another one is mapped onto is replaced: its own records go.
+	for l_m in $MAPS; do
+		l_new=${l_m#*=}
+		case " $MAPS " in *" $l_new="*) ;; *) SKIPS="$SKIPS${SKIPS:+ }$l_new" ;; esac
+	done
 	if [ -n "$SKIPS" ]; then
 		skip_disks "$W/layout.orig/layout.conf" >"$W/layout.skip" && mv "$W/layout.skip" "$W/layout.orig/layout.conf"
 	fi
@@ -715,7 +720,8 @@ step_zfs() {
 		set -- create -f -R "$TARGET"
 		for z_prop in ashift autotrim compatibility; do
 			z_v=$(records zpoolprop | awk -v p="$z_pool" -v n="$z_prop" '$2 == p && $3 == n { print $4 }')
-			[ -n "$z_v" ] && [ "$z_v" != - ] && [ "$z_v" != off ] && set -- "$@" -o "$z_prop=$(unesc "$z_v")"
+			case $z_v in "" | - | off | 0) continue ;; esac # 0: ashift chosen by ZFS
+			set -- "$@" -o "$z_prop=$(unesc "$z_v")"
 		done
 		set -- "$@" "$z_pool"
 		for z_d in $(printf '%s' "$z_vdevs" | tr ',' ' '); do set -- "$@" "$z_d"; done
@@ -942,7 +948,8 @@ cmd_plan() {
 	fi
 	printf '\ndisks that bare-metal overwrites:\n'
 	records disk | while read -r _ p_disk p_size _ p_table _; do
-		printf '  %s: %s bytes recorded, table %s' "$p_disk" "$p_size" "$p_table"
+		[ "$p_table" = - ] && p_table="none (used whole, or unused)"
+		printf '  %s: %s bytes recorded, partition table %s' "$p_disk" "$p_size" "$p_table"
 		if [ -b "$p_disk" ] && p_now=$(blockdev --getsize64 "$p_disk" 2>/dev/null); then
 			printf ', here %s bytes' "$p_now"
 		else

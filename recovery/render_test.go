@@ -116,3 +116,34 @@ func TestPlanUnderShells(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanMapAndSkip(t *testing.T) {
+	p := sampleParams()
+	p.Layout.Disks = append(p.Layout.Disks, Disk{Path: "/dev/vdb", Size: 4 << 30, SectorSize: 512})
+	p.Layout.Disks = append(p.Layout.Disks, Disk{Path: "/dev/vdc", Size: 8 << 30, SectorSize: 512})
+	p.Layout.FS = append(p.Layout.FS, FS{Device: "/dev/vdc", Mountpoint: "/backup", Type: "ext4", UUID: "cccc"})
+	f := renderTo(t, p)
+	sh := needTool(t, "dash")
+	out, err := exec.Command(sh, f, "plan", "--map", "vda=vdb", "--skip", "/dev/vdc").CombinedOutput()
+	if err != nil {
+		t.Fatalf("plan: %v\n%s", err, out)
+	}
+	s := string(out)
+	if n := strings.Count(s, "  /dev/vdb: "); n != 1 {
+		t.Errorf("the disk mapped onto is listed %d times:\n%s", n, s)
+	}
+	if strings.Contains(s, "vdc") || strings.Contains(s, "cccc") {
+		t.Errorf("--skip vdc still touches it:\n%s", s)
+	}
+	if !strings.Contains(s, "wipefs -a -f /dev/vdb") {
+		t.Errorf("no wipe of the new disk:\n%s", s)
+	}
+	out, err = exec.Command(sh, f, "files", "--to", t.TempDir(), "--at", "2026-11-21", "--work", t.TempDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no set of source root at or before 2026-11-21") {
+		t.Errorf("files before the first set: %v\n%s", err, out)
+	}
+	out, err = exec.Command(sh, f, "files", "--to", t.TempDir(), "/etc", "--stock").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "options go before the PATHs") {
+		t.Errorf("option after a path: %v\n%s", err, out)
+	}
+}
