@@ -6,7 +6,10 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BUILD    := build
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test test-go test-vm fuzz bench bench-peers lint demo clean deps
+# The project's packages (a bench work tree may hold stray Go files).
+PKGS := ./archive/... ./cmd/... ./hooks/... ./internal/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/...
+
+.PHONY: build test test-go test-vm fuzz bench bench-rsyncdelta bench-peers lint demo clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -20,10 +23,10 @@ deps:
 	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
 
 test-go:
-	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m ./...
+	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 fuzz:
-	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|^\./||; s|/[^/]*_test.go:func |:|'); do \
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' $(patsubst ./%/...,%,$(PKGS)) | xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*_test.go:func |:|'); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		echo "== fuzz ./$$pkg $$fn"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 10s ./$$pkg || exit 1; \
@@ -32,16 +35,22 @@ fuzz:
 test-vm:
 	test/vm/test.sh
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Go benchmarks of the hot paths, then peak memory against file count.
+# bench-rsyncdelta and bench-peers run the side-by-side comparisons.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	bench/memory.sh $(BUILD)/backtory
+
+bench-rsyncdelta: build
+	bench/rsyncdelta.sh
 
 bench-peers:
 	bench/peers/run.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # A real backup and restore of a generated sample tree to a local directory.
 demo: build

@@ -90,6 +90,7 @@ type SignatureWriter struct {
 	// while the caller gathers the next batch.
 	jobs   chan []byte   // batches to sign
 	free   chan []byte   // batch buffers back from the goroutine
+	busy   sync.WaitGroup
 	done   chan struct{} // closed when the goroutine has finished
 	failed atomic.Bool   // the goroutine failed with herr
 	herr   error
@@ -172,6 +173,16 @@ func (s *SignatureWriter) Write(p []byte) (int, error) {
 	s.written += int64(n)
 	batch := cap(s.buf)
 	for len(p) > 0 {
+		if len(s.buf) == 0 && len(p) >= batch {
+			// A whole batch in the caller's buffer: sign it in place
+			// rather than copy it.
+			if err := s.direct(p[:batch]); err != nil {
+				s.err = err
+				return 0, err
+			}
+			p = p[batch:]
+			continue
+		}
 		k := copy(s.buf[len(s.buf):batch], p)
 		s.buf = s.buf[:len(s.buf)+k]
 		p = p[k:]
@@ -343,8 +354,20 @@ func (s *SignatureWriter) submit() {
 		s.free <- make([]byte, 0, cap(s.buf))
 		go s.sign()
 	}
+	s.busy.Add(1)
 	s.jobs <- s.buf
 	s.buf = <-s.free
+}
+
+// direct signs p on the caller's goroutine, after the batches before it.
+func (s *SignatureWriter) direct(p []byte) error {
+	if s.jobs != nil {
+		s.busy.Wait()
+		if s.failed.Load() {
+			return s.herr
+		}
+	}
+	return s.flushBatch(p)
 }
 
 // sign signs batches until jobs is closed.
@@ -358,6 +381,7 @@ func (s *SignatureWriter) sign() {
 			}
 		}
 		s.free <- p[:0]
+		s.busy.Done()
 	}
 }
 

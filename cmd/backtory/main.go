@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
@@ -60,8 +61,17 @@ func (e lockedError) Error() string { return e.err.Error() }
 func (e lockedError) Unwrap() error { return e.err }
 
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The live heap stays about 40 MiB whatever the tree's size; a soft
+		// limit keeps the garbage collector from letting the RSS drift far
+		// above it on big trees.
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	os.Exit(run(os.Args[1:]))
 }
+
+// memoryLimit is the Go runtime's soft memory limit.
+const memoryLimit = 96 << 20
 
 func run(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
