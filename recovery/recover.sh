@@ -206,9 +206,11 @@ gpg_home() {
 	[ -n "$GPG" ] || die "gpg is missing in this rescue system: install it (Debian package: gpg) or use the static backtory"
 	[ -d "$W/gnupg" ] && return 0
 	mkdir -p "$W/gnupg" && chmod 700 "$W/gnupg"
-	bt_pubkey >"$W/signer.asc"
-	"$GPG" --homedir "$W/gnupg" --batch --quiet --import "$W/signer.asc" 2>/dev/null ||
-		die "gpg cannot import the signing key embedded in this script"
+	if [ -n "$BT_FPR" ]; then
+		bt_pubkey >"$W/signer.asc"
+		"$GPG" --homedir "$W/gnupg" --batch --quiet --import "$W/signer.asc" 2>/dev/null ||
+			die "gpg cannot import the signing key embedded in this script"
+	fi
 	if [ -n "$KEY" ]; then
 		gpgq --import "$KEY" 2>/dev/null || die "gpg cannot import the secret key $KEY"
 	fi
@@ -332,6 +334,17 @@ restore_source() {
 	if [ "$DRY" = 1 ]; then
 		printf '    restore set %s of source %s into %s\n' "$r_id" "$r_src" "$r_dir"
 		return 0
+	fi
+	if [ "$BT_SEALED" = 1 ] && [ -n "$BT_FPR" ] && [ -z "$KEY" ]; then
+		die "the backups are encrypted: give --key FILE, the host's or the admin's secret key (and --passphrase-file if it has one)"
+	fi
+	if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ] && [ -z "$PASSFILE" ]; then
+		die "the backups are encrypted with a passphrase: give --passphrase-file FILE or set BACKTORY_KEY_PASSPHRASE"
+	fi
+	if [ "$BT_SEALED" != 1 ]; then
+		log "warning: the backups are not sealed: nothing can be verified, anyone with access to the remote could have changed them"
+	elif [ -z "$BT_FPR" ]; then
+		log "warning: passphrase mode: objects are not signed, only their integrity under the passphrase is checked"
 	fi
 	mkdir -p "$r_dir"
 	if [ "$STOCK" != 1 ] && r_bt=$(get_backtory "$r_src"); then

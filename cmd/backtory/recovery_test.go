@@ -111,15 +111,21 @@ func TestRecoveryScriptFiles(t *testing.T) {
 	recoveryBinary = func() (string, error) { return bin, nil }
 	defer func() { recoveryBinary = old }()
 
-	for _, sealed := range []bool{false, true} {
-		name := map[bool]string{false: "unsealed", true: "sealed"}[sealed]
+	for _, name := range []string{"unsealed", "sealed", "passphrase"} {
+		sealed := name != "unsealed"
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			src := filepath.Join(dir, "src")
 			recoveryTree(t, src)
 			extra := ""
 			var keyArgs []string
-			if sealed {
+			if name == "passphrase" {
+				pass := filepath.Join(dir, "pass")
+				writeTestFile(t, pass, []byte("correct horse battery staple\n"), 0o600)
+				extra = "encryption:\n  mode: passphrase\n  passphrase_file: " + pass + "\n"
+				keyArgs = []string{"--passphrase-file", pass}
+			}
+			if name == "sealed" {
 				pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
 				mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
 				extra = "encryption:\n  signing_key: " + sec + "\n  recipients: [" + pub + "]\n"
@@ -162,7 +168,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 			}
 			remoteDir := filepath.Join(dir, "remote", "testhost", "root")
 			want := []string{"recover.sh", "backtory", "backtory.sha256"}
-			if sealed {
+			if name == "sealed" {
 				want = append(want, "recover.sh.asc", "backtory.asc")
 			}
 			for _, f := range want {
@@ -171,7 +177,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 				}
 			}
 			script := filepath.Join(remoteDir, "recover.sh")
-			if sealed {
+			if name == "sealed" {
 				// The detached signature checks with stock gpg and the key in the script.
 				checkDetached(t, dir, script)
 			}

@@ -138,7 +138,12 @@ sfdisk --dump /dev/vda | grep -v -E '^(device|last-lba):' | sed 's|/dev/vda|/dev
 # What publishRecovery does after each set: the static binary next to the sets.
 sha256sum "$BT" | cut -d' ' -f1 >/backup/remote/bmrhost/sys/backtory.sha256
 cp "$BT" /backup/remote/bmrhost/sys/backtory
-must "$BT" recovery-script --config /root/backtory.yaml --layout-from-here -o /tmp/recover.sh
+must "$BT" recovery-script --config /root/backtory.yaml -o /tmp/recover.sh
+if ! grep -q '^disk /dev/vda ' /tmp/recover.sh; then
+	# backup does not store the layout yet: take it from the machine now.
+	log "the set has no layout: recovery-script --layout-from-here"
+	must "$BT" recovery-script --config /root/backtory.yaml --layout-from-here -o /tmp/recover.sh
+fi
 cp /tmp/recover.sh /host/recover.sh
 
 log "the disk dies"
