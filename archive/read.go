@@ -113,12 +113,9 @@ func (r *Reader) Manifest(ctx context.Context, id string) (*Manifest, string, er
 			return nil, "", fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	var m Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, "", fmt.Errorf("%s: not a manifest: %w", name, err)
-	}
-	if m.Format < 1 || m.Format > FormatVersion {
-		return nil, "", fmt.Errorf("%s: format %d is not supported by this version (want 1..%d): upgrade backtory", name, m.Format, FormatVersion)
+	m, err := parseManifest(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
 	if m.ID != id || m.Host != r.Host || m.Source != r.Source {
 		return nil, "", fmt.Errorf("%s: manifest is of set %s/%s/%s, not of this set: it was moved or swapped", name, m.Host, m.Source, m.ID)
@@ -126,7 +123,31 @@ func (r *Reader) Manifest(ctx context.Context, id string) (*Manifest, string, er
 	if m.Sealed != (r.Sealer != nil) {
 		return nil, "", fmt.Errorf("%s: manifest says sealed=%v, which does not match its name", name, m.Sealed)
 	}
-	return &m, ManifestHash(stored), nil
+	return m, ManifestHash(stored), nil
+}
+
+// parseManifest decodes and checks a manifest's plaintext.
+func parseManifest(raw []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("not a manifest: %w", err)
+	}
+	if m.Format < 1 || m.Format > FormatVersion {
+		return nil, fmt.Errorf("format %d is not supported by this version (want 1..%d): upgrade backtory", m.Format, FormatVersion)
+	}
+	if m.Kind != KindFull && m.Kind != KindDiff {
+		return nil, fmt.Errorf("unknown kind %q", m.Kind)
+	}
+	if (m.Kind == KindDiff) != (m.Base != nil) {
+		return nil, fmt.Errorf("a %s with base %v", m.Kind, m.Base)
+	}
+	refs := append([]ObjectRef{m.Files}, m.Volumes...)
+	for _, r := range refs {
+		if r.Name == "" || strings.ContainsAny(r.Name, "/\x00") || r.Size < 0 || len(r.SHA256) != 64 {
+			return nil, fmt.Errorf("bad object reference %+v", r)
+		}
+	}
+	return &m, nil
 }
 
 // fetch downloads an object of set m into the spool and checks its size
