@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -295,4 +296,44 @@ func TestSmallFilesAllocateLittle(t *testing.T) {
 		t.Errorf("delta of a %d-byte file allocates %d bytes", len(old), n)
 	}
 	t.Logf("signature %d B/op, delta %d B/op", sigAllocs.AllocedBytesPerOp(), deltaAllocs.AllocedBytesPerOp())
+}
+
+// TestSignatureWriteSizes mixes small writes (gathered and signed on the
+// writer's goroutine) with writes of whole batches (signed in place): the
+// signature must describe the basis exactly, so its delta is one COPY.
+func TestSignatureWriteSizes(t *testing.T) {
+	basis := make([]byte, 7<<20+123)
+	rand.NewChaCha8([32]byte{8}).Read(basis)
+	for _, sizes := range [][]int{
+		{100 << 10, 3 << 20, 700 << 10, 1 << 20},
+		{1 << 20, 1 << 20, 5, 2 << 20},
+		{4 << 20},
+	} {
+		var enc bytes.Buffer
+		sw, err := NewSignatureWriter(&enc, testKey(), 4096, int64(len(basis)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := basis
+		for _, n := range sizes {
+			if _, err := sw.Write(p[:n]); err != nil {
+				t.Fatal(err)
+			}
+			p = p[n:]
+		}
+		if _, err := sw.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := sw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sig, err := ReadSignature(&enc, testKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, st := delta(t, sig, basis)
+		if len(d) != 11 || st.CopyBytes != int64(len(basis)) {
+			t.Errorf("writes %v: delta of the basis itself is %d bytes (%+v), want one COPY", sizes, len(d), st)
+		}
+	}
 }

@@ -88,8 +88,8 @@ type SignatureWriter struct {
 
 	// Full batches are signed by a goroutine, started with the first one,
 	// while the caller gathers the next batch.
-	jobs   chan []byte   // batches to sign
-	free   chan []byte   // batch buffers back from the goroutine
+	jobs   chan []byte // batches to sign
+	free   chan []byte // batch buffers back from the goroutine
 	busy   sync.WaitGroup
 	done   chan struct{} // closed when the goroutine has finished
 	failed atomic.Bool   // the goroutine failed with herr
@@ -206,6 +206,7 @@ func (s *SignatureWriter) Close() error {
 	}
 	if s.err == nil && len(s.buf) > 0 {
 		if s.jobs != nil {
+			s.busy.Add(1)
 			s.jobs <- s.buf
 		} else {
 			s.err = s.flushBatch(s.buf) // a small basis: no goroutine
