@@ -86,8 +86,9 @@ type SignatureWriter struct {
 	err      error
 	closed   bool
 
-	// Full batches are signed by a goroutine, started with the first one,
-	// while the caller gathers the next batch.
+	// Gathered batches are signed by a goroutine, started with the first
+	// one, while the caller gathers the next batch; a write that carries a
+	// whole batch is signed in place once that goroutine is idle.
 	jobs   chan []byte // batches to sign
 	free   chan []byte // batch buffers back from the goroutine
 	busy   sync.WaitGroup
