@@ -63,14 +63,14 @@ func runBackup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if sealer == nil && remote.IsNetwork(cfg.Remote.URL) {
-		log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
-	}
 	b, err := openRemote(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	if sealer == nil && remote.IsNetwork(cfg.Remote.URL) {
+		log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
+	}
 	spool, err := spoolDir(cfg)
 	if err != nil {
 		return err

@@ -130,7 +130,7 @@ func (g *globals) oneSource(cfg *Config) (*Source, error) {
 func openRemote(ctx context.Context, cfg *Config) (remote.Backend, error) {
 	b, err := remote.Open(ctx, cfg.Remote)
 	if err != nil {
-		return nil, usagef("%s:%d: remote: %v", cfg.path, cfg.line("remote", "url"), err)
+		return nil, usagef("%s:%d: %v", cfg.path, cfg.line("remote", "url"), err)
 	}
 	return b, nil
 }
