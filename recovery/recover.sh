@@ -20,6 +20,8 @@ options:
   --map OLD=NEW          restore disk OLD onto disk NEW (sda=vda or /dev/sda=/dev/nvme0n1)
   --skip DISK            leave a recorded disk alone (the disk the backups are on, say)
   --url URL              the remote root (default: $BT_URL)
+  --fetch METHOD         fetch with this only: curl, wget, lftp, busybox-wget, busybox-ftpget
+                         (repeatable; default: the first of them this system has)
   --user USER            remote user (default: ${BT_USER:-none}); password from
   --password-file FILE   or the environment variable BACKTORY_REMOTE_PASSWORD
   --key FILE             secret OpenPGP key that decrypts the backups (host or admin key)
@@ -141,18 +143,24 @@ pick_set() {
 # ---- fetching and verifying ----
 
 # fetch REL DEST downloads the remote object REL (host/source/...) to DEST
-# with whatever this system has: cp, curl, wget, lftp or busybox.
+# with whatever this system has (or the methods of --fetch, in order):
+# cp, curl, GNU wget, lftp, busybox wget, busybox ftpget.
 fetch() {
 	f_url=${URL%/}/$1
 	rm -f "$2"
 	case $f_url in
 	file://*)
-		cp "${f_url#file://}" "$2" 2>/dev/null || return 1
-		return 0
+		cp "${f_url#file://}" "$2" 2>/dev/null
+		return
 		;;
 	esac
 	f_scheme=${f_url%%://*}
 	f_rest=${f_url#*://}
+	f_hp=${f_rest%%/*}
+	f_path=/${f_rest#*/}
+	f_host=${f_hp%:*}
+	f_port=21
+	case $f_hp in *:*) f_port=${f_hp##*:} ;; esac
 	f_pass=""
 	if [ -n "$USER_NAME" ]; then
 		if [ -n "$PASSWORD_FILE" ]; then
@@ -161,43 +169,63 @@ fetch() {
 			f_pass=${BACKTORY_REMOTE_PASSWORD:-}
 		fi
 	fi
-	if f_curl=$(tool curl); then
-		# A config file keeps the password out of the process list.
-		{
-			[ -n "$USER_NAME" ] && printf 'user = "%s:%s"\n' "$USER_NAME" "$f_pass"
-			case $f_scheme in
-			ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$f_rest" ;;
-			ftps+implicit) printf 'url = "ftps://%s"\n' "$f_rest" ;;
-			*) printf 'url = "%s"\n' "$f_url" ;;
-			esac
-		} >"$W/curl.conf"
-		"$f_curl" -fsS --retry 3 -K "$W/curl.conf" -o "$2"
-		f_rc=$?
-		rm -f "$W/curl.conf"
-		return $f_rc
-	fi
-	case $f_scheme in
-	ftps | ftps+implicit)
-		if f_lftp=$(tool lftp); then
-			"$f_lftp" -c "set ftp:ssl-force true; set ftp:ssl-protect-data true; open -u '$USER_NAME','$f_pass' ftp://${f_rest%%/*}; get1 -o '$2' '/${f_rest#*/}'"
-			return $?
-		fi
-		die "fetching over FTPS needs curl or lftp (busybox cannot): install one, or copy the remote to a disk and use --url file:///..."
-		;;
-	esac
 	f_auth=""
-	if [ -n "$USER_NAME" ]; then
-		f_auth="$USER_NAME:$f_pass@"
-	fi
-	if f_wget=$(tool wget); then
-		"$f_wget" -q -t 3 -O "$2" "$f_scheme://$f_auth$f_rest"
-		return $?
-	fi
-	if command -v busybox >/dev/null 2>&1; then
-		busybox wget -q -O "$2" "$f_scheme://$f_auth$f_rest"
-		return $?
-	fi
-	die "no way to fetch $f_url: install curl or wget"
+	[ -n "$USER_NAME" ] && f_auth="$USER_NAME:$f_pass@"
+	for f_m in ${FETCH:-curl wget lftp busybox-wget busybox-ftpget}; do
+		case $f_m in
+		curl)
+			f_bin=$(tool curl) || continue
+			# A config file keeps the password out of the process list.
+			{
+				[ -n "$USER_NAME" ] && printf 'user = "%s:%s"\n' "$USER_NAME" "$f_pass"
+				case $f_scheme in
+				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$f_rest" ;;
+				ftps+implicit) printf 'url = "ftps://%s"\n' "$f_rest" ;;
+				*) printf 'url = "%s"\n' "$f_url" ;;
+				esac
+			} >"$W/curl.conf"
+			"$f_bin" -fsS --retry 3 -K "$W/curl.conf" -o "$2"
+			f_rc=$?
+			rm -f "$W/curl.conf"
+			return $f_rc
+			;;
+		wget)
+			case $f_scheme in ftps*) continue ;; esac
+			f_bin=$(tool wget) || continue
+			"$f_bin" -q -t 3 -O "$2" "$f_scheme://$f_auth$f_rest"
+			return
+			;;
+		lftp)
+			f_bin=$(tool lftp) || continue
+			case $f_scheme in
+			ftp) f_set="set ftp:ssl-allow false" f_open=ftp ;;
+			ftps) f_set="set ftp:ssl-force true; set ftp:ssl-protect-data true" f_open=ftp ;;
+			ftps+implicit) f_set="set ftp:ssl-protect-data true" f_open=ftps ;;
+			*) continue ;;
+			esac
+			"$f_bin" -c "$f_set; open -u '$USER_NAME','$f_pass' $f_open://$f_hp; get1 -o '$2' '$f_path'"
+			return
+			;;
+		busybox-wget)
+			case $f_scheme in ftps* | https) continue ;; esac
+			command -v busybox >/dev/null 2>&1 || continue
+			busybox wget -q -O "$2" "$f_scheme://$f_auth$f_rest"
+			return
+			;;
+		busybox-ftpget)
+			[ "$f_scheme" = ftp ] || continue
+			command -v busybox >/dev/null 2>&1 || continue
+			if [ -n "$USER_NAME" ]; then
+				busybox ftpget -P "$f_port" -u "$USER_NAME" -p "$f_pass" "$f_host" "$2" "$f_path"
+			else
+				busybox ftpget -P "$f_port" "$f_host" "$2" "$f_path"
+			fi
+			return
+			;;
+		*) die "--fetch $f_m: want curl, wget, lftp, busybox-wget or busybox-ftpget" ;;
+		esac
+	done
+	die "no way to fetch $f_url here: install curl, wget or (for FTPS) lftp"
 }
 
 # gpg_home prepares a GnuPG home that holds the host's public key and, when
@@ -1035,12 +1063,12 @@ main() {
 	}
 	CMD=$1
 	shift
-	AT="" TO="" SOURCE="" MAPS="" SKIPS="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
+	AT="" TO="" SOURCE="" MAPS="" SKIPS="" FETCH="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
 	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY=""
 	W=/tmp/backtory-recover TARGET=/mnt/backtory-target
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--at | --to | --source | --map | --skip | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
+		--at | --to | --source | --map | --skip | --fetch | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
 			[ $# -ge 2 ] || die "$1 needs a value"
 			o_val=$2
 			o_opt=$1
@@ -1080,6 +1108,7 @@ main() {
 			fi
 			MAPS="$MAPS${MAPS:+ }${o_old#/dev/}=${o_new#/dev/}"
 			;;
+		--fetch) FETCH="$FETCH${FETCH:+ }$o_val" ;;
 		--skip) SKIPS="$SKIPS${SKIPS:+ }${o_val#/dev/}" ;;
 		--url) URL=$o_val ;;
 		--user) USER_NAME=$o_val ;;

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/recovery"
@@ -292,5 +296,169 @@ func TestCaptureLayoutBundle(t *testing.T) {
 	}
 	if l.Version != recovery.LayoutVersion {
 		t.Errorf("version %d", l.Version)
+	}
+}
+
+// startRecoveryFTP starts vsftpd on 127.0.0.1 for the user bkftp
+// (test/deps/ftp.sh), read-only, its FTP root the file system's root; the
+// test's cleanup stops it by process group.
+func startRecoveryFTP(t *testing.T) int {
+	t.Helper()
+	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+			t.Fatal("vsftpd (and root) needed: run test/deps/ftp.sh")
+		}
+		t.Skip("vsftpd (and root) needed: run test/deps/ftp.sh")
+	}
+	if err := exec.Command("id", "bkftp").Run(); err != nil {
+		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+			t.Fatal("the user bkftp is missing: run test/deps/ftp.sh")
+		}
+		t.Skip("the user bkftp is missing: run test/deps/ftp.sh")
+	}
+	dir, err := os.MkdirTemp("", "backtory-recovery-ftp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=%d
+background=NO
+anonymous_enable=NO
+local_enable=YES
+write_enable=NO
+local_root=/
+chroot_local_user=NO
+pasv_enable=YES
+port_enable=NO
+secure_chroot_dir=%s
+pam_service_name=vsftpd
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+ssl_enable=NO
+xferlog_enable=NO
+`, port, filepath.Join(dir, "empty"))
+	confFile := filepath.Join(dir, "vsftpd.conf")
+	os.WriteFile(confFile, []byte(conf), 0o600)
+	cmd := exec.Command("/usr/sbin/vsftpd", confFile)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		os.RemoveAll(dir)
+	})
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return port
+		}
+		if i > 200 {
+			t.Fatalf("vsftpd does not listen: %v\n%s", err, out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestRecoveryScriptFTP restores over a real FTP server with each way the
+// script has to fetch: curl, GNU wget, busybox wget and busybox ftpget,
+// and with the static backtory's own FTP client.
+func TestRecoveryScriptFTP(t *testing.T) {
+	dash, bb := recoveryNeed(t, "dash"), recoveryNeed(t, "busybox")
+	for _, tool := range []string{"gpg", "gpg-agent", "zstd", "tar", "rdiff", "curl", "wget"} {
+		recoveryNeed(t, tool)
+	}
+	port := startRecoveryFTP(t)
+	bin := buildStatic(t)
+	old := recoveryBinary
+	recoveryBinary = func() (string, error) { return bin, nil }
+	defer func() { recoveryBinary = old }()
+
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	recoveryTree(t, src)
+	pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
+	mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+	cfgPath := writeConfig(t, dir, src, "encryption:\n  signing_key: "+sec+"\n  recipients: ["+pub+"]\n")
+	mustRun(t, "backup", "--config", cfgPath, "--full")
+	changeRecoveryTree(t, src)
+	mustRun(t, "backup", "--config", cfgPath, "--diff")
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	sealer, _ := cfg.sealer()
+	spool, _ := spoolDir(cfg)
+	r := newReader(cfg, b, &cfg.Sources[0], spool, sealer)
+	id, err := pickSet(ctx, r, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := r.Manifest(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publishRecovery(ctx, cfg, b, sealer, m); err != nil {
+		t.Fatal(err)
+	}
+	remoteRoot := filepath.Join(dir, "remote")
+	// bkftp must reach the remote: open the test's directories for reading.
+	exec.Command("chmod", "-R", "a+rX", remoteRoot).Run()
+	for p := remoteRoot; p != "/"; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil {
+			os.Chmod(p, fi.Mode().Perm()|0o055)
+		}
+	}
+	pass := filepath.Join(dir, "ftp.pass")
+	writeTestFile(t, pass, []byte("bkftp-test-password\n"), 0o600)
+	url := fmt.Sprintf("ftp://127.0.0.1:%d%s", port, remoteRoot)
+	script := filepath.Join(remoteRoot, "testhost", "root", "recover.sh")
+	for _, tc := range []struct {
+		name  string
+		shell []string
+		extra []string
+	}{
+		{"static backtory, fetched with curl", []string{dash}, nil},
+		{"stock, curl", []string{dash}, []string{"--stock"}},
+		{"stock, GNU wget", []string{dash}, []string{"--stock", "--fetch", "wget"}},
+		{"stock, busybox wget", []string{bb, "sh"}, []string{"--stock", "--fetch", "busybox-wget"}},
+		{"stock, busybox ftpget", []string{bb, "sh"}, []string{"--stock", "--fetch", "busybox-ftpget"}},
+	} {
+		to := filepath.Join(t.TempDir(), "to")
+		args := append(append([]string{}, tc.shell...), script, "files", "--to", to, "--work", filepath.Join(t.TempDir(), "w"),
+			"--url", url, "--user", "bkftp", "--password-file", pass, "--key", sec)
+		args = append(args, tc.extra...)
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", tc.name, err, out)
+			continue
+		}
+		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true, IgnoreDirMTime: len(tc.extra) > 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range diffs {
+			t.Errorf("%s: %s", tc.name, d)
+		}
 	}
 }
