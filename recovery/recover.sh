@@ -1000,6 +1000,7 @@ cmd_plan() {
 	done
 	printf '\ntools:\n'
 	find_tools
+	printf '  (the restore itself needs the static backtory from the remote, or gpg, zstd, tar and rdiff)\n'
 	printf '\nsteps:\n'
 	for p_step in $STEPS; do
 		step_needed "$p_step" || continue
