@@ -123,9 +123,6 @@ func NewSignatureWriter(w io.Writer, key []byte, blockLen int, size int64) (*Sig
 	keys := deriveKeys(key, salt, blockLen)
 	workers := min(runtime.GOMAXPROCS(0), 4)
 	batch := max(1, (1<<20)/blockLen) * blockLen
-	if size >= 0 && size < int64(batch) {
-		batch = int(blockCount(max(size, 1), blockLen)) * blockLen // a small basis: one batch
-	}
 	if size >= 0 {
 		// A small file needs no more than its own size: backups sign many.
 		batch = min(batch, int(max(1, blockCount(size, blockLen)))*blockLen)
