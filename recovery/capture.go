@@ -417,7 +417,9 @@ func (c *capturer) filesystems() {
 	c.l.Files["blkid.txt"] = string(out)
 	mounts, _ := os.ReadFile("/proc/self/mounts")
 	fss, sws := parseBlkid(out, mounts)
-	fss = slices.DeleteFunc(fss, func(f FS) bool { return !c.ownDevice(f.Device) })
+	fss = slices.DeleteFunc(fss, func(f FS) bool {
+		return !c.ownDevice(f.Device) || strings.HasPrefix(f.Mountpoint, "/run/backtory/")
+	})
 	sws = slices.DeleteFunc(sws, func(s Swap) bool { return !c.ownDevice(s.Device) })
 	for i := range fss {
 		f := &fss[i]
@@ -434,6 +436,11 @@ func (c *capturer) filesystems() {
 // partition, an md array, or a device-mapper device (LVM, LUKS). Loop
 // devices, USB sticks and optical media are not part of the machine.
 func (c *capturer) ownDevice(dev string) bool {
+	for _, lv := range c.l.LVs {
+		if lv.Origin != "" && dev == dmName(lv.VG, lv.Name) {
+			return false // a snapshot (backtory's own, say) shares its origin's UUID
+		}
+	}
 	if strings.HasPrefix(dev, "/dev/md") || strings.HasPrefix(dev, "/dev/mapper/") || strings.HasPrefix(dev, "/dev/dm-") {
 		return true
 	}
@@ -481,6 +488,11 @@ func parseBlkid(b, mounts []byte) ([]FS, []Swap) {
 	}
 	sort.SliceStable(fss, func(i, j int) bool { return depth(fss[i].Mountpoint) < depth(fss[j].Mountpoint) })
 	return fss, sws
+}
+
+// dmName is the /dev/mapper name of an LV: dashes in the names doubled.
+func dmName(vg, lv string) string {
+	return "/dev/mapper/" + strings.ReplaceAll(vg, "-", "--") + "-" + strings.ReplaceAll(lv, "-", "--")
 }
 
 // dmAlias maps /dev/mapper/vg-lv to /dev/vg/lv and back, as mounts may

@@ -141,3 +141,18 @@ func TestCaptureHere(t *testing.T) {
 		t.Error("a cancelled capture succeeded")
 	}
 }
+
+func TestOwnDevice(t *testing.T) {
+	c := &capturer{l: &Layout{
+		Disks: []Disk{{Path: "/dev/vda"}},
+		LVs:   []LV{{VG: "vg-0", Name: "root"}, {VG: "vg-0", Name: "backtory-x1", Origin: "root"}},
+	}}
+	for dev, want := range map[string]bool{
+		"/dev/vda1": true, "/dev/md0": true, "/dev/mapper/vg--0-root": true,
+		"/dev/mapper/vg--0-backtory--x1": false, "/dev/loop0": false, "/dev/sdb1": false,
+	} {
+		if got := c.ownDevice(dev); got != want {
+			t.Errorf("ownDevice(%s) = %v, want %v", dev, got, want)
+		}
+	}
+}

@@ -39,6 +39,11 @@ EOF
 log() { printf '%s\n' "recover.sh: $*" >&2; }
 die() {
 	printf '%s\n' "recover.sh: error: $*" >&2
+	# Steps run their loops in pipelines (subshells): the flag file tells
+	# the step runner that something inside failed.
+	if [ -n "${W:-}" ] && [ -d "$W" ]; then
+		: >"$W/failed"
+	fi
 	exit 1
 }
 
@@ -63,7 +68,18 @@ run() {
 		return 0
 	fi
 	log "+ $(quote "$@")"
-	"$@" </dev/null
+	"$@" </dev/null || die "failed: $(quote "$@")"
+}
+
+# try is run for a command whose failure does not matter.
+try() {
+	if [ "$DRY" = 1 ]; then
+		printf '    %s\n' "$(quote "$@")"
+		return 0
+	fi
+	log "+ $(quote "$@")"
+	"$@" </dev/null || log "(that failed; going on)"
+	return 0
 }
 
 # run_tty is run for a command that asks the operator (cryptsetup).
@@ -73,7 +89,7 @@ run_tty() {
 		return 0
 	fi
 	log "+ $(quote "$@")"
-	"$@" </dev/tty
+	"$@" </dev/tty || die "failed: $(quote "$@")"
 }
 
 # tool prints the absolute path of a real (not busybox) command NAME, or
@@ -662,9 +678,10 @@ LVM_CONFIG='activation { udev_sync = 0 udev_rules = 0 } devices { use_devicesfil
 lvmc() { run "$LVM" "$@" --config "$LVM_CONFIG"; }
 
 step_wipe() {
-	[ -n "$(records pv)" ] && lvmc vgchange -an
-	[ -n "$(records md)" ] && run "$MDADM" --stop --scan
-	[ -n "$(records zpool)" ] && run "$ZPOOL" export -a
+	# Whatever the rescue system assembled from old disks must let go.
+	[ -n "$(records pv)" ] && try "$LVM" vgchange -an --config "$LVM_CONFIG"
+	[ -n "$(records md)" ] && try "$MDADM" --stop --scan
+	[ -n "$(records zpool)" ] && try "$ZPOOL" export -a
 	records disk | while read -r _ w_disk _ _ w_table _; do
 		[ "$w_table" = - ] && continue
 		run "$WIPEFS" -a -f "$w_disk"
@@ -901,6 +918,7 @@ step_bootloader() {
 	done
 	if [ "$b_mode" = uefi ]; then
 		[ -d /sys/firmware/efi ] || [ "$DRY" = 1 ] || die "the machine booted with UEFI, this rescue system with BIOS: boot the rescue system in UEFI mode"
+		run "$MOUNT" -t efivarfs efivarfs "$TARGET/sys/firmware/efi/efivars"
 		run chroot "$TARGET" grub-install --target=x86_64-efi --efi-directory="${b_esp:-/boot/efi}" --recheck
 	else
 		for b_d in $b_disks; do
@@ -1019,7 +1037,9 @@ cmd_files() {
 	for f_p in "$@"; do
 		case $f_p in / | . | ./) set -- && break ;; esac
 	done
+	rm -f "$W/failed"
 	restore_source "$src" "$TO" "$FORCE" "$@"
+	[ -f "$W/failed" ] && exit 1
 	log "restored source $src into $TO"
 }
 
@@ -1052,7 +1072,10 @@ cmd_bare_metal() {
 			continue
 		fi
 		log "step $b_step"
-		("step_$b_step") || die "step $b_step failed: fix the cause and run the same command again (it resumes here)"
+		rm -f "$W/failed"
+		if ! ("step_$b_step") || [ -f "$W/failed" ]; then
+			die "step $b_step failed: fix the cause and run the same command again (it resumes here)"
+		fi
 		: >"$W/state/$b_step.done"
 	done
 }
