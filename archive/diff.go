@@ -277,8 +277,11 @@ func (d *differ) file(w, f *Entry, abs string) error {
 		os.Remove(spool.Name())
 	}()
 	h := blake3.New()
-	cr := &countReader{r: io.TeeReader(io.LimitReader(fh, w.Size), h)}
+	cr := &countReader{r: io.TeeReader(io.LimitReader(ctxReader{d.s.ctx, fh}, w.Size), h)}
 	if _, err := rsyncdelta.Delta(sig, cr, spool); err != nil {
+		if cerr := d.s.ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if isReadErr(err, cr) {
 			d.s.warn(string(w.Path), fmt.Sprintf("read error: %v", unwrapPath(err)))
 			return d.storeWhole(w, abs)

@@ -85,7 +85,7 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 	if infos, _ := b.List(ctx, dir); len(infos) > 0 {
 		return nil, fmt.Errorf("set %s already exists on the remote: wait a second and run again", dir)
 	}
-	s := &setWriter{opt: opt, m: m, up: newUploader(ctx, b, dir, opt.Uploads), buf: make([]byte, 1<<20)}
+	s := &setWriter{ctx: ctx, opt: opt, m: m, up: newUploader(ctx, b, dir, opt.Uploads), buf: make([]byte, 1<<20)}
 	err := s.run(ctx)
 	if err == nil && opt.BeforeCommit != nil {
 		err = opt.BeforeCommit(ctx)
@@ -105,6 +105,7 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 // setWriter writes the volumes, the file table and (for a full) the
 // block signatures of one set.
 type setWriter struct {
+	ctx   context.Context // stops reading a file half-way on cancel
 	opt   BackupOptions
 	m     *Manifest
 	up    *uploader
@@ -280,7 +281,10 @@ func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
 		}
 		dst = io.MultiWriter(s.tw, h, sw)
 	}
-	n, rerr := io.CopyBuffer(dst, io.LimitReader(f, e.Size), s.buf)
+	n, rerr := io.CopyBuffer(dst, io.LimitReader(ctxReader{s.ctx, f}, e.Size), s.buf)
+	if err := s.ctx.Err(); err != nil {
+		return false, err
+	}
 	if n < e.Size {
 		// Shrunk or unreadable: pad so that the tar stream stays valid.
 		if werr := s.writeZeros(dst, e.Size-n); werr != nil {
@@ -510,4 +514,17 @@ func openNoAtime(path string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// ctxReader fails reads once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

@@ -125,8 +125,7 @@ func (r *backupRun) phase(ctx context.Context, phase string, hs []hooks.Hook, en
 	}
 	err := hooks.Run(ctx, phase, hs, env, r.log)
 	if hooks.IsWarning(err) {
-		r.warnings = append(r.warnings, err.Error())
-		r.log.Warn(err.Error())
+		r.warnings = append(r.warnings, err.Error()) // hooks.Run has logged it
 		return nil
 	}
 	return err
