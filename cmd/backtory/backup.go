@@ -148,6 +148,20 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	env := genv
 	env.Source, env.SourcePath = s.Name, s.Path
 	always := context.WithoutCancel(ctx)
+	rec := runRecord{Host: r.cfg.Host, Source: s.Name, Started: time.Now()}
+	warnedBefore := len(r.warnings)
+	defer func() {
+		rec.Finished, rec.Warnings = time.Now(), len(r.warnings)-warnedBefore
+		rec.Outcome = hooks.StatusSuccess
+		if err != nil {
+			rec.Outcome, rec.Error = hooks.StatusFailure, err.Error()
+		} else if rec.Warnings > 0 {
+			rec.Outcome = hooks.StatusWarning
+		}
+		if serr := saveRunRecord(r.cfg, rec); serr != nil {
+			log.Warn("cannot record the run for backtory status: " + serr.Error())
+		}
+	}()
 	defer func() {
 		env.Status, env.Error = r.outcome(err)
 		if herr := r.phase(always, hooks.PostBackup, s.Hooks.PostBackup, env); err == nil {
@@ -236,6 +250,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if err != nil {
 		return err
 	}
+	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, m.Kind, m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set: " + err.Error())
 	}
