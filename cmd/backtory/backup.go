@@ -23,11 +23,12 @@ func init() {
 
 func runBackup(ctx context.Context, args []string) error {
 	var g globals
-	var full, diff bool
+	var full, diff, dryRun bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
+	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes); write nothing, run no hooks, take no snapshot")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,6 +77,9 @@ func runBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	run := &backupRun{cfg: cfg, log: log, b: b, sealer: sealer, spool: spool, force: force}
+	if dryRun {
+		return run.dryRun(ctx, srcs)
+	}
 	return run.run(ctx, srcs)
 }
 
@@ -264,6 +268,41 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	log.Info("backup done", "set", m.ID, "kind", m.Kind, "files", fmt.Sprint(m.Stats.Files),
 		"changed", fmt.Sprint(m.Stats.Changed), "bytes", humanBytes(m.Stats.Bytes),
 		"stored", humanBytes(m.Stats.StoredBytes), "seconds", fmt.Sprintf("%.1f", m.Finished.Sub(m.Started).Seconds()))
+	return nil
+}
+
+// dryRun says, for each source, what a backup would write.
+func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
+	for _, s := range srcs {
+		reader := newReader(r.cfg, r.b, s, r.spool, r.sealer)
+		if err := checkRollback(ctx, r.cfg, reader); err != nil {
+			return err
+		}
+		dec, err := decide(ctx, reader, r.cfg.Policy, r.force, time.Now())
+		if err != nil {
+			return err
+		}
+		opt := archive.BackupOptions{Root: s.Path, Exclude: s.Exclude, CrossMounts: s.CrossMounts}
+		kind := "full"
+		if dec.base != "" {
+			kind = "differential"
+			base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+			if err != nil {
+				return err
+			}
+			opt.Base = base
+			defer base.Close()
+		}
+		st, err := archive.Plan(ctx, opt)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		fmt.Printf("source %s: would write a %s (%s)\n", s.Name, kind, dec.reason)
+		fmt.Printf("  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
+		if dec.base != "" {
+			fmt.Printf("  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
+		}
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +168,32 @@ func TestPruneCLI(t *testing.T) {
 	mustRun(t, "prune", "--config", cfg)
 	if again, _ := r.SetIDs(ctx); !reflect.DeepEqual(again, kept) {
 		t.Errorf("a second prune changed %v to %v", kept, again)
+	}
+}
+
+// TestBackupDryRun: --dry-run says full or diff and what changed, and
+// writes nothing to the remote.
+func TestBackupDryRun(t *testing.T) {
+	src := sampleTree(t, 0)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, src, "")
+	code, out, stderr := backtoryOut(t, "backup", "--config", cfg, "--dry-run")
+	if code != 0 || !strings.Contains(out, "would write a full (there is no full yet)") {
+		t.Fatalf("dry run before any backup: exit %d, %q %q", code, out, stderr)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*")); len(m) != 0 {
+		t.Fatalf("a dry run wrote %v", m)
+	}
+	mustRun(t, "backup", "--config", cfg)
+	os.WriteFile(filepath.Join(src, "etc/hosts"), []byte("changed\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "brand-new"), []byte("new\n"), 0o644)
+	os.Remove(filepath.Join(src, "tiny"))
+	before, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*"))
+	code, out, _ = backtoryOut(t, "backup", "--config", cfg, "--dry-run")
+	if code != 0 || !strings.Contains(out, "would write a differential") || !strings.Contains(out, "1 new") || !strings.Contains(out, "1 deleted") {
+		t.Fatalf("dry run after changes: exit %d, %q", code, out)
+	}
+	if after, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*")); len(after) != len(before) {
+		t.Fatalf("a dry run wrote to the remote: %v -> %v", before, after)
 	}
 }
