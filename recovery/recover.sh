@@ -571,9 +571,10 @@ stock_diff() {
 			for d in "$@"; do
 				p=$root/${d#"$root/.backtory/delta/"}
 				"$RDIFF" patch "$p" "$d" "$p.backtory-new" || { echo "rdiff patch $p failed" >&2; exit 1; }
-				chown "$(stat -c %u:%g "$d")" "$p.backtory-new" 2>/dev/null
-				chmod "$(stat -c %a "$d")" "$p.backtory-new" && touch -r "$d" "$p.backtory-new" &&
-					mv -f "$p.backtory-new" "$p" || exit 1
+				# Written into the file, not renamed over it: hardlinks keep sharing it.
+				cat "$p.backtory-new" >"$p" && rm -f "$p.backtory-new" || exit 1
+				chown "$(stat -c %u:%g "$d")" "$p" 2>/dev/null
+				chmod "$(stat -c %a "$d")" "$p" && touch -r "$d" "$p" || exit 1
 			done' sh "$d_dir" {} + || die "applying the deltas of $d_id failed"
 	fi
 	if [ -d "$d_dir/.backtory/meta" ]; then

@@ -74,6 +74,9 @@ func recoveryTree(t *testing.T, src string) {
 	if err := os.Symlink("../etc/hosts", filepath.Join(src, "srv/hosts-link")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Link(filepath.Join(src, "var/lib/db.bin"), filepath.Join(src, "var/lib/db.bin.link")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func changeRecoveryTree(t *testing.T, src string) {
