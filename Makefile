@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The project's packages (a bench work tree may hold stray Go files).
 PKGS := ./archive/... ./cmd/... ./hooks/... ./internal/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/...
 
-.PHONY: build test test-go test-vm fuzz bench bench-rsyncdelta bench-peers lint demo clean deps
+.PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers lint demo clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -40,6 +40,10 @@ test-vm:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	bench/memory.sh $(BUILD)/backtory
+
+# backtory's own ratios: sealed vs unsealed full, differential vs full.
+bench-backtory: build
+	bench/backtory.sh $(or $(BENCH_SIZE),small)
 
 bench-rsyncdelta: build
 	bench/rsyncdelta.sh
