@@ -449,38 +449,54 @@ stock_volume() {
 	printf '%s\n' "$v_f"
 }
 
-# untar_volume FILE DIR [MEMBER...]: decrypt, decompress and extract.
-untar_volume() {
-	u_f=$1
-	u_dir=$2
-	shift 2
-	rm -f "$W/pipe.fail"
+# plain_stream FILE writes a volume's tar stream to stdout: decrypted,
+# decompressed. Failures are noted in $W/pipe.fail (sh has no pipefail).
+plain_stream() {
 	{
-		case $u_f in
-		*.pgp) gpgq --decrypt "$u_f" 2>"$W/gpg.err" || echo gpg >>"$W/pipe.fail" ;;
-		*) cat "$u_f" ;;
+		case $1 in
+		*.pgp) gpgq --decrypt "$1" 2>"$W/gpg.err" || echo "gpg ($1)" >>"$W/pipe.fail" ;;
+		*) cat "$1" ;;
 		esac
 	} | {
-		case $u_f in
-		*.zst | *.zst.pgp) "$ZSTD" -dqc || echo zstd >>"$W/pipe.fail" ;;
+		case $1 in
+		*.zst | *.zst.pgp) "$ZSTD" -dqc || echo "zstd ($1)" >>"$W/pipe.fail" ;;
 		*) cat ;;
 		esac
-	} | {
-		if [ "$GNU_TAR" = 1 ]; then
-			"$TAR" -x -f - -C "$u_dir" -p --numeric-owner --xattrs --xattrs-include='*' --acls "$@" 2>"$W/tar.err"
-		else
-			"$TAR" -x -f - -C "$u_dir" "$@" 2>"$W/tar.err"
-		fi || {
-			# Asking for members a volume does not hold is fine.
-			if grep -vi 'not found in archive' "$W/tar.err" | grep -qv 'Exiting with failure status'; then
-				echo tar >>"$W/pipe.fail"
-			fi
-		}
 	}
+}
+
+# untar_stream DIR [MEMBER...] extracts the tar stream on stdin into DIR.
+# GNU tar reads concatenated volumes (-i).
+untar_stream() {
+	u_dir=$1
+	shift
+	if [ "$GNU_TAR" = 1 ]; then
+		"$TAR" -x -i -f - -C "$u_dir" -p --numeric-owner --xattrs --xattrs-include='*' --acls "$@" 2>"$W/tar.err"
+	else
+		"$TAR" -x -f - -C "$u_dir" "$@" 2>"$W/tar.err"
+	fi || {
+		# Asking for members a volume does not hold is fine.
+		if grep -vi 'not found in archive' "$W/tar.err" | grep -qv 'Exiting with failure status'; then
+			echo tar >>"$W/pipe.fail"
+		fi
+	}
+}
+
+# pipe_check dies naming what failed in the last extraction.
+pipe_check() {
 	if [ -s "$W/pipe.fail" ]; then
 		cat "$W/gpg.err" "$W/tar.err" >&2 2>/dev/null
-		die "extracting $u_f failed in: $(tr '\n' ' ' <"$W/pipe.fail")"
+		die "extracting $1 failed in: $(tr '\n' ' ' <"$W/pipe.fail")"
 	fi
+}
+
+# untar_volume FILE DIR [MEMBER...]: decrypt, decompress and extract one volume.
+untar_volume() {
+	u_f=$1
+	shift
+	rm -f "$W/pipe.fail"
+	plain_stream "$u_f" | untar_stream "$@"
+	pipe_check "$u_f"
 }
 
 # members turns restore PATHs into tar member names, with their deltas and
@@ -533,15 +549,33 @@ stock_volumes() {
 	sv_dir=$4
 	shift 4
 	manifest_volumes "$sv_m" >"$W/vols-$sv_id"
+	rm -f "$W/pipe.fail"
+	if [ "$GNU_TAR" = 1 ]; then
+		# One tar reads every volume: directory times are set once, after
+		# everything below them was written. Each volume's hash is checked
+		# before it is decrypted.
+		while read -r sv_sha sv_name; do
+			sv_f=$(stock_volume "$sv_src" "$sv_id" "$sv_sha" "$sv_name") || {
+				echo "fetch ($sv_name)" >>"$W/pipe.fail"
+				break
+			}
+			plain_stream "$sv_f"
+			[ "$KEEP" = 1 ] || rm -f "$sv_f"
+		done <"$W/vols-$sv_id" | {
+			IFS='
+'
+			set -f
+			# shellcheck disable=SC2046 # one member per line, no globbing
+			untar_stream "$sv_dir" $(members "$@")
+		}
+		pipe_check "the volumes of $sv_id"
+		return 0
+	fi
 	while read -r sv_sha sv_name; do
 		sv_f=$(stock_volume "$sv_src" "$sv_id" "$sv_sha" "$sv_name") || exit 1
-		if [ $# -gt 0 ]; then
-			# shellcheck disable=SC2046 # one member per line, no globbing
-			(IFS='
+		# shellcheck disable=SC2046 # one member per line, no globbing
+		(IFS='
 ' && set -f && untar_volume "$sv_f" "$sv_dir" $(members "$@")) || exit 1
-		else
-			untar_volume "$sv_f" "$sv_dir"
-		fi
 		[ "$KEEP" = 1 ] || rm -f "$sv_f"
 	done <"$W/vols-$sv_id"
 }
@@ -567,15 +601,16 @@ stock_diff() {
 		RDIFF=$(need rdiff) || exit 1
 		export RDIFF
 		find "$d_dir/.backtory/delta" -type f -exec sh -c '
-			root=$1; shift
+			root=$1 tmp=$2; shift 2
 			for d in "$@"; do
 				p=$root/${d#"$root/.backtory/delta/"}
-				"$RDIFF" patch "$p" "$d" "$p.backtory-new" || { echo "rdiff patch $p failed" >&2; exit 1; }
-				# Written into the file, not renamed over it: hardlinks keep sharing it.
-				cat "$p.backtory-new" >"$p" && rm -f "$p.backtory-new" || exit 1
+				"$RDIFF" patch "$p" "$d" "$tmp" || { echo "rdiff patch $p failed" >&2; exit 1; }
+				# Written into the file, not renamed over it: hardlinks keep
+				# sharing it, and its directory keeps its time.
+				cat "$tmp" >"$p" && rm -f "$tmp" || exit 1
 				chown "$(stat -c %u:%g "$d")" "$p" 2>/dev/null
 				chmod "$(stat -c %a "$d")" "$p" && touch -r "$d" "$p" || exit 1
-			done' sh "$d_dir" {} + || die "applying the deltas of $d_id failed"
+			done' sh "$d_dir" "$W/patch.tmp" {} + || die "applying the deltas of $d_id failed"
 	fi
 	if [ -d "$d_dir/.backtory/meta" ]; then
 		find "$d_dir/.backtory/meta" ! -type d -exec sh -c '

@@ -216,8 +216,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 						if mode == "stock" && !strings.Contains(string(out), "stock tools") {
 							t.Errorf("%s: did not say it used stock tools:\n%s", label, out)
 						}
-						// Stock tools cannot keep directory mtimes through deletions and patches.
-						diffs, err := treecmp.Diff(at.want, to, treecmp.Options{IgnoreRootMeta: true, IgnoreDirMTime: mode == "stock"})
+						diffs, err := treecmp.Diff(at.want, to, treecmp.Options{IgnoreRootMeta: true})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -456,7 +455,7 @@ func TestRecoveryScriptFTP(t *testing.T) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out)
 			continue
 		}
-		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true, IgnoreDirMTime: len(tc.extra) > 0})
+		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true})
 		if err != nil {
 			t.Fatal(err)
 		}
