@@ -76,10 +76,10 @@ func TestProgressRedraws(t *testing.T) {
 		clock = clock.Add(d)
 		p.Update(entries, bytes)
 	}
-	step(time.Second, 1, 1<<20)              // drawn
-	step(100*time.Millisecond, 2, 2<<20)     // too soon
-	step(100*time.Millisecond, 3, 3<<20)     // too soon
-	step(100*time.Millisecond, 4, 4<<20)     // drawn
+	step(time.Second, 1, 1<<20)             // drawn
+	step(100*time.Millisecond, 2, 2<<20)    // too soon
+	step(100*time.Millisecond, 3, 3<<20)    // too soon
+	step(100*time.Millisecond, 4, 4<<20)    // drawn
 	fmt.Fprint(p.Writer(w), "a log line\n") // clears first
 	step(time.Millisecond, 5, 5<<20)        // drawn again at once, below the log line
 	p.SetTotal(10, 10<<20)
