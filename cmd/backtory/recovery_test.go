@@ -426,9 +426,10 @@ func TestRecoveryScriptFTP(t *testing.T) {
 	remoteRoot := filepath.Join(dir, "remote")
 	// bkftp must reach the remote: open the test's directories for reading.
 	exec.Command("chmod", "-R", "a+rX", remoteRoot).Run()
-	// Only directories that others cannot enter change, and they keep
-	// their sticky bit (os.FileMode.Perm would drop /tmp's).
-	for p := remoteRoot; p != "/"; p = filepath.Dir(p) {
+	// Only the test's own directories below the temp root, only those
+	// others cannot enter, and they keep a sticky bit (os.FileMode.Perm
+	// would drop it).
+	for p := remoteRoot; strings.HasPrefix(p, os.TempDir()+"/"); p = filepath.Dir(p) {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
 			os.Chmod(p, fi.Mode()&(os.ModePerm|os.ModeSticky)|0o055)
 		}
