@@ -941,7 +941,11 @@ step_bootloader() {
 	b_esp=$(unesc "$(printf '%s' "$b_line" | cut -d' ' -f4)")
 	b_disks=$(printf '%s' "$b_line" | cut -d' ' -f5 | tr ',' ' ')
 	if [ "$b_loader" != grub ]; then
-		log "boot loader $b_loader: reinstall it by hand (chroot $TARGET)"
+		if [ "$DRY" = 1 ]; then
+			printf '    (boot loader %s: reinstall it by hand, chroot %s)\n' "$b_loader" "$TARGET"
+		else
+			log "boot loader $b_loader: reinstall it by hand (chroot $TARGET)"
+		fi
 		return 0
 	fi
 	if [ "$DRY" != 1 ] && [ ! -e "$TARGET/usr/sbin/grub-install" ]; then
@@ -1061,6 +1065,9 @@ cmd_plan() {
 		printf '  %s:\n' "$p_step"
 		"step_$p_step"
 	done
+	if [ -z "$(records disk)" ] && [ -z "$(records fs)" ]; then
+		printf '\nthis script holds no layout (set %s was written without one): bare-metal cannot run, files can\n' "$BT_LAYOUT_SET"
+	fi
 	if [ -n "$(records missing)" ]; then
 		printf '\nnot captured (tool missing at backup time): %s\n' "$(records missing | cut -d' ' -f2 | tr '\n' ' ')"
 	fi
@@ -1082,6 +1089,9 @@ cmd_files() {
 cmd_bare_metal() {
 	[ "$(id -u)" = 0 ] || die "bare-metal must run as root"
 	layout_prepare
+	if [ -z "$(records disk)" ] && [ -z "$(records fs)" ]; then
+		die "this script holds no layout (set $BT_LAYOUT_SET was written without one): bare-metal cannot rebuild the disks; restore with files, or write the script with: backtory recovery-script --layout-from-here"
+	fi
 	find_tools
 	mkdir -p "$W/state"
 	if [ "$YES" != 1 ] && [ ! -f "$W/state/confirmed" ]; then
@@ -1123,6 +1133,12 @@ main() {
 	}
 	CMD=$1
 	shift
+	case $CMD in
+	-h | --help | help)
+		usage
+		exit 0
+		;;
+	esac
 	AT="" TO="" SOURCE="" MAPS="" SKIPS="" FETCH="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
 	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY=""
 	W=/tmp/backtory-recover TARGET=/mnt/backtory-target
