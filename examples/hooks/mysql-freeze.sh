@@ -69,7 +69,7 @@ freeze() {
 	# The client, its output (with the marker lines) in "out". Its input
 	# opens once the holder below opens the FIFO for writing.
 	{
-		mysql "$@" --batch --unbuffered --skip-column-names
+		mysql "$@" --batch --unbuffered --skip-column-names || : # set -e holds here too
 		echo backtory-client-exit
 	} <"$state/in" >"$state/out" 2>&1 &
 	# The holder: writes the statements and keeps the FIFO open, so that the
