@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -59,6 +60,12 @@ func runStatus(_ context.Context, args []string) error {
 	cfg, _, err := g.setup()
 	if err != nil {
 		return err
+	}
+	// loadRunRecords takes an unreadable record for a source that never
+	// ran; say so instead when the records cannot be read at all.
+	runs := filepath.Dir(runRecordPath(cfg, "x"))
+	if _, err := os.ReadDir(runs); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read the run records: %w (run backtory status as the user that runs the backups)", err)
 	}
 	recs := loadRunRecords(cfg)
 	if g.source != "" {

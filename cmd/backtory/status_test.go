@@ -163,6 +163,17 @@ func TestStatusCommand(t *testing.T) {
 		}
 	}
 
+	// Records that cannot be read are an error, not "never backed up".
+	cfg2 := *cfg
+	cfg2.StateDir = t.TempDir()
+	os.WriteFile(filepath.Join(cfg2.StateDir, "runs"), nil, 0o600)
+	raw, _ := os.ReadFile(path)
+	path2 := filepath.Join(t.TempDir(), "backtory.yaml")
+	os.WriteFile(path2, []byte(strings.Replace(string(raw), cfg.StateDir, cfg2.StateDir, 1)), 0o600)
+	if code, _, stderr := backtoryOut(t, "status", "--config", path2); code != exitFailed || !strings.Contains(stderr, "read the run records: ") {
+		t.Errorf("status with unreadable records: exit %d, stderr %q", code, stderr)
+	}
+
 	// --json: one object per source, the last run with its last success.
 	code, out, _ = backtoryOut(t, "status", "--config", path, "--json", "--max-age", "26h")
 	var rows []statusRow
