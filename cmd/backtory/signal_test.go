@@ -74,6 +74,24 @@ func TestSignalAtEachStage(t *testing.T) {
 		e.checkNextRun(t)
 	})
 
+	// A second signal, while the post_backup hooks of a stopping run still
+	// run, ends backtory at once; the kernel drops its lock with it.
+	t.Run("second signal", func(t *testing.T) {
+		e := sigEnv(t, bin, sigHook(t, "pre_backup")+
+			`  post_backup: ["[ -e DIR/post.pid ] || { echo $$ > DIR/post.pid.tmp; mv DIR/post.pid.tmp DIR/post.pid; exec sleep 60; }"]`+"\n")
+		r := e.start(t, "backup")
+		sigWaitPID(t, r, filepath.Join(e.dir, "hook.pid"))
+		r.signal(t, syscall.SIGTERM)
+		post := sigWaitPID(t, r, filepath.Join(e.dir, "post.pid"))
+		t.Cleanup(func() { unix.Kill(post, unix.SIGKILL) }) // outlives backtory, by design
+		r.signal(t, syscall.SIGTERM)
+		r.wait(t)
+		if ws := r.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("after a second SIGTERM backtory ended with %v, not by the signal", r.cmd.ProcessState)
+		}
+		e.checkNextRun(t)
+	})
+
 	// Frozen (SIGSTOP) while the second volume is being uploaded, then sent
 	// SIGTERM and let go: the first volume, already on the remote, and the
 	// half-uploaded second are both deleted.
