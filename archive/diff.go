@@ -218,11 +218,13 @@ func (d *differ) markDeleted(p string) error {
 	return err
 }
 
-// unchanged records w with its data where the full has it.
+// unchanged records w with its data where the full has it. Its hash is
+// left out: it is the full's, and the table stays small (a 32-byte hash is
+// most of what an unchanged entry would cost after compression).
 func (d *differ) unchanged(w, f *Entry) error {
 	w.Change = ChangeUnchanged
 	w.BaseVolume = f.Volume
-	w.Hash, w.Sparse = f.Hash, f.Sparse || w.Sparse
+	w.Sparse = f.Sparse || w.Sparse
 	if w.Type == TypeFile {
 		d.s.m.Stats.Files++
 		d.s.m.Stats.Bytes += w.Size

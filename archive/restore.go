@@ -59,6 +59,11 @@ func (r *Reader) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (
 	if x.base != nil {
 		defer x.base.close()
 	}
+	defer func() {
+		if x.baseTableCloser != nil {
+			x.baseTableCloser.Close()
+		}
+	}()
 	if !opt.DryRun {
 		if err := prepareTarget(opt.Target, opt.Force); err != nil {
 			return RestoreStats{}, err
@@ -248,18 +253,21 @@ func (c *cursor) close() {
 
 // extractor creates the entries of a file table in the target.
 type extractor struct {
-	opt     RestoreOptions
-	sel     *selection
-	plan    *restorePlan
-	root    string
-	spool   string
-	buf     []byte
-	self    *cursor           // the set's own volumes
-	base    *cursor           // a differential's full
-	dirs    []*Entry          // directories whose metadata is applied when left
-	staged  map[string]string // hardlink data waiting for its first selected name
-	entries int
-	bytes   int64
+	opt   RestoreOptions
+	sel   *selection
+	plan  *restorePlan
+	root  string
+	spool string
+	buf   []byte
+	self  *cursor // the set's own volumes
+	base  *cursor // a differential's full
+	// The full's table, read for the hashes of unchanged files.
+	baseTable       *TableReader
+	baseTableCloser io.Closer
+	dirs            []*Entry          // directories whose metadata is applied when left
+	staged          map[string]string // hardlink data waiting for its first selected name
+	entries         int
+	bytes           int64
 }
 
 // entry restores one file table entry.
@@ -412,11 +420,41 @@ func (x *extractor) content(ctx context.Context, e *Entry, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", e.Path, err)
 	}
-	if cw.n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.Hash {
+	want := e.Hash
+	if want == "" && e.Change == ChangeUnchanged {
+		if want, err = x.baseHash(ctx, e); err != nil {
+			return fmt.Errorf("restore %s: %w", e.Path, err)
+		}
+	}
+	if cw.n != e.Size || hex.EncodeToString(h.Sum(nil)) != want {
 		return fmt.Errorf("restore %s: content does not match the file table (%d bytes)", e.Path, cw.n)
 	}
 	x.bytes += cw.n
 	return nil
+}
+
+// baseHash returns the content hash of an unchanged file from the full's
+// table, which is read forward in step with the differential's.
+func (x *extractor) baseHash(ctx context.Context, e *Entry) (string, error) {
+	if x.baseTable == nil {
+		table, tc, err := x.base.r.Files(ctx, x.base.m)
+		if err != nil {
+			return "", err
+		}
+		x.baseTable, x.baseTableCloser = table, tc
+	}
+	for {
+		f, err := x.baseTable.Next()
+		if err == io.EOF {
+			return "", fmt.Errorf("not in the file table of %s, where the differential says it is", x.base.m.ID)
+		}
+		if err != nil {
+			return "", err
+		}
+		if f.Path == e.Path {
+			return f.Hash, nil
+		}
+	}
 }
 
 func (x *extractor) copyFrom(ctx context.Context, c *cursor, vol int, name string, w io.Writer) error {

@@ -234,6 +234,11 @@ func (s *setWriter) record(e *Entry, inVolume bool) error {
 	if inVolume {
 		e.Volume = len(s.m.Volumes) + 1
 	}
+	if s.diff != nil {
+		// Change detection compares with the full only: a differential's
+		// table needs no ctime or inode.
+		e.CTime, e.Inode = 0, 0
+	}
 	if err := s.tab.Write(e); err != nil {
 		return err
 	}

@@ -1,0 +1,62 @@
+package archive_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/internal/treecmp"
+	"github.com/backtory/backtory/remote"
+)
+
+// benchTree is the tree the benchmarks read: $BACKTORY_BENCH_TREE, or a
+// generated sample.
+func benchTree(b *testing.B) (string, int64) {
+	b.Helper()
+	root := os.Getenv("BACKTORY_BENCH_TREE")
+	if root == "" {
+		root = filepath.Join(b.TempDir(), "src")
+		os.Mkdir(root, 0o755)
+		if err := treecmp.BuildSample(root, treecmp.SampleOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var size int64
+	filepath.Walk(root, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	return root, size
+}
+
+// BenchmarkWalk: the sorted walk with lstat and xattrs, no content.
+func BenchmarkWalk(b *testing.B) {
+	root, _ := benchTree(b)
+	for b.Loop() {
+		if _, err := archive.Plan(context.Background(), archive.BackupOptions{Root: root}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBackupFull: walk, read, tar, hash, sign and compress a full
+// (unsealed) to a local remote. b.SetBytes is the tree's content.
+func BenchmarkBackupFull(b *testing.B) {
+	root, size := benchTree(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		dir := b.TempDir()
+		rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
+		spool := filepath.Join(dir, "spool")
+		os.Mkdir(spool, 0o700)
+		_, err := archive.Backup(context.Background(), rem, archive.BackupOptions{Host: "h", Source: "s", Root: root,
+			VolumeSize: 256 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3}, SpoolDir: spool, Uploads: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
