@@ -137,6 +137,7 @@ type uploader struct {
 	queue  chan spooled
 	errc   chan error
 	n      int
+	closed bool // the queue was closed by wait
 	err    error
 }
 
@@ -146,10 +147,11 @@ func newUploader(ctx context.Context, b remote.Backend, dir string, workers int)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	u := &uploader{ctx: ctx, cancel: cancel, b: b, dir: dir, queue: make(chan spooled, 1), errc: make(chan error, workers), n: workers}
+	queue := u.queue // the workers' own copy: wait marks u.queue closed
 	for i := 0; i < workers; i++ {
 		go func() {
 			var first error
-			for s := range u.queue {
+			for s := range queue {
 				if first == nil {
 					first = u.put(s)
 					if first != nil {
@@ -180,6 +182,10 @@ func (u *uploader) put(s spooled) error {
 // add queues s; it blocks while the workers are busy, which bounds the
 // spool to a few volumes.
 func (u *uploader) add(s spooled) error {
+	if u.closed {
+		os.Remove(s.path)
+		return fmt.Errorf("upload %s: the uploads were stopped", s.ref.Name)
+	}
 	select {
 	case u.queue <- s:
 		return nil
@@ -194,9 +200,9 @@ func (u *uploader) add(s spooled) error {
 
 // wait returns the first upload error after all queued uploads finished.
 func (u *uploader) wait() error {
-	if u.queue != nil {
+	if !u.closed {
 		close(u.queue)
-		u.queue = nil
+		u.closed = true
 		for i := 0; i < u.n; i++ {
 			if err := <-u.errc; err != nil && u.err == nil {
 				u.err = err
