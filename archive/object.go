@@ -62,7 +62,7 @@ func newObjectWriter(dir, name string, comp Compression, sealer Sealer) (*object
 	}
 	if comp.Kind == "zstd" {
 		zw, err := zstd.NewWriter(sink, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(comp.Level)),
-			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(4<<20))
+			zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
 		if err != nil {
 			o.abort()
 			return nil, err
