@@ -7,7 +7,7 @@ BUILD    := build
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The project's packages (a bench work tree may hold stray Go files).
-PKGS := ./archive/... ./cmd/... ./hooks/... ./internal/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/...
+PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/...
 
 .PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers lint demo clean deps
 
@@ -32,8 +32,11 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 10s ./$$pkg || exit 1; \
 	done
 
+# Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, then
+# bare-metal recovery of a disk (and a boot of the recovered system).
 test-vm:
 	test/vm/test.sh
+	test/vm/bmr/run.sh
 
 # Go benchmarks of the hot paths, then peak memory against file count.
 # bench-rsyncdelta and bench-peers run the side-by-side comparisons.

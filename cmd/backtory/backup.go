@@ -76,7 +76,7 @@ func runBackup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	run := &backupRun{cfg: cfg, log: log, b: b, sealer: sealer, spool: spool, force: force}
+	run := &backupRun{cfg: cfg, log: log, b: b, sealer: sealer, spool: spool, force: force, progress: g.progress}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -92,6 +92,7 @@ type backupRun struct {
 	sealer   archive.Sealer
 	spool    string
 	force    string
+	progress *progress
 	warnings []string
 }
 
@@ -165,6 +166,11 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		if serr := saveRunRecord(r.cfg, rec); serr != nil {
 			log.Warn("cannot record the run for backtory status: " + serr.Error())
 		}
+		if r.cfg.MetricsFile != "" {
+			if merr := writeMetrics(r.cfg.MetricsFile, loadRunRecords(r.cfg)); merr != nil {
+				log.Warn("metrics_file: " + merr.Error())
+			}
+		}
 	}()
 	defer func() {
 		env.Status, env.Error = r.outcome(err)
@@ -220,6 +226,12 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 
+	// The machine's layout, from the same moment as the data.
+	layout, lerr := captureLayout(ctx)
+	if lerr != nil {
+		r.warnings = append(r.warnings, "layout: "+lerr.Error())
+		log.Warn("cannot capture the machine's layout for bare-metal recovery: " + lerr.Error())
+	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
 		Host:         r.cfg.Host,
@@ -236,6 +248,8 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		Uploads:      max(2, r.cfg.Remote.Connections),
 		Tool:         "backtory " + version,
 		Started:      started,
+		Layout:       layout,
+		Progress:     r.progress.Update,
 		BeforeCommit: snap.Verify,
 		Warn: func(path, msg string) {
 			r.warnings = append(r.warnings, path+": "+msg)
@@ -249,10 +263,16 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		}
 		defer base.Close()
 		opt.Base = base
+		r.progress.SetTotal(base.Manifest.Stats.Entries, base.Manifest.Stats.Bytes)
 	}
 	m, err := archive.Backup(ctx, r.b, opt)
+	r.progress.Done()
 	if err != nil {
 		return err
+	}
+	if err := publishRecovery(ctx, r.cfg, r.b, r.sealer, m); err != nil {
+		r.warnings = append(r.warnings, err.Error())
+		log.Warn("cannot publish the recovery script: " + err.Error())
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, m.Kind, m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {

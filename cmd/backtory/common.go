@@ -24,6 +24,8 @@ type globals struct {
 	quiet     bool
 	logFile   string
 	logFormat string
+	// progress is the terminal's progress line (a no-op off a terminal).
+	progress *progress
 }
 
 func (g *globals) register(fs *pflag.FlagSet) {
@@ -75,13 +77,15 @@ func (g *globals) logger() (*slog.Logger, error) {
 	if g.quiet {
 		level = slog.LevelError
 	}
-	var w io.Writer = os.Stderr
+	// The progress line goes to a terminal only, never into logs or pipes.
+	g.progress = newProgress(os.Stderr, isTerminal(os.Stderr) && !g.quiet && g.logFormat == "text")
+	var w io.Writer = g.progress.Writer(os.Stderr)
 	if g.logFile != "" {
 		f, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, usagef("log file: %v", err)
 		}
-		w = io.MultiWriter(os.Stderr, f)
+		w = io.MultiWriter(w, f)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch g.logFormat {

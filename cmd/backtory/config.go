@@ -35,6 +35,7 @@ type Config struct {
 	Encryption  *seal.Config  `yaml:"encryption"`
 	Policy      Policy        `yaml:"policy"`
 	Hooks       hooks.Set     `yaml:"hooks"`
+	MetricsFile string        `yaml:"metrics_file"` // Prometheus textfile written after each backup
 
 	path string     // the file it was read from
 	root *yaml.Node // for line numbers of semantic errors

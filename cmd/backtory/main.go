@@ -98,6 +98,9 @@ func run(args []string) int {
 		stop()
 	}()
 	err := c.run(ctx, args[1:])
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("interrupted by a signal: %s stopped (a backup commits no set; a restore leaves its target incomplete)", args[0])
+	}
 	return report(err)
 }
 
