@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -42,41 +41,29 @@ func runBackup(ctx context.Context, args []string) error {
 	if diff {
 		force = "diff"
 	}
-	cfg, log, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
-	srcs, err := g.sources(cfg)
+	defer ses.Close()
+	srcs, err := g.sources(ses.cfg)
 	if err != nil {
 		return err
 	}
 	for _, s := range srcs {
 		if fi, err := os.Stat(s.Path); err != nil || !fi.IsDir() {
-			return usagef("%s:%d: source %s: path %s is not a directory that exists", cfg.path, cfg.line("sources"), s.Name, s.Path)
+			return usagef("%s:%d: source %s: path %s is not a directory that exists", ses.cfg.path, ses.cfg.line("sources"), s.Name, s.Path)
 		}
 	}
-	release, err := acquireLock(cfg.StateDir)
+	release, err := acquireLock(ses.cfg.StateDir)
 	if err != nil {
 		return err
 	}
 	defer release()
-	sealer, err := cfg.sealer()
-	if err != nil {
-		return err
+	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
+		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if sealer == nil && remote.IsNetwork(cfg.Remote.URL) {
-		log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
-	}
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	run := &backupRun{cfg: cfg, log: log, b: b, sealer: sealer, spool: spool, force: force, progress: g.progress}
+	run := &backupRun{session: ses, force: force, progress: g.progress}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -86,11 +73,7 @@ func runBackup(ctx context.Context, args []string) error {
 // backupRun is one `backtory backup`: hooks around everything, then each
 // source in turn.
 type backupRun struct {
-	cfg      *Config
-	log      *slog.Logger
-	b        remote.Backend
-	sealer   archive.Sealer
-	spool    string
+	*session
 	force    string
 	progress *progress
 	warnings []string
@@ -186,7 +169,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if err := r.phase(ctx, hooks.PreBackup, s.Hooks.PreBackup, env); err != nil {
 		return err
 	}
-	reader := newReader(r.cfg, r.b, s, r.spool, r.sealer)
+	reader := r.reader(s)
 	if err := checkRollback(ctx, r.cfg, reader); err != nil {
 		return err
 	}
@@ -294,7 +277,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 // dryRun says, for each source, what a backup would write.
 func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	for _, s := range srcs {
-		reader := newReader(r.cfg, r.b, s, r.spool, r.sealer)
+		reader := r.reader(s)
 		if err := checkRollback(ctx, r.cfg, reader); err != nil {
 			return err
 		}

@@ -157,3 +157,59 @@ func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// session is what a command that works with the remote needs.
+type session struct {
+	cfg    *Config
+	log    *slog.Logger
+	b      remote.Backend
+	spool  string
+	sealer archive.Sealer
+}
+
+// open loads the config and the keys, and opens the remote. Close it.
+func (g *globals) open(ctx context.Context) (*session, error) {
+	cfg, log, err := g.setup()
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return nil, err
+	}
+	spool, err := spoolDir(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openRemote(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &session{cfg: cfg, log: log, b: b, spool: spool, sealer: sealer}, nil
+}
+
+func (s *session) Close() error { return s.b.Close() }
+
+// reader returns an archive reader of one source's sets.
+func (s *session) reader(src *Source) *archive.Reader {
+	return newReader(s.cfg, s.b, src, s.spool, s.sealer)
+}
+
+// pick returns the set a read command acts on (--set ID, else the newest
+// at or before --at, else the newest), after checking that the remote was
+// not rolled back.
+func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Reader, *archive.Manifest, error) {
+	r := s.reader(src)
+	if err := checkRollback(ctx, s.cfg, r); err != nil {
+		return nil, nil, err
+	}
+	id, err := pickSet(ctx, r, setID, at)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, _, err := r.Manifest(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, m, nil
+}

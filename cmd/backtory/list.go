@@ -37,30 +37,19 @@ func runList(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, _, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
+	defer ses.Close()
+	cfg := ses.cfg
 	srcs, err := g.sources(cfg)
-	if err != nil {
-		return err
-	}
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
 	if err != nil {
 		return err
 	}
 	rows := []setRow{}
 	for _, s := range srcs {
-		r := newReader(cfg, b, s, spool, sealer)
+		r := ses.reader(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

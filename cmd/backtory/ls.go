@@ -33,36 +33,16 @@ func runLs(ctx context.Context, args []string) error {
 	if err := parseFlags(fset, args); err != nil {
 		return err
 	}
-	cfg, _, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
-	src, err := g.oneSource(cfg)
+	defer ses.Close()
+	src, err := g.oneSource(ses.cfg)
 	if err != nil {
 		return err
 	}
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
-	if err != nil {
-		return err
-	}
-	r := newReader(cfg, b, src, spool, sealer)
-	if err := checkRollback(ctx, cfg, r); err != nil {
-		return err
-	}
-	id, err := pickSet(ctx, r, setID, at)
-	if err != nil {
-		return err
-	}
-	m, _, err := r.Manifest(ctx, id)
+	r, m, err := ses.pick(ctx, src, setID, at)
 	if err != nil {
 		return err
 	}

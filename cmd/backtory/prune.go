@@ -30,10 +30,13 @@ func runPrune(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, log, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
+	defer ses.Close()
+	cfg, b := ses.cfg, ses.b
+	log := ses.log
 	srcs, err := g.sources(cfg)
 	if err != nil {
 		return err
@@ -44,26 +47,13 @@ func runPrune(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
-	if err != nil {
-		return err
-	}
 	verb := "deleted"
 	if dryRun {
 		verb = "would delete"
 	}
 	now := time.Now()
 	for _, s := range srcs {
-		r := newReader(cfg, b, s, spool, sealer)
+		r := ses.reader(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

@@ -45,33 +45,17 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 	if out == "" || fs.NArg() > 0 {
 		return usagef("recovery-script: usage: backtory recovery-script [--at TIME | --set ID] -o recover.sh")
 	}
-	cfg, log, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
+	defer ses.Close()
+	cfg, log, b, sealer := ses.cfg, ses.log, ses.b, ses.sealer
 	src, err := g.oneSource(cfg)
 	if err != nil {
 		return err
 	}
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
-	if err != nil {
-		return err
-	}
-	r := newReader(cfg, b, src, spool, sealer)
-	id, err := pickSet(ctx, r, setID, at)
-	if err != nil {
-		return err
-	}
-	m, _, err := r.Manifest(ctx, id)
+	_, m, err := ses.pick(ctx, src, setID, at)
 	if err != nil {
 		return err
 	}

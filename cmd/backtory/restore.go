@@ -30,39 +30,20 @@ func runRestore(ctx context.Context, args []string) error {
 	if to == "" {
 		return usagef("restore: --to DIR is required")
 	}
-	cfg, log, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
-	src, err := g.oneSource(cfg)
+	defer ses.Close()
+	src, err := g.oneSource(ses.cfg)
 	if err != nil {
 		return err
 	}
-	b, err := openRemote(ctx, cfg)
+	r, m, err := ses.pick(ctx, src, setID, at)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
-	if err != nil {
-		return err
-	}
-	r := newReader(cfg, b, src, spool, sealer)
-	if err := checkRollback(ctx, cfg, r); err != nil {
-		return err
-	}
-	id, err := pickSet(ctx, r, setID, at)
-	if err != nil {
-		return err
-	}
-	m, _, err := r.Manifest(ctx, id)
-	if err != nil {
-		return err
-	}
+	log := ses.log
 	warnings := 0
 	st, err := r.Restore(ctx, m, archive.RestoreOptions{
 		Target: to, Paths: fs.Args(), Force: force,
@@ -75,9 +56,9 @@ func runRestore(ctx context.Context, args []string) error {
 		return usagef("%v", err)
 	}
 	if err != nil {
-		return fmt.Errorf("restore of %s: %w", id, err)
+		return fmt.Errorf("restore of %s: %w", m.ID, err)
 	}
-	log.Info("restore done", "set", id, "entries", fmt.Sprint(st.Entries), "bytes", humanBytes(st.Bytes), "to", to)
+	log.Info("restore done", "set", m.ID, "entries", fmt.Sprint(st.Entries), "bytes", humanBytes(st.Bytes), "to", to)
 	if warnings > 0 {
 		return warningsError{fmt.Sprintf("restore done with %d warnings (see above)", warnings)}
 	}

@@ -22,30 +22,20 @@ func runVerify(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, log, err := g.setup()
+	ses, err := g.open(ctx)
 	if err != nil {
 		return err
 	}
+	defer ses.Close()
+	cfg := ses.cfg
+	log := ses.log
 	srcs, err := g.sources(cfg)
-	if err != nil {
-		return err
-	}
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return err
-	}
-	sealer, err := cfg.sealer()
 	if err != nil {
 		return err
 	}
 	checked := 0
 	for _, s := range srcs {
-		r := newReader(cfg, b, s, spool, sealer)
+		r := ses.reader(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
