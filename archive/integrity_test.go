@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,5 +71,67 @@ func TestInterruptedBackupLeavesNoSet(t *testing.T) {
 	}
 	if spool, _ := os.ReadDir(r.spool); len(spool) != 0 {
 		t.Errorf("a cancelled backup left spool files: %d", len(spool))
+	}
+}
+
+// TestLostSigsCacheIsRebuilt: the local copy of a full's signatures is a
+// cache; a differential works without it, and a damaged copy is replaced.
+func TestLostSigsCacheIsRebuilt(t *testing.T) {
+	r := newTestRepo(t, nil)
+	full := r.backup("")
+	os.WriteFile(filepath.Join(r.src, "etc/hosts"), []byte("changed once\n"), 0o644)
+	r.backup(full.ID) // fills the cache
+	cached, _ := filepath.Glob(filepath.Join(r.cache, "h", "s", full.ID+".*"))
+	if len(cached) != 1 {
+		t.Fatalf("cache holds %v", cached)
+	}
+	os.WriteFile(cached[0], []byte("damaged"), 0o600)
+	os.WriteFile(filepath.Join(r.src, "etc/hosts"), []byte("changed twice\n"), 0o644)
+	d2 := r.backup(full.ID)
+	os.RemoveAll(r.cache)
+	os.WriteFile(filepath.Join(r.src, "etc/hosts"), []byte("changed thrice\n"), 0o644)
+	want := copyTree(t, r.src)
+	d3 := r.backup(full.ID)
+	if d2.Stats.Changed == 0 || d3.Stats.Changed == 0 {
+		t.Fatalf("differentials saw no change: %d, %d", d2.Stats.Changed, d3.Stats.Changed)
+	}
+	got, err := r.restore(d3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, want, got, d3.ID)
+}
+
+// TestVanishedFileIsAWarning: a file that disappears during the walk is
+// reported, and the set is complete without it.
+func TestVanishedFileIsAWarning(t *testing.T) {
+	r := newTestRepo(t, nil)
+	var warned []string
+	victim := filepath.Join(r.src, "etc/text.conf")
+	// The walk lists etc/ before it archives etc/hosts; remove the victim
+	// right after etc/hosts, so that the walk finds it listed but gone.
+	var order []string
+	filepath.Walk(r.src, func(p string, _ os.FileInfo, _ error) error {
+		order = append(order, p)
+		return nil
+	})
+	after := slices.Index(order, filepath.Join(r.src, "etc/hosts")) + 1 // entries archived by then
+	opt := archive.BackupOptions{Host: "h", Source: "s", SourcePath: r.src, Root: r.src,
+		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1}, SpoolDir: r.spool,
+		Warn: func(p, msg string) { warned = append(warned, p+": "+msg) },
+		Progress: func(n int, _ int64) {
+			if n == after {
+				os.Remove(victim)
+			}
+		}}
+	m, err := archive.Backup(context.Background(), r.b, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Stats.Warnings != 1 || len(warned) != 1 || !strings.Contains(warned[0], "etc/text.conf: vanished") {
+		t.Fatalf("warnings %d: %v", m.Stats.Warnings, warned)
+	}
+	if _, err := r.restore(m.ID); err != nil {
+		t.Fatal(err)
 	}
 }
