@@ -32,10 +32,12 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 10s ./$$pkg || exit 1; \
 	done
 
-# Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, then
-# bare-metal recovery of a disk (and a boot of the recovered system).
+# Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, the
+# CLI backing up from ZFS and LVM snapshots, then bare-metal recovery of a
+# disk (and a boot of the recovered system).
 test-vm:
 	test/vm/test.sh
+	test/vm/e2e.sh
 	test/vm/bmr/run.sh
 
 # Go benchmarks of the hot paths, then peak memory against file count.

@@ -35,6 +35,12 @@ type devIno struct{ dev, ino uint64 }
 type visitFunc func(e *Entry, abs string) error
 
 func (w *walker) walk(fn visitFunc) error {
+	// Opening the root first mounts it if it is an automount point (a ZFS
+	// snapshot under .zfs/snapshot): its device must be the mounted one,
+	// or the walk would stop at the first directory as at a mount point.
+	if f, err := os.Open(w.root); err == nil {
+		f.Close()
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(w.root, &st); err != nil {
 		return fmt.Errorf("source %s: %w", w.root, err)

@@ -1,0 +1,96 @@
+#!/bin/sh
+# Runs inside the VM (test/vm/e2e.sh): `backtory backup` of a ZFS dataset
+# and of an LVM logical volume, each with its snapshot, through the CLI.
+# A post_snapshot hook writes into the live tree after the snapshot: the
+# backup must not contain that file (it read the snapshot), the snapshot
+# must be gone afterwards, and the restore must equal the tree as it was
+# when the snapshot was taken.
+set -eu
+B=/host/backtory
+fail() {
+	echo "E2E FAIL: $*"
+	exit 1
+}
+run() {
+	echo "+ $*"
+	"$@"
+}
+
+# tree DIR: a small tree with a big file, a hardlink, a symlink.
+tree() {
+	mkdir -p "$1/www/sub"
+	echo hello >"$1/www/index.html"
+	dd if=/dev/urandom of="$1/www/big.bin" bs=1M count=8 2>/dev/null
+	ln "$1/www/index.html" "$1/www/sub/hardlink"
+	ln -s ../index.html "$1/www/sub/symlink"
+}
+
+# config NAME PATH SNAPSHOT-LINES: a config with a post_snapshot hook that
+# writes into the live tree.
+config() {
+	cat >"/etc/backtory-$1.yaml" <<EOF2
+host: vm
+state_dir: /var/lib/backtory-$1
+sources:
+  - name: $1
+    path: $2
+$3
+    hooks:
+      post_snapshot: ["echo written after the snapshot > $2/www/late.txt"]
+remote:
+  url: file:///var/backups/$1
+EOF2
+	chmod 600 "/etc/backtory-$1.yaml"
+}
+
+# check NAME PATH: backup, then compare the restore with the saved copy.
+check() {
+	rm -rf "/tmp/copy-$1"
+	cp -a "$2" "/tmp/copy-$1"
+	run "$B" backup --config "/etc/backtory-$1.yaml" || fail "$1: backup"
+	[ -f "$2/www/late.txt" ] || fail "$1: the post_snapshot hook did not run"
+	run "$B" restore --config "/etc/backtory-$1.yaml" --to "/tmp/restored-$1" || fail "$1: restore"
+	[ ! -e "/tmp/restored-$1/www/late.txt" ] || fail "$1: the backup read the live tree, not the snapshot"
+	diff -r "/tmp/copy-$1" "/tmp/restored-$1" || fail "$1: restored tree differs"
+	run "$B" verify --deep --config "/etc/backtory-$1.yaml" || fail "$1: verify"
+	rm "$2/www/late.txt"
+	echo "more" >>"$2/www/index.html"
+	run "$B" backup --config "/etc/backtory-$1.yaml" || fail "$1: differential"
+	"$B" list --config "/etc/backtory-$1.yaml" | grep -q " diff " || fail "$1: the second backup is not a differential"
+}
+
+mkdir -p /etc /var/lib /var/backups /tmp
+
+# ZFS: a pool on a file vdev (whole disks need udev), dataset tank/srv.
+mkdir -p /mnt/vdev
+mkfs.ext4 -q -F /dev/vda
+mount -t ext4 /dev/vda /mnt/vdev
+truncate -s 512M /mnt/vdev/tank.img
+run zpool create -f -m /tank tank /mnt/vdev/tank.img
+run zfs create tank/srv
+tree /tank/srv
+config zsrc /tank/srv "    snapshot: zfs
+    dataset: tank/srv"
+check zsrc /tank/srv
+if zfs list -H -t snapshot -o name | grep -q backtory-; then
+	zfs list -t snapshot
+	fail "zfs: a backtory snapshot is left"
+fi
+
+# LVM: vg0/srv, ext4, a classic snapshot.
+run lvm pvcreate -q /dev/vdb
+run lvm vgcreate -q vg0 /dev/vdb
+run lvm lvcreate -q --yes -L 256M -n srv vg0
+mkfs.ext4 -q -F /dev/vg0/srv
+mkdir -p /srv
+mount -t ext4 /dev/vg0/srv /srv
+tree /srv
+config lsrc /srv "    snapshot: lvm
+    lv: vg0/srv
+    snapshot_size: 64M"
+check lsrc /srv
+if lvm lvs --noheadings -o lv_name vg0 | grep -q backtory-; then
+	lvm lvs
+	fail "lvm: a backtory snapshot is left"
+fi
+echo "E2E OK: zfs and lvm backups read their snapshots and released them"
