@@ -77,6 +77,62 @@ if zfs list -H -t snapshot -o name | grep -q backtory-; then
 	fail "zfs: a backtory snapshot is left"
 fi
 
+# A writer keeps appending while the backup runs: reading the snapshot, the
+# backup sees one consistent state (no "changed while read" warning, exit 0),
+# and the restored log is a prefix of the live one.
+(
+	i=0
+	while [ ! -e /tmp/stop-writer ]; do
+		i=$((i + 1))
+		echo "line $i $(dd if=/dev/urandom bs=64 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')" >>/tank/srv/www/live.log
+	done
+) &
+writer=$!
+sleep 2
+run "$B" backup --full --config /etc/backtory-zsrc.yaml || fail "zfs: backup with a live writer exited $?"
+rm -rf /tmp/restored-live
+run "$B" restore --config /etc/backtory-zsrc.yaml --to /tmp/restored-live www/live.log || fail "zfs: restore of the live log"
+touch /tmp/stop-writer
+wait "$writer" || true
+n=$(wc -c </tmp/restored-live/www/live.log)
+[ "$n" -gt 0 ] || fail "zfs: the restored live log is empty"
+head -c "$n" /tank/srv/www/live.log | cmp -s - /tmp/restored-live/www/live.log || fail "zfs: the restored live log is not a prefix of the live one"
+echo "zfs: the live log was restored as of the snapshot ($n of $(wc -c </tank/srv/www/live.log) bytes)"
+
+# A run killed with SIGKILL while it holds its snapshot leaves it behind;
+# the next run removes it and succeeds.
+cat >/etc/backtory-zkill.yaml <<EOF2
+host: vm
+state_dir: /var/lib/backtory-zsrc
+sources:
+  - name: zsrc
+    path: /tank/srv
+    snapshot: zfs
+    dataset: tank/srv
+    hooks:
+      post_snapshot: ["sleep 60"]
+remote:
+  url: file:///var/backups/zsrc
+EOF2
+chmod 600 /etc/backtory-zkill.yaml
+"$B" backup --full --config /etc/backtory-zkill.yaml &
+victim=$!
+i=0
+until zfs list -H -t snapshot -o name | grep -q backtory-; do
+	i=$((i + 1))
+	[ "$i" -lt 60 ] || fail "zfs: the killed run never took its snapshot"
+	sleep 1
+done
+kill -9 "$victim"
+wait "$victim" 2>/dev/null || true
+zfs list -H -t snapshot -o name | grep -q backtory- || fail "zfs: SIGKILL left no snapshot to clean up (the test proves nothing)"
+run "$B" backup --full --config /etc/backtory-zsrc.yaml || fail "zfs: the run after a SIGKILL"
+if zfs list -H -t snapshot -o name | grep -q backtory-; then
+	zfs list -t snapshot
+	fail "zfs: the stale snapshot of the killed run is left"
+fi
+echo "zfs: the next run removed the killed run's snapshot"
+
 # LVM: vg0/srv, ext4, a classic snapshot.
 run lvm pvcreate -q /dev/vdb
 run lvm vgcreate -q vg0 /dev/vdb
