@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/internal/treecmp"
@@ -58,5 +59,36 @@ func BenchmarkBackupFull(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkBackupDiff: a differential of an unchanged tree against its
+// full: the walk, the merge-join with the full's table, the new table.
+func BenchmarkBackupDiff(b *testing.B) {
+	root, _ := benchTree(b)
+	dir := b.TempDir()
+	rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
+	spool := filepath.Join(dir, "spool")
+	os.Mkdir(spool, 0o700)
+	opt := archive.BackupOptions{Host: "h", Source: "s", Root: root, VolumeSize: 256 << 20,
+		Compression: archive.Compression{Kind: "zstd", Level: 3}, SpoolDir: spool, Uploads: 2,
+		Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	full, err := archive.Backup(ctx, rem, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &archive.Reader{Backend: rem, SpoolDir: spool, Host: "h", Source: "s"}
+	for i := 0; b.Loop(); i++ {
+		base, err := r.OpenBase(ctx, full.ID, filepath.Join(dir, "cache"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := opt
+		o.Base, o.Started = base, opt.Started.Add(time.Duration(i+1)*time.Second)
+		if _, err := archive.Backup(ctx, rem, o); err != nil {
+			b.Fatal(err)
+		}
+		base.Close()
 	}
 }
