@@ -367,6 +367,16 @@ bt_config() {
 
 # restore_source SOURCE DIR FORCE [PATH...] restores the set of SOURCE at
 # $AT into DIR: with the static backtory, else with stock tools.
+# check_keys dies unless the keys that open the sets were given.
+check_keys() {
+	if [ "$BT_SEALED" = 1 ] && [ -n "$BT_FPR" ] && [ -z "$KEY" ]; then
+		die "the backups are encrypted: give --key FILE, the host's or the admin's secret key (and --passphrase-file if it has one)"
+	fi
+	if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ] && [ -z "$PASSFILE" ]; then
+		die "the backups are encrypted with a passphrase: give --passphrase-file FILE or set BACKTORY_KEY_PASSPHRASE"
+	fi
+}
+
 restore_source() {
 	r_src=$1
 	r_dir=$2
@@ -379,12 +389,7 @@ restore_source() {
 		printf '    restore set %s of source %s into %s\n' "$r_id" "$r_src" "$r_dir"
 		return 0
 	fi
-	if [ "$BT_SEALED" = 1 ] && [ -n "$BT_FPR" ] && [ -z "$KEY" ]; then
-		die "the backups are encrypted: give --key FILE, the host's or the admin's secret key (and --passphrase-file if it has one)"
-	fi
-	if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ] && [ -z "$PASSFILE" ]; then
-		die "the backups are encrypted with a passphrase: give --passphrase-file FILE or set BACKTORY_KEY_PASSPHRASE"
-	fi
+	check_keys
 	if [ "$BT_SEALED" != 1 ]; then
 		log "warning: the backups are not sealed: nothing can be verified, anyone with access to the remote could have changed them"
 	elif [ -z "$BT_FPR" ]; then
@@ -986,7 +991,32 @@ step_finish() {
 	log "done: the machine is restored; remove the rescue medium and reboot"
 }
 
-STEPS="wipe partitions md luks lvm zfs mkfs mount restore fixup bootloader finish"
+STEPS="verify wipe partitions md luks lvm zfs mkfs mount restore fixup bootloader finish"
+
+# step_verify checks, before any disk is touched, that the sets the restore
+# needs are there and intact: with the static backtory, the size, hash and
+# seal of every object of the set and of its full (backtory verify); with
+# stock tools, the signatures of the manifests.
+step_verify() {
+	bt_sources | while read -r v_name _; do
+		v_pick=$(pick_set "$v_name")
+		[ -n "$v_pick" ] || die "no set of source $v_name at or before ${AT:-now}: nothing was written to the disks"
+		v_id=${v_pick%% *}
+		if [ "$DRY" = 1 ]; then
+			printf '    verify set %s of source %s (and its full) before touching a disk\n' "$v_id" "$v_name"
+			continue
+		fi
+		check_keys
+		if [ "$STOCK" != 1 ] && v_bt=$(get_backtory "$v_name"); then
+			"$v_bt" verify --config "$(bt_config "$v_name")" --set "$v_id" >/dev/null ||
+				die "set $v_id of source $v_name does not verify: nothing was written to the disks"
+		else
+			stock_manifest "$v_name" "$v_id" >/dev/null ||
+				die "the manifest of set $v_id of source $v_name does not verify: nothing was written to the disks"
+		fi
+		log "set $v_id of source $v_name verified"
+	done
+}
 
 step_needed() {
 	case $1 in

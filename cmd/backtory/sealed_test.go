@@ -271,3 +271,18 @@ func TestWrongPassphrase(t *testing.T) {
 	mustRun(t, "restore", "--config", cfg, "--to", out)
 	assertSameTree(t, src, out)
 }
+
+// TestVerifyPointInTime: verify --set of a differential checks its full
+// too, so a damaged full is found before a restore (or recover.sh's wipe).
+func TestVerifyPointInTime(t *testing.T) {
+	r := newSealedRepo(t)
+	mustRun(t, "verify", "--config", r.cfg, "--set", r.diff)
+	vols, _ := filepath.Glob(filepath.Join(r.setDir(r.full), "vol-*"))
+	f, _ := os.OpenFile(vols[0], os.O_RDWR, 0)
+	f.WriteAt([]byte{0xff}, 100)
+	f.Close()
+	code, stderr := backtory(t, "verify", "--config", r.cfg, "--set", r.diff)
+	if code != exitFailed || !strings.Contains(stderr, "its full") || !strings.Contains(stderr, "vol-000001") {
+		t.Fatalf("verify of a differential whose full is damaged: exit %d, %q", code, stderr)
+	}
+}

@@ -51,6 +51,19 @@ func runVerify(ctx context.Context, args []string) error {
 			if err := r.Verify(ctx, m, deep); err != nil {
 				return fmt.Errorf("verify %s/%s: %w", s.Name, id, err)
 			}
+			if setID != "" && m.Base != nil {
+				// One point in time: its full must be there and intact too.
+				bm, hash, err := r.Manifest(ctx, m.Base.ID)
+				if err != nil {
+					return fmt.Errorf("verify %s/%s: its full: %w", s.Name, id, err)
+				}
+				if hash != m.Base.ManifestSHA256 {
+					return fmt.Errorf("verify %s/%s: the full %s on the remote is not the one it was taken against", s.Name, id, m.Base.ID)
+				}
+				if err := r.Verify(ctx, bm, deep); err != nil {
+					return fmt.Errorf("verify %s/%s: its full: %w", s.Name, id, err)
+				}
+			}
 			checked++
 			log.Info("set verified", "source", s.Name, "set", id, "deep", fmt.Sprint(deep))
 		}
