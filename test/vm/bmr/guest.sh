@@ -163,6 +163,18 @@ check "plan ran" grep -q 'sfdisk' /host/plan.txt
 check "plan touched nothing (vdb has no table)" sh -c '! sfdisk --dump /dev/vdb >/dev/null 2>&1'
 cat /host/plan.txt
 
+log "recover.sh bare-metal with a tampered volume on the remote"
+set -- /backup/remote/bmrhost/sys/full-*/vol-000001.tar.zst.pgp
+vol=$1
+cp "$vol" /tmp/vol.orig
+printf 'X' | dd of="$vol" bs=1 seek=4000 conv=notrunc 2>/dev/null
+sh /tmp/recover.sh bare-metal --map vda=vdb --skip vdc --yes --key /root/host.sec.asc --work /tmp/rw-tampered >/tmp/tampered.log 2>&1
+check "a tampered volume stops bare-metal" [ $? != 0 ]
+check "... at the verify step" grep -q "does not verify: nothing was written to the disks" /tmp/tampered.log
+check "... before any disk is touched (vdb has no table)" sh -c '! sfdisk --dump /dev/vdb >/dev/null 2>&1'
+cp /tmp/vol.orig "$vol"
+cat /tmp/tampered.log
+
 log "recover.sh bare-metal"
 start=$(date +%s)
 sh /tmp/recover.sh bare-metal --map vda=vdb --skip vdc --yes --key /root/host.sec.asc --work /tmp/rw
