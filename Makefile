@@ -26,11 +26,7 @@ test-go:
 	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 fuzz:
-	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' $(patsubst ./%/...,%,$(PKGS)) | xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*' | sed 's|/[^/]*_test.go:func |:|'); do \
-		pkg=$${spec%%:*}; fn=$${spec##*:}; \
-		echo "== fuzz ./$$pkg $$fn"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime 10s ./$$pkg || exit 1; \
-	done
+	scripts/fuzz.sh $(patsubst ./%/...,%,$(PKGS))
 
 # Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, the
 # CLI backing up from ZFS and LVM snapshots, then bare-metal recovery of a
