@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -204,7 +205,8 @@ func (u *uploader) wait() error {
 		close(u.queue)
 		u.closed = true
 		for i := 0; i < u.n; i++ {
-			if err := <-u.errc; err != nil && u.err == nil {
+			// The first failure cancels the others: report it, not theirs.
+			if err := <-u.errc; err != nil && (u.err == nil || errors.Is(u.err, context.Canceled)) {
 				u.err = err
 			}
 		}
