@@ -70,16 +70,11 @@ type e2eFTP struct {
 }
 
 // startE2EVsftpd starts vsftpd with explicit FTPS on a free port of
-// 127.0.0.1; the test's cleanup kills it and its sessions.
+// 127.0.0.1, its data directory owned by bkftp.
 func startE2EVsftpd(t *testing.T) *e2eFTP {
 	t.Helper()
-	u, err := user.Lookup("bkftp")
-	if _, serr := os.Stat("/usr/sbin/vsftpd"); serr != nil || err != nil || os.Geteuid() != 0 {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatal("vsftpd, the user bkftp or root is missing: run test/deps/ftp.sh as root")
-		}
-		t.Skip("vsftpd, the user bkftp or root is missing: run test/deps/ftp.sh as root")
-	}
+	uid, gid := needVsftpd(t)
+	// Not t.TempDir: its parent is private, and bkftp must reach the data.
 	dir, err := os.MkdirTemp("", "backtory-e2e-ftp-")
 	if err != nil {
 		t.Fatal(err)
@@ -87,40 +82,15 @@ func startE2EVsftpd(t *testing.T) *e2eFTP {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
 	s := &e2eFTP{data: filepath.Join(dir, "data"), password: filepath.Join(dir, "password"), cert: filepath.Join(dir, "cert.pem")}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
 	os.Mkdir(s.data, 0o755)
 	os.Chown(s.data, uid, gid)
-	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
 	os.WriteFile(s.password, []byte("bkftp-test-password\n"), 0o600) // set by test/deps/ftp.sh
 	key := filepath.Join(dir, "key.pem")
 	if err := selfSignedCert(s.cert, key); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := filepath.Join(dir, "vsftpd.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port=%d
-background=NO
-anonymous_enable=NO
-local_enable=YES
-write_enable=YES
+	s.port = startVsftpd(t, dir, fmt.Sprintf(`write_enable=YES
 local_umask=022
-pasv_enable=YES
-port_enable=NO
-connect_from_port_20=NO
-secure_chroot_dir=%s
-pam_service_name=vsftpd
-seccomp_sandbox=NO
-isolate=NO
-isolate_network=NO
 max_per_ip=0
 ssl_enable=YES
 rsa_cert_file=%s
@@ -132,7 +102,55 @@ ssl_sslv3=NO
 ssl_tlsv1=NO
 require_ssl_reuse=YES
 ssl_ciphers=HIGH
-`, s.port, filepath.Join(dir, "empty"), s.cert, key)), 0o600)
+`, s.cert, key))
+	return s
+}
+
+// needVsftpd skips (or, under BACKTORY_TEST_STRICT, fails) unless vsftpd,
+// the user bkftp (test/deps/ftp.sh) and root are there; it returns bkftp's ids.
+func needVsftpd(t *testing.T) (uid, gid int) {
+	t.Helper()
+	u, err := user.Lookup("bkftp")
+	if _, serr := os.Stat("/usr/sbin/vsftpd"); serr != nil || err != nil || os.Geteuid() != 0 {
+		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
+			t.Fatal("vsftpd, the user bkftp or root is missing: run test/deps/ftp.sh as root")
+		}
+		t.Skip("vsftpd, the user bkftp or root is missing: run test/deps/ftp.sh as root")
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid
+}
+
+// startVsftpd runs vsftpd on a free port of 127.0.0.1 with its config in
+// dir: the common settings plus extra. The test's cleanup kills it and its
+// sessions, by PID.
+func startVsftpd(t *testing.T, dir, extra string) int {
+	t.Helper()
+	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := filepath.Join(dir, "vsftpd.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=%d
+background=NO
+anonymous_enable=NO
+local_enable=YES
+pasv_enable=YES
+port_enable=NO
+connect_from_port_20=NO
+secure_chroot_dir=%s
+pam_service_name=vsftpd
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+`, port, filepath.Join(dir, "empty"))+extra), 0o600)
 	var stderr bytes.Buffer
 	cmd := exec.Command("/usr/sbin/vsftpd", conf)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -149,16 +167,15 @@ ssl_ciphers=HIGH
 		cmd.Wait()
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			c.Close()
-			break
+			return port
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("vsftpd does not listen: %v\n%s", err, stderr.String())
 		}
 	}
-	return s
 }
 
 // descendants lists the processes below pid, from /proc.

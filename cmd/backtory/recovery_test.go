@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/recovery"
@@ -302,78 +299,16 @@ func TestCaptureLayoutBundle(t *testing.T) {
 }
 
 // startRecoveryFTP starts vsftpd on 127.0.0.1 for the user bkftp
-// (test/deps/ftp.sh), read-only, its FTP root the file system's root; the
-// test's cleanup stops it by process group.
+// (test/deps/ftp.sh), read-only, its FTP root the file system's root.
 func startRecoveryFTP(t *testing.T) int {
 	t.Helper()
-	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatal("vsftpd (and root) needed: run test/deps/ftp.sh")
-		}
-		t.Skip("vsftpd (and root) needed: run test/deps/ftp.sh")
-	}
-	if err := exec.Command("id", "bkftp").Run(); err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatal("the user bkftp is missing: run test/deps/ftp.sh")
-		}
-		t.Skip("the user bkftp is missing: run test/deps/ftp.sh")
-	}
-	dir, err := os.MkdirTemp("", "backtory-recovery-ftp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Mkdir(filepath.Join(dir, "empty"), 0o755)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := fmt.Sprintf(`listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
-listen_port=%d
-background=NO
-anonymous_enable=NO
-local_enable=YES
-write_enable=NO
+	needVsftpd(t)
+	return startVsftpd(t, t.TempDir(), `write_enable=NO
 local_root=/
 chroot_local_user=NO
-pasv_enable=YES
-port_enable=NO
-secure_chroot_dir=%s
-pam_service_name=vsftpd
-seccomp_sandbox=NO
-isolate=NO
-isolate_network=NO
 ssl_enable=NO
 xferlog_enable=NO
-`, port, filepath.Join(dir, "empty"))
-	confFile := filepath.Join(dir, "vsftpd.conf")
-	os.WriteFile(confFile, []byte(conf), 0o600)
-	cmd := exec.Command("/usr/sbin/vsftpd", confFile)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		os.RemoveAll(dir)
-	})
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return port
-		}
-		if i > 200 {
-			t.Fatalf("vsftpd does not listen: %v\n%s", err, out.String())
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+`)
 }
 
 // TestRecoveryScriptFTP restores over a real FTP server with each way the
