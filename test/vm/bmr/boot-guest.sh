@@ -8,34 +8,9 @@
 # shellcheck disable=SC2317 # functions called through must/check
 set -u
 export PATH="/host/tools/bin:$PATH"
-fails=0
-log() { echo "BMR-BOOT: $*"; }
-check() {
-	what=$1
-	shift
-	if "$@"; then
-		echo "BMR-CHECK ok   $what" | tee -a /host/result.txt
-	else
-		echo "BMR-CHECK FAIL $what" | tee -a /host/result.txt
-		fails=$((fails + 1))
-	fi
-}
-must() {
-	"$@" || {
-		echo "BMR-BOOT: FAILED: $*"
-		echo "BMR-CHECK FAIL setup: $*" >>/host/result.txt
-		exit 100
-	}
-}
-waitdev() {
-	n=0
-	while [ ! -b "$1" ] && [ "$n" -lt 50 ]; do
-		sleep 0.2
-		n=$((n + 1))
-	done
-	[ -b "$1" ]
-}
-: >/host/result.txt
+TAG=BMR-BOOT
+# shellcheck source=test/vm/bmr/lib.sh
+. /host/lib.sh
 OS=/mnt/os
 inos() { chroot "$OS" /usr/bin/env PATH=/usr/local/bin:/usr/sbin:/usr/bin HOME=/root "$@"; }
 

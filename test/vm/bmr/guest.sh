@@ -7,34 +7,9 @@
 set -u
 export PATH="/host/tools/bin:$PATH"
 BT=/host/backtory
-fails=0
-log() { echo "BMR: $*"; }
-check() { # check WHAT COMMAND...
-	what=$1
-	shift
-	if "$@"; then
-		echo "BMR-CHECK ok   $what" | tee -a /host/result.txt
-	else
-		echo "BMR-CHECK FAIL $what" | tee -a /host/result.txt
-		fails=$((fails + 1))
-	fi
-}
-must() {
-	"$@" || {
-		echo "BMR: FAILED: $*"
-		echo "BMR-CHECK FAIL setup: $*" >>/host/result.txt
-		exit 100
-	}
-}
-waitdev() {
-	n=0
-	while [ ! -b "$1" ] && [ "$n" -lt 50 ]; do
-		sleep 0.2
-		n=$((n + 1))
-	done
-	[ -b "$1" ]
-}
-: >/host/result.txt
+TAG=BMR
+# shellcheck source=test/vm/bmr/lib.sh
+. /host/lib.sh
 
 # listing DIR: one line per path (type, mode, owner, size, mtime, content hash).
 listing() {

@@ -35,7 +35,7 @@ for b in sfdisk wipefs lsblk mkswap dumpe2fs; do
 	chmod 755 "$share/tools/bin/$b"
 done
 "$share/backtory" key generate --name "bmr test" --public "$share/host.pub.asc" --secret "$share/host.sec.asc" >/dev/null
-cp test/vm/bmr/guest.sh test/vm/bmr/boot-guest.sh "$share/"
+cp test/vm/bmr/lib.sh test/vm/bmr/guest.sh test/vm/bmr/boot-guest.sh "$share/"
 rc=0
 if [ "${BMR_MAIN:-1}" = 1 ]; then
 	VM_DISKS=3 VM_DISK_SIZE=2G VM_TIMEOUT=${VM_TIMEOUT:-1500} test/vm/run "$share/guest.sh" || rc=$?
