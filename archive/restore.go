@@ -502,6 +502,9 @@ func (x *extractor) popDirs(p string) error {
 	return nil
 }
 
+// isRoot says whether owners can be restored: asked once, not per file.
+var isRoot = os.Geteuid() == 0
+
 // meta applies owner, mode, xattrs (with ACLs) and mtime, in that order:
 // chown clears setuid bits, and an ACL sets the group mode bits.
 func (x *extractor) meta(abs string, e *Entry) {
@@ -510,7 +513,7 @@ func (x *extractor) meta(abs string, e *Entry) {
 			x.opt.Warn(string(e.Path), fmt.Sprintf("%s: %v", what, err))
 		}
 	}
-	if os.Geteuid() == 0 {
+	if isRoot {
 		if err := os.Lchown(abs, e.UID, e.GID); err != nil {
 			warn("set owner", err)
 		}
