@@ -253,7 +253,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if err != nil {
 		return err
 	}
-	if err := publishRecovery(ctx, r.cfg, r.b, r.sealer, m); err != nil {
+	if err := r.publishRecovery(ctx, m); err != nil {
 		r.warnings = append(r.warnings, err.Error())
 		log.Warn("cannot publish the recovery script: " + err.Error())
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/recovery"
 	"github.com/backtory/backtory/remote"
 )
 
@@ -164,7 +165,8 @@ type session struct {
 	log    *slog.Logger
 	b      remote.Backend
 	spool  string
-	sealer archive.Sealer
+	sealer archive.Sealer   // nil: sets are not sealed
+	signer recovery.Signer // nil: recover.sh and the binary are not signed
 }
 
 // open loads the config and the keys, and opens the remote. Close it.
@@ -173,9 +175,16 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := cfg.sealer()
+	box, err := cfg.keys()
 	if err != nil {
 		return nil, err
+	}
+	ses := &session{cfg: cfg, log: log}
+	if box != nil {
+		ses.sealer = box
+		if box.SignerFingerprint() != "" { // passphrase mode has no signing key
+			ses.signer = box
+		}
 	}
 	spool, err := spoolDir(cfg)
 	if err != nil {
@@ -185,7 +194,8 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: log, b: b, spool: spool, sealer: sealer}, nil
+	ses.b, ses.spool = b, spool
+	return ses, nil
 }
 
 func (s *session) Close() error { return s.b.Close() }

@@ -338,8 +338,8 @@ func (c *Config) hasHooks() bool {
 	return false
 }
 
-// sealer returns the Sealer of the encryption section, or nil without one.
-func (c *Config) sealer() (archive.Sealer, error) {
+// keys returns the keys of the encryption section, or nil without one.
+func (c *Config) keys() (*seal.Box, error) {
 	if c.Encryption == nil {
 		return nil, nil
 	}

@@ -1,24 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"path"
-	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/backtory/backtory/archive"
-	"github.com/backtory/backtory/archive/seal"
+	"github.com/backtory/backtory/internal/atomicfile"
 	"github.com/backtory/backtory/recovery"
-	"github.com/backtory/backtory/remote"
 )
 
 func init() {
@@ -50,8 +41,8 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 		return err
 	}
 	defer ses.Close()
-	cfg, log, b, sealer := ses.cfg, ses.log, ses.b, ses.sealer
-	src, err := g.oneSource(cfg)
+	log := ses.log
+	src, err := g.oneSource(ses.cfg)
 	if err != nil {
 		return err
 	}
@@ -59,10 +50,8 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	binSHA := ""
-	if sum, err := remoteBinarySHA(ctx, b, cfg.Host, src.Name); err == nil {
-		binSHA = sum
-	}
+	pub := ses.publisher()
+	binSHA, _ := pub.BinarySHA256(ctx, src.Name) // "": none published
 	var layout []byte
 	if here {
 		if layout, err = captureLayout(ctx); err != nil {
@@ -70,7 +59,7 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 		}
 		log.Warn("the layout is this machine's now, not the one captured with set " + m.ID)
 	}
-	script, err := renderRecoveryWith(ctx, cfg, b, sealer, m, binSHA, layout)
+	script, err := pub.Script(ctx, m, binSHA, layout)
 	if err != nil {
 		return err
 	}
@@ -78,64 +67,41 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 		_, err = os.Stdout.Write(script)
 		return err
 	}
-	if err := writeRecoveryFile(out, script, 0o755); err != nil {
+	if err := atomicfile.WriteFile(out, script, 0o755); err != nil {
 		return fmt.Errorf("recovery-script: %w", err)
 	}
-	log.Info("wrote recovery script", "file", out, "set", m.ID, "sha256", recoverySHA256(script))
+	log.Info("wrote recovery script", "file", out, "set", m.ID, "sha256", recovery.SHA256(script))
 	return nil
 }
 
-// publishRecovery writes recover.sh for set m and uploads it next to the
-// sets (<host>/<source>/recover.sh), with the running static binary as
-// `backtory`; when sealer is a *seal.Box it also uploads detached
-// signatures (recover.sh.asc, backtory.asc). The binary is uploaded only
-// when the remote's differs (backtory.sha256 says which it has).
-func publishRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest) error {
-	dir := path.Join(cfg.Host, m.Source)
-	box, _ := sealer.(*seal.Box)
-	if box != nil && box.SignerFingerprint() == "" {
-		box = nil // passphrase mode: no signing key
+// publisher returns the recovery.Publisher of this session: every
+// configured source with its sets, and the signer when the sets are
+// signed.
+func (s *session) publisher() *recovery.Publisher {
+	p := &recovery.Publisher{
+		Backend: s.b,
+		Signer:  s.signer,
+		Params: recovery.ScriptParams{
+			Host: s.cfg.Host, RemoteURL: s.cfg.Remote.URL, RemoteUser: s.cfg.Remote.User,
+			Sealed: s.sealer != nil, Tool: "backtory " + version,
+		},
 	}
-	binPath, err := recoveryBinary()
+	for i := range s.cfg.Sources {
+		src := &s.cfg.Sources[i]
+		p.Sources = append(p.Sources, recovery.PublishedSource{
+			Source: recovery.Source{Name: src.Name, Path: src.Path}, Sets: s.reader(src)})
+	}
+	return p
+}
+
+// publishRecovery publishes recover.sh for set m beside the sets, with the
+// running static binary.
+func (s *session) publishRecovery(ctx context.Context, m *archive.Manifest) error {
+	bin, err := recoveryBinary()
 	if err != nil {
 		return fmt.Errorf("recovery script: find the running binary: %w", err)
 	}
-	binSHA, err := recoveryFileSHA256(binPath)
-	if err != nil {
-		return fmt.Errorf("recovery script: %w", err)
-	}
-	if have, err := remoteBinarySHA(ctx, b, cfg.Host, m.Source); err != nil || have != binSHA {
-		if err := putRecoveryFile(ctx, b, dir+"/backtory", binPath); err != nil {
-			return err
-		}
-		if box != nil {
-			if err := putRecoverySignature(ctx, b, box, dir+"/backtory.asc", binPath); err != nil {
-				return err
-			}
-		}
-		if err := b.Put(ctx, dir+"/backtory.sha256", strings.NewReader(binSHA+"  backtory\n")); err != nil {
-			return fmt.Errorf("upload %s/backtory.sha256: %w", dir, err)
-		}
-	}
-	script, err := renderRecovery(ctx, cfg, b, sealer, m, binSHA)
-	if err != nil {
-		return err
-	}
-	if box != nil {
-		var sig bytes.Buffer
-		if err := box.SignDetached(&sig, bytes.NewReader(script)); err != nil {
-			return fmt.Errorf("recovery script: %w", err)
-		}
-		// The signature goes first: a script without a matching signature
-		// is refused, a stale signature next to a new script is not a risk.
-		if err := b.Put(ctx, dir+"/recover.sh.asc", bytes.NewReader(sig.Bytes())); err != nil {
-			return fmt.Errorf("upload %s/recover.sh.asc: %w", dir, err)
-		}
-	}
-	if err := b.Put(ctx, dir+"/recover.sh", bytes.NewReader(script)); err != nil {
-		return fmt.Errorf("upload %s/recover.sh: %w", dir, err)
-	}
-	return nil
+	return s.publisher().Publish(ctx, m, bin)
 }
 
 // captureLayout captures this machine's storage layout as the set's
@@ -148,152 +114,3 @@ func captureLayout(ctx context.Context) ([]byte, error) {
 	return l.Bundle()
 }
 
-// renderRecovery renders recover.sh with the layout of set m and the
-// catalog of every source's sets.
-func renderRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest, binSHA string) ([]byte, error) {
-	return renderRecoveryWith(ctx, cfg, b, sealer, m, binSHA, nil)
-}
-
-// renderRecoveryWith renders recover.sh with the given layout object
-// instead of the set's, when layout is not nil.
-func renderRecoveryWith(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest, binSHA string, layout []byte) ([]byte, error) {
-	spool, err := spoolDir(cfg)
-	if err != nil {
-		return nil, err
-	}
-	p := recovery.ScriptParams{
-		Host: cfg.Host, RemoteURL: cfg.Remote.URL, RemoteUser: cfg.Remote.User,
-		Sealed: sealer != nil, BinarySHA256: binSHA, LayoutSet: m.ID,
-		Tool: "backtory " + version, Generated: time.Now(),
-	}
-	var src *Source
-	for i := range cfg.Sources {
-		s := &cfg.Sources[i]
-		if s.Name == m.Source {
-			src = s
-			// The set's own source comes first: it is files' default.
-			p.Sources = append([]recovery.Source{{Name: s.Name, Path: s.Path}}, p.Sources...)
-		} else {
-			p.Sources = append(p.Sources, recovery.Source{Name: s.Name, Path: s.Path})
-		}
-		ids, err := newReader(cfg, b, s, spool, sealer).SetIDs(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("recovery script: %w", err)
-		}
-		for _, id := range ids {
-			p.Sets = append(p.Sets, recovery.SetRef{Source: s.Name, ID: id})
-		}
-	}
-	if src == nil {
-		return nil, fmt.Errorf("recovery script: set %s is of source %s, which the config does not have", m.ID, m.Source)
-	}
-	if box, ok := sealer.(*seal.Box); ok && box.SignerFingerprint() != "" {
-		var pub bytes.Buffer
-		if err := box.WriteSignerPublicKey(&pub); err != nil {
-			return nil, fmt.Errorf("recovery script: %w", err)
-		}
-		p.SignerFingerprint, p.SignerPublicKey = box.SignerFingerprint(), pub.String()
-	}
-	p.Layout = &recovery.Layout{Version: recovery.LayoutVersion, Host: cfg.Host, Captured: m.Started,
-		Boot: recovery.Boot{Mode: "bios", Loader: "unknown"}}
-	if layout == nil && m.Layout != nil {
-		if layout, err = newReader(cfg, b, src, spool, sealer).Layout(ctx, m); err != nil {
-			return nil, fmt.Errorf("recovery script: layout of %s: %w", m.ID, err)
-		}
-	}
-	if layout != nil {
-		if p.Layout, err = recovery.ParseBundle(layout); err != nil {
-			return nil, fmt.Errorf("recovery script: layout of %s: %w", m.ID, err)
-		}
-	}
-	var out bytes.Buffer
-	if err := recovery.Render(&out, p); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
-}
-
-// remoteBinarySHA reads <host>/<source>/backtory.sha256.
-func remoteBinarySHA(ctx context.Context, b remote.Backend, host, source string) (string, error) {
-	rc, err := b.Get(ctx, path.Join(host, source, "backtory.sha256"), 0)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, 256))
-	if err != nil {
-		return "", err
-	}
-	f := strings.Fields(string(raw))
-	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("backtory.sha256: not a SHA-256")
-	}
-	return f[0], nil
-}
-
-func putRecoveryFile(ctx context.Context, b remote.Backend, name, file string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return fmt.Errorf("upload %s: %w", name, err)
-	}
-	defer f.Close()
-	if err := b.Put(ctx, name, f); err != nil {
-		return fmt.Errorf("upload %s: %w", name, err)
-	}
-	return nil
-}
-
-func putRecoverySignature(ctx context.Context, b remote.Backend, box *seal.Box, name, file string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return fmt.Errorf("sign %s: %w", file, err)
-	}
-	defer f.Close()
-	var sig bytes.Buffer
-	if err := box.SignDetached(&sig, f); err != nil {
-		return fmt.Errorf("sign %s: %w", file, err)
-	}
-	if err := b.Put(ctx, name, &sig); err != nil {
-		return fmt.Errorf("upload %s: %w", name, err)
-	}
-	return nil
-}
-
-func recoveryFileSHA256(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", file, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func recoverySHA256(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-// writeRecoveryFile writes data to a temporary file beside path and renames it.
-func writeRecoveryFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}

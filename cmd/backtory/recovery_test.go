@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -142,33 +143,11 @@ func TestRecoveryScriptFiles(t *testing.T) {
 			changeRecoveryTree(t, src)
 			mustRun(t, "backup", "--config", cfgPath, "--diff")
 
-			// What the lead wires into backup: publish after the set.
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			b, err := openRemote(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			sealer, err := cfg.sealer()
-			if err != nil {
-				t.Fatal(err)
-			}
-			spool, _ := spoolDir(cfg)
-			r := newReader(cfg, b, &cfg.Sources[0], spool, sealer)
-			ids, err := r.SetIDs(ctx)
-			if err != nil || len(ids) != 2 {
-				t.Fatalf("sets %v, %v", ids, err)
-			}
-			m, _, err := r.Manifest(ctx, ids[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := publishRecovery(ctx, cfg, b, sealer, m); err != nil {
-				t.Fatal(err)
+			// backup published recover.sh after each set; its catalog
+			// names each differential's full.
+			ids := remoteSetIDs(t, filepath.Join(dir, "remote", "testhost", "root"))
+			if len(ids) != 2 {
+				t.Fatalf("sets %v", ids)
 			}
 			remoteDir := filepath.Join(dir, "remote", "testhost", "root")
 			want := []string{"recover.sh", "backtory", "backtory.sha256"}
@@ -181,6 +160,10 @@ func TestRecoveryScriptFiles(t *testing.T) {
 				}
 			}
 			script := filepath.Join(remoteDir, "recover.sh")
+			plan, err := exec.Command(shells[0][0], script, "plan").CombinedOutput()
+			if want := "source root (" + src + "): " + ids[1] + " " + ids[0] + "\n"; !strings.Contains(string(plan), want) {
+				t.Errorf("recover.sh plan does not name the differential's full (want %q):\n%s%v", want, plan, err)
+			}
 			if name == "sealed" {
 				// The detached signature checks with stock gpg and the key in the script.
 				checkDetached(t, dir, script)
@@ -334,30 +317,6 @@ func TestRecoveryScriptFTP(t *testing.T) {
 	mustRun(t, "backup", "--config", cfgPath, "--full")
 	changeRecoveryTree(t, src)
 	mustRun(t, "backup", "--config", cfgPath, "--diff")
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	b, err := openRemote(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	sealer, _ := cfg.sealer()
-	spool, _ := spoolDir(cfg)
-	r := newReader(cfg, b, &cfg.Sources[0], spool, sealer)
-	id, err := pickSet(ctx, r, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _, err := r.Manifest(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := publishRecovery(ctx, cfg, b, sealer, m); err != nil {
-		t.Fatal(err)
-	}
 	remoteRoot := filepath.Join(dir, "remote")
 	// bkftp must reach the remote: open the test's directories for reading.
 	exec.Command("chmod", "-R", "a+rX", remoteRoot).Run()
@@ -401,4 +360,27 @@ func TestRecoveryScriptFTP(t *testing.T) {
 			t.Errorf("%s: %s", tc.name, d)
 		}
 	}
+}
+
+// remoteSetIDs lists the set directories of a source on a local remote,
+// oldest first.
+func remoteSetIDs(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && (strings.HasPrefix(e.Name(), "full-") || strings.HasPrefix(e.Name(), "diff-")) {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { // by time, a full before a diff of the same second
+		if ids[i][5:] != ids[j][5:] {
+			return ids[i][5:] < ids[j][5:]
+		}
+		return ids[i] > ids[j]
+	})
+	return ids
 }
