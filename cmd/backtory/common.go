@@ -165,7 +165,7 @@ type session struct {
 	log    *slog.Logger
 	b      remote.Backend
 	spool  string
-	sealer archive.Sealer   // nil: sets are not sealed
+	sealer archive.Sealer  // nil: sets are not sealed
 	signer recovery.Signer // nil: recover.sh and the binary are not signed
 }
 

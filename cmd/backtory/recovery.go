@@ -113,4 +113,3 @@ func captureLayout(ctx context.Context) ([]byte, error) {
 	}
 	return l.Bundle()
 }
-
