@@ -152,7 +152,8 @@ var ErrTimeout = errors.New("timed out")
 //
 // Run returns nil when every hook succeeded; a *HookError for the first
 // failing hook whose policy is Abort, or when ctx is done (later hooks of the
-// phase are not run); and a *Warnings when only Continue hooks failed.
+// phase are not run); and a *Warnings when only Continue hooks failed. Run
+// does not log the failures it returns: the caller reports them, once.
 //
 // For post_backup and on_failure, which must run even after an interrupt,
 // pass a ctx that is not cancelled (context.WithoutCancel).
@@ -178,7 +179,6 @@ func Run(ctx context.Context, phase string, hs []Hook, env Env, log *slog.Logger
 		if h.policy(phase) == Abort || ctx.Err() != nil {
 			return herr
 		}
-		log.Warn("hook failed, continuing (on_error: continue)", "phase", phase, "hook", h.Name(), "err", err, "stderr", stderr)
 		warn.Failed = append(warn.Failed, herr)
 	}
 	if len(warn.Failed) > 0 {
