@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -113,10 +114,18 @@ func (r *backupRun) phase(ctx context.Context, phase string, hs []hooks.Hook, en
 	}
 	err := hooks.Run(ctx, phase, hs, env, r.log)
 	if hooks.IsWarning(err) {
-		r.warnings = append(r.warnings, err.Error()) // hooks.Run has logged it
+		r.warn(r.log, err.Error(), "phase", phase)
 		return nil
 	}
 	return err
+}
+
+// warn records a warning of the run and logs it. Every warning of a backup
+// takes this one way: the archive's (a file changed while read), failed
+// on_error: continue hooks, the layout, the recovery script, the snapshot.
+func (r *backupRun) warn(log *slog.Logger, msg string, args ...any) {
+	r.warnings = append(r.warnings, msg)
+	log.Warn(msg, args...)
 }
 
 func (r *backupRun) outcome(err error) (status, msg string) {
@@ -212,8 +221,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	// The machine's layout, from the same moment as the data.
 	layout, lerr := captureLayout(ctx)
 	if lerr != nil {
-		r.warnings = append(r.warnings, "layout: "+lerr.Error())
-		log.Warn("cannot capture the machine's layout for bare-metal recovery: " + lerr.Error())
+		r.warn(log, "cannot capture the machine's layout for bare-metal recovery: "+lerr.Error())
 	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
@@ -235,8 +243,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		Progress:     r.progress.Update,
 		BeforeCommit: snap.Verify,
 		Warn: func(path, msg string) {
-			r.warnings = append(r.warnings, path+": "+msg)
-			log.Warn(msg, "path", path)
+			r.warn(log, path+": "+msg)
 		},
 	}
 	if dec.base != "" {
@@ -254,8 +261,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	if err := r.publishRecovery(ctx, m); err != nil {
-		r.warnings = append(r.warnings, err.Error())
-		log.Warn("cannot publish the recovery script: " + err.Error())
+		r.warn(log, "cannot publish the recovery script: "+err.Error())
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, m.Kind, m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
@@ -265,12 +271,11 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		if errors.Is(err, snapshot.ErrInvalidated) {
 			return err
 		}
-		r.warnings = append(r.warnings, err.Error())
-		log.Warn("release snapshot: " + err.Error())
+		r.warn(log, "release snapshot: "+err.Error())
 	}
-	log.Info("backup done", "set", m.ID, "kind", m.Kind, "files", fmt.Sprint(m.Stats.Files),
-		"changed", fmt.Sprint(m.Stats.Changed), "bytes", humanBytes(m.Stats.Bytes),
-		"stored", humanBytes(m.Stats.StoredBytes), "seconds", fmt.Sprintf("%.1f", m.Finished.Sub(m.Started).Seconds()))
+	log.Info("backup done", "set", m.ID, "kind", m.Kind, "files", m.Stats.Files,
+		"changed", m.Stats.Changed, "bytes", humanBytes(m.Stats.Bytes),
+		"stored", humanBytes(m.Stats.StoredBytes), "seconds", m.Finished.Sub(m.Started).Round(100*time.Millisecond).Seconds())
 	return nil
 }
 

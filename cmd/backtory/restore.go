@@ -58,7 +58,7 @@ func runRestore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("restore of %s: %w", m.ID, err)
 	}
-	log.Info("restore done", "set", m.ID, "entries", fmt.Sprint(st.Entries), "bytes", humanBytes(st.Bytes), "to", to)
+	log.Info("restore done", "set", m.ID, "entries", st.Entries, "bytes", humanBytes(st.Bytes), "to", to)
 	if warnings > 0 {
 		return warningsError{fmt.Sprintf("restore done with %d warnings (see above)", warnings)}
 	}
