@@ -65,7 +65,7 @@ func runVerify(ctx context.Context, args []string) error {
 				}
 			}
 			checked++
-			log.Info("set verified", "source", s.Name, "set", id, "deep", fmt.Sprint(deep))
+			log.Info("set verified", "source", s.Name, "set", id, "deep", deep)
 		}
 	}
 	if setID != "" && checked == 0 {
