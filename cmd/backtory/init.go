@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/backtory/backtory/archive/seal"
+	"github.com/backtory/backtory/internal/atomicfile"
 )
 
 func init() {
@@ -114,11 +115,7 @@ func runInit(ctx context.Context, args []string) error {
 	if _, err := parseConfig(config, []byte(b.String())); err != nil {
 		return fmt.Errorf("init: the config it would write is invalid: %w", err)
 	}
-	tmp := config + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
-		return fmt.Errorf("init: %w", err)
-	}
-	if err := os.Rename(tmp, config); err != nil {
+	if err := atomicfile.WriteFile(config, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	fmt.Printf(`Wrote %s and the host key %s (fingerprint %s).
