@@ -26,6 +26,7 @@ test-go:
 	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m $(PKGS)
 
 fuzz:
+	scripts/fuzz_test.sh
 	scripts/fuzz.sh $(patsubst ./%/...,%,$(PKGS))
 
 # Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, the

@@ -13,31 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
-// need returns the path of a tool, or skips (fails under
-// BACKTORY_TEST_STRICT) when it is missing: test/deps/examples.sh
-// installs it.
-func need(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return filepath.Join(dir, name)
-		}
-	}
-	if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-		t.Fatalf("%s is missing: run test/deps/examples.sh", name)
-	}
-	t.Skipf("%s is missing: run test/deps/examples.sh", name)
-	return ""
-}
-
 func TestHooksShellcheck(t *testing.T) {
-	sc := need(t, "shellcheck")
+	sc := testenv.NeedTool(t, "shellcheck")
 	scripts, _ := filepath.Glob("hooks/*.sh")
 	if len(scripts) == 0 {
 		t.Fatal("no hooks")
@@ -55,7 +36,7 @@ func TestHooksShellcheck(t *testing.T) {
 // TestSystemdUnits has systemd-analyze check the units, with the binary's
 // path pointing at a real file.
 func TestSystemdUnits(t *testing.T) {
-	sa := need(t, "systemd-analyze")
+	sa := testenv.NeedTool(t, "systemd-analyze")
 	dir := t.TempDir()
 	units, _ := filepath.Glob("systemd/*")
 	var args []string
@@ -107,10 +88,10 @@ type mariadb struct {
 
 func startMariaDB(t *testing.T) *mariadb {
 	t.Helper()
-	install := need(t, "mariadb-install-db")
-	server := need(t, "mariadbd")
-	need(t, "mysql")
-	need(t, "mysqldump")
+	install := testenv.NeedTool(t, "mariadb-install-db")
+	server := testenv.NeedTool(t, "mariadbd")
+	testenv.NeedTool(t, "mysql")
+	testenv.NeedTool(t, "mysqldump")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if out, err := exec.Command(install, "--no-defaults", "--user=root", "--datadir="+data,
@@ -169,9 +150,7 @@ func buildBacktory(t *testing.T) string {
 // freeze hook around the snapshot and a probe that tries to write while the
 // lock should be held.
 func TestMySQLHooks(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hooks need a root-owned config, and the test runs mariadbd as root")
-	}
+	testenv.NeedRoot(t, "hooks need a root-owned config, and the test runs mariadbd as root")
 	db := startMariaDB(t)
 	bin := buildBacktory(t)
 	freeze, _ := filepath.Abs("hooks/mysql-freeze.sh")

@@ -5,16 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 func TestCheckConfigOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		// chown to other users needs root; the checks themselves do not.
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatal("TestCheckConfigOwner needs root (it chowns files)")
-		}
-		t.Skip("needs root (it chowns files)")
-	}
+	// chown to other users needs root; the checks themselves do not.
+	testenv.NeedRoot(t, "it chowns files")
 	tests := []struct {
 		name     string
 		fileMode os.FileMode
@@ -61,9 +58,7 @@ func TestCheckConfigOwner(t *testing.T) {
 }
 
 func TestCheckConfigOwnerSymlink(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.NeedRoot(t, "a config with hooks must be owned by root")
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "real.yaml")
 	link := filepath.Join(dir, "backtory.yaml")

@@ -8,24 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
-
-// strict reports whether missing tools fail tests (make test sets it).
-func strict() bool { return os.Getenv("BACKTORY_TEST_STRICT") != "" }
-
-// needTool returns the path of a tool the test runs, or skips (fails
-// under BACKTORY_TEST_STRICT).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if strict() {
-			t.Fatalf("%s is missing: run test/deps/recovery.sh", name)
-		}
-		t.Skipf("%s is missing: run test/deps/recovery.sh", name)
-	}
-	return p
-}
 
 func sampleParams() ScriptParams {
 	return ScriptParams{
@@ -52,14 +37,14 @@ func renderTo(t *testing.T, p ScriptParams) string {
 }
 
 func TestRenderShellcheck(t *testing.T) {
-	sc := needTool(t, "shellcheck")
+	sc := testenv.NeedTool(t, "shellcheck")
 	f := renderTo(t, sampleParams())
 	out, err := exec.Command(sc, "-s", "sh", "-S", "style", f).CombinedOutput()
 	if err != nil {
 		t.Fatalf("shellcheck:\n%s", out)
 	}
 	for _, sh := range [][]string{{"dash", "-n"}, {"busybox", "sh", "-n"}, {"bash", "--posix", "-n"}} {
-		p := needTool(t, sh[0])
+		p := testenv.NeedTool(t, sh[0])
 		if out, err := exec.Command(p, append(sh[1:], f)...).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", sh, err, out)
 		}
@@ -88,7 +73,7 @@ func TestPlanUnderShells(t *testing.T) {
 	p.Layout.Files["sfdisk-vda.dump"] = "label: gpt\nlabel-id: 1111\ndevice: /dev/vda\nunit: sectors\nfirst-lba: 34\nlast-lba: 4194270\n\n/dev/vda1 : start=2048, size=1024000, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, uuid=AAAA\n/dev/vda2 : start=1026048, size=3000000, type=E6D6D379-F507-44C2-A23C-238F2A3DF928, uuid=BBBB\n"
 	f := renderTo(t, p)
 	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}} {
-		bin := needTool(t, sh[0])
+		bin := testenv.NeedTool(t, sh[0])
 		cmd := exec.Command(bin, append(sh[1:], f, "plan", "--at", "2026-11-22 12:00", "--map", "vda=nvme0n1")...)
 		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 		out, err := cmd.CombinedOutput()
@@ -123,7 +108,7 @@ func TestPlanMapAndSkip(t *testing.T) {
 	p.Layout.Disks = append(p.Layout.Disks, Disk{Path: "/dev/vdc", Size: 8 << 30, SectorSize: 512})
 	p.Layout.FS = append(p.Layout.FS, FS{Device: "/dev/vdc", Mountpoint: "/backup", Type: "ext4", UUID: "cccc"})
 	f := renderTo(t, p)
-	sh := needTool(t, "dash")
+	sh := testenv.NeedTool(t, "dash")
 	out, err := exec.Command(sh, f, "plan", "--map", "vda=vdb", "--skip", "/dev/vdc").CombinedOutput()
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, out)

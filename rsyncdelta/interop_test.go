@@ -8,21 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// needTool returns the path of an external tool, skipping the test when it
-// is missing, or failing it when BACKTORY_TEST_STRICT is set.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatalf("%s is not installed (run test/deps/rdiff.sh): %v", name, err)
-		}
-		t.Skipf("%s is not installed (run test/deps/rdiff.sh)", name)
-	}
-	return p
-}
+	"github.com/backtory/backtory/internal/testenv"
+)
 
 type filePair struct {
 	name     string
@@ -167,7 +155,7 @@ func delta(t testing.TB, sig *Signature, new []byte) ([]byte, DeltaStats) {
 }
 
 func TestInteropWithRdiff(t *testing.T) {
-	rdiff := needTool(t, "rdiff")
+	rdiff := testenv.NeedTool(t, "rdiff")
 	key := testKey()
 	dir := t.TempDir()
 	run := func(t *testing.T, args ...string) {

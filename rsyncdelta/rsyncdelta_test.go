@@ -219,6 +219,7 @@ func TestDeltaRoundTrip(t *testing.T) {
 // file: 256 MiB of input through a delta allocates a few MiB.
 func TestDeltaMemory(t *testing.T) {
 	if testing.Short() {
+		// Not a missing component: 256 MiB through a delta is slow for -short.
 		t.Skip("short")
 	}
 	sig := signature(t, testKey(), make([]byte, 1<<20), 4096)

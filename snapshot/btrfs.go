@@ -12,6 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+func init() { registerKind(KindBtrfs, btrfsKind{}) }
+
+// btrfsKind takes btrfs snapshots.
+type btrfsKind struct{}
+
+func (btrfsKind) check(spec Spec) error {
+	if spec.SnapshotDir != "" && !filepath.IsAbs(spec.SnapshotDir) {
+		return fmt.Errorf("snapshot_dir %q must be an absolute path", spec.SnapshotDir)
+	}
+	return nil
+}
+
 // btrfsSnapDir is the default directory, inside the snapshotted subvolume,
 // that holds its snapshots.
 const btrfsSnapDir = ".backtory-snapshots"
@@ -49,7 +61,7 @@ func (s *btrfsSnapshot) Release(ctx context.Context) error {
 	return nil
 }
 
-func createBtrfs(ctx context.Context, spec Spec, name string) (Snapshot, error) {
+func (btrfsKind) create(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	sub, rel, err := btrfsSubvolume(spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("btrfs snapshot of %s: %w", spec.Path, err)
@@ -74,7 +86,7 @@ func createBtrfs(ctx context.Context, spec Spec, name string) (Snapshot, error) 
 	return s, nil
 }
 
-func cleanupBtrfs(ctx context.Context, spec Spec) error {
+func (btrfsKind) cleanup(ctx context.Context, spec Spec) error {
 	dir := spec.SnapshotDir
 	if dir == "" {
 		sub, _, err := btrfsSubvolume(spec.Path)

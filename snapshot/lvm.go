@@ -13,6 +13,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+func init() { registerKind(KindLVM, lvmKind{}) }
+
+// lvmKind takes LVM2 snapshots.
+type lvmKind struct{}
+
+func (lvmKind) check(spec Spec) error {
+	if spec.LV == "" {
+		return errors.New("snapshot: lvm needs lv: <vg>/<lv>")
+	}
+	if _, _, err := splitLV(spec.LV); err != nil {
+		return err
+	}
+	if spec.Size != "" {
+		if _, err := sizeArgs(spec.Size); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // mountRoot holds the private mount points of LVM snapshots.
 var mountRoot = "/run/backtory/snapshots"
 
@@ -59,7 +79,7 @@ func (s *lvmSnapshot) Release(ctx context.Context) error {
 	return verr
 }
 
-func createLVM(ctx context.Context, spec Spec, name string) (Snapshot, error) {
+func (lvmKind) create(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	vg, lv, _ := splitLV(spec.LV)
 	src, err := realPath(spec.Path)
 	if err != nil {
@@ -132,7 +152,7 @@ func createLVM(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	return s, nil
 }
 
-func cleanupLVM(ctx context.Context, spec Spec) error {
+func (lvmKind) cleanup(ctx context.Context, spec Spec) error {
 	vg, lv, _ := splitLV(spec.LV)
 	out, err := run(ctx, "lvs", "--noheadings", "--separator", "|", "-o", "lv_name,origin", vg)
 	if err != nil {

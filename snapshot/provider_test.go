@@ -2,10 +2,12 @@ package snapshot
 
 // Tests against the real storage stacks. ZFS and LVM2 need a kernel with
 // their modules: they run inside the VM test bed (test/vm/test.sh sets
-// BACKTORY_VM=1). btrfs runs wherever the kernel has btrfs and loop devices.
+// BACKTORY_VM=1). btrfs also runs on the host, as root with btrfs and loop
+// devices; without them it skips, or fails under BACKTORY_TEST_STRICT.
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // bed is one storage stack with a source tree on it.
@@ -173,6 +177,7 @@ func testKilled(t *testing.T, b bed, sig syscall.Signal) {
 func TestHelperProcess(t *testing.T) {
 	env := os.Getenv("BACKTORY_SNAPSHOT_HELPER")
 	if env == "" {
+		// Not a missing component: this test only runs as testKilled's child.
 		t.Skip("helper for the signal tests")
 	}
 	var spec Spec
@@ -318,24 +323,23 @@ func TestLVMBindMountMapping(t *testing.T) {
 
 // --- setup of the real storage stacks ---
 
-// need fails (strict) or skips the test when a program is missing.
-func need(t *testing.T, progs ...string) {
-	t.Helper()
-	for _, p := range progs {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-				t.Fatalf("%s is missing (run test/deps/vm.sh)", p)
-			}
-			t.Skipf("%s is missing (run test/deps/vm.sh)", p)
-		}
-	}
-}
-
-// inVM skips tests that need the VM's kernel (ZFS, device-mapper).
+// inVM selects the tests that need the VM's kernel (ZFS, device-mapper):
+// test/vm/test.sh runs this package's tests there with BACKTORY_VM=1. This
+// is not a missing component but which test bed runs the test, so it skips
+// even under BACKTORY_TEST_STRICT; inside the VM, strict mode fails any
+// missing tool.
 func inVM(t *testing.T) {
 	t.Helper()
 	if os.Getenv("BACKTORY_VM") == "" {
 		t.Skip("needs ZFS and device-mapper: runs inside the VM test bed (test/vm/test.sh)")
+	}
+}
+
+// needTools ends the test (testenv) when a program is missing.
+func needTools(t *testing.T, progs ...string) {
+	t.Helper()
+	for _, p := range progs {
+		testenv.NeedTool(t, p)
 	}
 }
 
@@ -381,7 +385,7 @@ func readFile(t *testing.T, p string) string {
 // disks need udev), dataset <pool>/srv, source <mount>/www.
 func setupZFS(t *testing.T) bed {
 	inVM(t)
-	need(t, "zfs", "zpool", "mkfs.ext4")
+	needTools(t, "zfs", "zpool", "mkfs.ext4")
 	disk := vmDisk(t, 0)
 	host := "/mnt/zfs-vdev"
 	if err := os.MkdirAll(host, 0o755); err != nil {
@@ -424,7 +428,7 @@ func zfsSnaps(t *testing.T, ds string) []string {
 // xfs thin LV (thin snapshots), source <mount>/www.
 func setupLVM(t *testing.T, thin bool) bed {
 	inVM(t)
-	need(t, "lvm", "mkfs.ext4", "mkfs.xfs")
+	needTools(t, "lvm", "mkfs.ext4", "mkfs.xfs")
 	disk := vmDisk(t, 1)
 	vg := fmt.Sprintf("btvg%d", rand.IntN(1e6))
 	sh(t, "pvcreate", "-ff", "--yes", disk)
@@ -464,23 +468,22 @@ func setupLVM(t *testing.T, thin bool) bed {
 
 // setupBtrfs: btrfs on a loop device, subvolume "data", source data/www.
 func setupBtrfs(t *testing.T) bed {
-	need(t, "mkfs.btrfs", "btrfs", "losetup")
-	if os.Geteuid() != 0 {
-		t.Skip("btrfs snapshots need root")
-	}
+	needTools(t, "mkfs.btrfs", "btrfs", "losetup")
+	testenv.NeedRoot(t, "btrfs snapshots")
+	const vmHint = "the VM test bed (test/vm/test.sh) has it"
 	fss, _ := os.ReadFile("/proc/filesystems")
 	if !strings.Contains(string(fss), "btrfs") {
-		t.Skip("this kernel has no btrfs; the VM test bed runs this test")
+		testenv.Missing(t, "btrfs in this kernel", vmHint)
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("no loop devices here; the VM test bed runs this test")
+		testenv.Missing(t, "a loop device", vmHint)
 	}
 	dir := t.TempDir()
 	img := filepath.Join(dir, "btrfs.img")
 	sh(t, "truncate", "-s", "256M", img)
 	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
 	if err != nil {
-		t.Skipf("losetup cannot attach a loop device here (%v: %s); the VM test bed runs this test", err, out)
+		testenv.Need(t, fmt.Errorf("a loop device (losetup: %v: %s)", err, bytes.TrimSpace(out)), vmHint)
 	}
 	loop := strings.TrimSpace(string(out))
 	t.Cleanup(func() { sh(t, "losetup", "-d", loop) })

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -92,16 +93,7 @@ func Create(ctx context.Context, spec Spec, tag string) (Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", spec.Path, err)
 	}
-	switch kind(spec) {
-	case KindZFS:
-		return createZFS(ctx, spec, name)
-	case KindLVM:
-		return createLVM(ctx, spec, name)
-	case KindBtrfs:
-		return createBtrfs(ctx, spec, name)
-	default:
-		return noneSnapshot{path: filepath.Clean(spec.Path)}, nil
-	}
+	return providers[kind(spec)].create(ctx, spec, name)
 }
 
 // CleanupStale removes the snapshots (names starting with Prefix) that
@@ -113,15 +105,7 @@ func CleanupStale(ctx context.Context, spec Spec) error {
 	}
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	switch kind(spec) {
-	case KindZFS:
-		return cleanupZFS(ctx, spec)
-	case KindLVM:
-		return cleanupLVM(ctx, spec)
-	case KindBtrfs:
-		return cleanupBtrfs(ctx, spec)
-	}
-	return nil
+	return providers[kind(spec)].cleanup(ctx, spec)
 }
 
 // Check validates spec without touching the system. Its errors are one line.
@@ -131,10 +115,9 @@ func Check(spec Spec) error {
 		return fmt.Errorf("source path %q: must be an absolute path", p)
 	}
 	k := kind(spec)
-	switch k {
-	case KindNone, KindZFS, KindLVM, KindBtrfs:
-	default:
-		return fmt.Errorf("source %s: snapshot %q is not one of zfs, lvm, btrfs, none", p, spec.Kind)
+	prov, ok := providers[k]
+	if !ok {
+		return fmt.Errorf("source %s: snapshot %q is not one of %s", p, spec.Kind, strings.Join(Kinds(), ", "))
 	}
 	misplaced := func(key string, set bool, want string) error {
 		if set && k != want {
@@ -151,39 +134,50 @@ func Check(spec Spec) error {
 	); err != nil {
 		return firstError(err)
 	}
-	switch k {
-	case KindZFS:
-		if spec.Dataset != "" && !datasetRE.MatchString(spec.Dataset) {
-			return fmt.Errorf("source %s: dataset %q is not a ZFS filesystem name like pool/data", p, spec.Dataset)
-		}
-	case KindLVM:
-		if spec.LV == "" {
-			return fmt.Errorf("source %s: snapshot: lvm needs lv: <vg>/<lv>", p)
-		}
-		if _, _, err := splitLV(spec.LV); err != nil {
-			return fmt.Errorf("source %s: %w", p, err)
-		}
-		if spec.Size != "" {
-			if _, err := sizeArgs(spec.Size); err != nil {
-				return fmt.Errorf("source %s: %w", p, err)
-			}
-		}
-	case KindBtrfs:
-		if spec.SnapshotDir != "" && !filepath.IsAbs(spec.SnapshotDir) {
-			return fmt.Errorf("source %s: snapshot_dir %q must be an absolute path", p, spec.SnapshotDir)
-		}
+	if err := prov.check(spec); err != nil {
+		return fmt.Errorf("source %s: %w", p, err)
 	}
 	return nil
 }
+
+// Kinds lists the snapshot kinds Spec.Kind accepts: the registered
+// providers in reverse alphabetical order, none last (zfs, lvm, btrfs, none).
+func Kinds() []string {
+	ks := make([]string, 0, len(providers))
+	for k := range providers {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool {
+		if (ks[i] == KindNone) != (ks[j] == KindNone) {
+			return ks[j] == KindNone
+		}
+		return ks[i] > ks[j]
+	})
+	return ks
+}
+
+// provider is one kind of snapshot. Each registers itself in its file's
+// init, as remote backends register their URL scheme.
+type provider interface {
+	// check validates the kind's own keys of spec without touching the
+	// system; its error is one line, without the "source <path>: " prefix.
+	check(spec Spec) error
+	// create takes the snapshot named name of a checked spec.
+	create(ctx context.Context, spec Spec, name string) (Snapshot, error)
+	// cleanup removes the stale snapshots of a checked spec; ctx is already
+	// detached from cancellation and bounded.
+	cleanup(ctx context.Context, spec Spec) error
+}
+
+var providers = map[string]provider{}
+
+func registerKind(kind string, p provider) { providers[kind] = p }
 
 // releaseTimeout bounds cleanup, which runs even after the run's context
 // was cancelled.
 const releaseTimeout = 2 * time.Minute
 
-var (
-	tagRE     = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
-	datasetRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.:-]+)*$`)
-)
+var tagRE = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 func kind(spec Spec) string {
 	if spec.Kind == "" {
@@ -227,6 +221,19 @@ func within(root, p string) (string, bool) {
 	}
 	return rel, true
 }
+
+func init() { registerKind(KindNone, noneKind{}) }
+
+// noneKind reads the live tree.
+type noneKind struct{}
+
+func (noneKind) check(Spec) error { return nil }
+
+func (noneKind) create(_ context.Context, spec Spec, _ string) (Snapshot, error) {
+	return noneSnapshot{path: filepath.Clean(spec.Path)}, nil
+}
+
+func (noneKind) cleanup(context.Context, Spec) error { return nil }
 
 // noneSnapshot is the live tree.
 type noneSnapshot struct{ path string }

@@ -16,7 +16,7 @@ func TestCheck(t *testing.T) {
 		{"none explicit", Spec{Kind: "none", Path: "/"}, ""},
 		{"relative path", Spec{Path: "srv"}, "absolute"},
 		{"empty path", Spec{Kind: "zfs"}, "absolute"},
-		{"unknown kind", Spec{Kind: "xfs", Path: "/srv"}, "not one of"},
+		{"unknown kind", Spec{Kind: "xfs", Path: "/srv"}, `snapshot "xfs" is not one of zfs, lvm, btrfs, none`},
 		{"zfs", Spec{Kind: "zfs", Path: "/srv", Dataset: "tank/srv", Recursive: true}, ""},
 		{"zfs auto dataset", Spec{Kind: "zfs", Path: "/srv"}, ""},
 		{"zfs snapshot as dataset", Spec{Kind: "zfs", Path: "/srv", Dataset: "tank/srv@x"}, "not a ZFS filesystem"},

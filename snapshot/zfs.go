@@ -5,11 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
 	zfs "github.com/mistifyio/go-zfs/v3"
 )
+
+func init() { registerKind(KindZFS, zfsKind{}) }
+
+// zfsKind takes ZFS snapshots.
+type zfsKind struct{}
+
+var datasetRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*(/[A-Za-z0-9_.:-]+)*$`)
+
+func (zfsKind) check(spec Spec) error {
+	if spec.Dataset != "" && !datasetRE.MatchString(spec.Dataset) {
+		return fmt.Errorf("dataset %q is not a ZFS filesystem name like pool/data", spec.Dataset)
+	}
+	return nil
+}
 
 // zfsSnapshot is `zfs snapshot [-r] dataset@name`, read through the
 // mounted dataset's .zfs/snapshot/<name> directory.
@@ -47,7 +62,7 @@ func (s *zfsSnapshot) Release(ctx context.Context) error {
 // short, atomic operations, so each call runs to completion and the context
 // is checked between calls.
 
-func createZFS(ctx context.Context, spec Spec, name string) (Snapshot, error) {
+func (zfsKind) create(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	src, err := realPath(spec.Path)
 	if err != nil {
 		return nil, fmt.Errorf("zfs snapshot of %s: %w", spec.Path, err)
@@ -97,7 +112,7 @@ func createZFS(ctx context.Context, spec Spec, name string) (Snapshot, error) {
 	return s, nil
 }
 
-func cleanupZFS(ctx context.Context, spec Spec) error {
+func (zfsKind) cleanup(ctx context.Context, spec Spec) error {
 	dataset := spec.Dataset
 	if dataset == "" {
 		src, err := realPath(spec.Path)

@@ -3,6 +3,7 @@ package treecmp
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	mrand "math/rand"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // SampleOptions choose what BuildSample makes.
@@ -26,9 +29,13 @@ type SampleOptions struct {
 // namespaces, POSIX ACLs (access and default), owners with and without
 // names, setuid/setgid/sticky bits, nanosecond mtimes, names that are not
 // UTF-8 or hold newlines, and a very long path. Devices, foreign owners
-// and trusted xattrs need root; without root they are left out.
+// and trusted xattrs need root; without root they are left out, or, under
+// BACKTORY_TEST_STRICT (testenv), BuildSample fails.
 func BuildSample(dir string, opt SampleOptions) error {
 	root := os.Geteuid() == 0
+	if !root && testenv.Strict() {
+		return errors.New("build sample: root is missing: run the tests as root (devices, foreign owners and trusted xattrs)")
+	}
 	rng := mrand.New(mrand.NewSource(1))
 	must := func(err error) {
 		if err != nil {
