@@ -1,9 +1,10 @@
 package snapshot
 
 // Tests against the real storage stacks. ZFS and LVM2 need a kernel with
-// their modules: they run inside the VM test bed (test/vm/test.sh sets
-// BACKTORY_VM=1). btrfs also runs on the host, as root with btrfs and loop
-// devices; without them it skips, or fails under BACKTORY_TEST_STRICT.
+// their modules: their tests are in provider_vm_test.go, built only with
+// the tag vmtest, which test/vm/test.sh sets to run them inside the VM.
+// btrfs runs on the host, as root with btrfs and loop devices; without
+// them it skips, or fails under BACKTORY_TEST_STRICT.
 
 import (
 	"bufio"
@@ -12,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -31,16 +31,14 @@ type bed struct {
 	snapshots func(t *testing.T) []string
 }
 
+// namedBed is a test bed of TestProviders.
+type namedBed struct {
+	name  string
+	setup func(t *testing.T) bed
+}
+
 func TestProviders(t *testing.T) {
-	beds := []struct {
-		name  string
-		setup func(t *testing.T) bed
-	}{
-		{"zfs", setupZFS},
-		{"lvm-classic-ext4", func(t *testing.T) bed { return setupLVM(t, false) }},
-		{"lvm-thin-xfs", func(t *testing.T) bed { return setupLVM(t, true) }},
-		{"btrfs", setupBtrfs},
-	}
+	beds := append([]namedBed{{"btrfs", setupBtrfs}}, vmBeds...)
 	for _, bb := range beds {
 		t.Run(bb.name, func(t *testing.T) {
 			b := bb.setup(t)
@@ -199,141 +197,7 @@ func TestHelperProcess(t *testing.T) {
 	<-ctx.Done()
 }
 
-func TestLVMOverflow(t *testing.T) {
-	b := setupLVM(t, false)
-	b.spec.Size = "4M" // one extent
-	writeFile(t, filepath.Join(b.spec.Path, "a"), "x")
-	s, err := Create(context.Background(), b.spec, "overflow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(context.Background())
-	// Rewrite far more than 4 MiB of the origin.
-	f, err := os.Create(filepath.Join(b.spec.Path, "big"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 1<<20)
-	for i := 0; i < 24; i++ {
-		for j := range buf {
-			buf[j] = byte(rand.Uint32())
-		}
-		if _, err := f.Write(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	syscall.Sync()
-	err = s.Verify(context.Background())
-	if !errors.Is(err, ErrInvalidated) || !strings.Contains(err.Error(), "snapshot_size") {
-		t.Fatalf("Verify after overflow = %v, want ErrInvalidated naming snapshot_size", err)
-	}
-	t.Logf("the user sees: %v", err)
-	if err := s.Release(context.Background()); !errors.Is(err, ErrInvalidated) {
-		t.Fatalf("Release after overflow = %v, want ErrInvalidated", err)
-	}
-	if got := b.snapshots(t); len(got) != 0 {
-		t.Fatalf("snapshots after Release = %q", got)
-	}
-}
-
-func TestZFSPathMapping(t *testing.T) {
-	b := setupZFS(t)
-	parent := b.spec.Dataset
-	child := parent + "/www"
-	mnt := filepath.Dir(b.spec.Path) // the parent's mount point
-	sh(t, "zfs", "create", child)
-	src := filepath.Join(mnt, "www", "site")
-	writeFile(t, filepath.Join(src, "index.html"), "v1")
-
-	spec := Spec{Kind: KindZFS, Path: src, Dataset: parent}
-	if _, err := Create(context.Background(), spec, "map"); err == nil || !strings.Contains(err.Error(), "recursive: true") {
-		t.Fatalf("Create of a descendant's path without recursive = %v, want advice", err)
-	}
-	spec.Recursive = true
-	s, err := Create(context.Background(), spec, "map")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(context.Background())
-	want := filepath.Join(mnt, "www", ".zfs", "snapshot", "backtory-map", "site")
-	if s.Path() != want {
-		t.Errorf("Path = %q, want %q", s.Path(), want)
-	}
-	writeFile(t, filepath.Join(src, "index.html"), "v2")
-	if got := readFile(t, filepath.Join(s.Path(), "index.html")); got != "v1" {
-		t.Errorf("index.html in the snapshot = %q", got)
-	}
-	if got := zfsSnaps(t, parent); len(got) != 2 {
-		t.Errorf("recursive snapshots = %q, want parent and child", got)
-	}
-	if err := s.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got := zfsSnaps(t, parent); len(got) != 0 {
-		t.Errorf("snapshots after Release = %q", got)
-	}
-
-	// A recursive snapshot left by a killed run is removed everywhere.
-	if _, err := Create(context.Background(), spec, "stale"); err != nil {
-		t.Fatal(err)
-	}
-	if err := CleanupStale(context.Background(), spec); err != nil {
-		t.Fatal(err)
-	}
-	if got := zfsSnaps(t, parent); len(got) != 0 {
-		t.Errorf("snapshots after CleanupStale = %q", got)
-	}
-
-	// The dataset is found from the path when not given.
-	s, err = Create(context.Background(), Spec{Kind: KindZFS, Path: src}, "auto")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Name() != child+"@backtory-auto" {
-		t.Errorf("Name = %q", s.Name())
-	}
-	if err := s.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestLVMBindMountMapping(t *testing.T) {
-	b := setupLVM(t, false)
-	writeFile(t, filepath.Join(b.spec.Path, "sub", "f"), "x")
-	bind := t.TempDir()
-	sh(t, "mount", "--bind", filepath.Join(b.spec.Path, "sub"), bind)
-	t.Cleanup(func() { _ = syscall.Unmount(bind, 0) })
-	spec := b.spec
-	spec.Path = bind
-	s, err := Create(context.Background(), spec, "bind")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release(context.Background())
-	if got := readFile(t, filepath.Join(s.Path(), "f")); got != "x" {
-		t.Errorf("f through the bind mount's snapshot = %q", got)
-	}
-	if err := s.Release(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // --- setup of the real storage stacks ---
-
-// inVM selects the tests that need the VM's kernel (ZFS, device-mapper):
-// test/vm/test.sh runs this package's tests there with BACKTORY_VM=1. This
-// is not a missing component but which test bed runs the test, so it skips
-// even under BACKTORY_TEST_STRICT; inside the VM, strict mode fails any
-// missing tool.
-func inVM(t *testing.T) {
-	t.Helper()
-	if os.Getenv("BACKTORY_VM") == "" {
-		t.Skip("needs ZFS and device-mapper: runs inside the VM test bed (test/vm/test.sh)")
-	}
-}
 
 // needTools ends the test (testenv) when a program is missing.
 func needTools(t *testing.T, progs ...string) {
@@ -341,16 +205,6 @@ func needTools(t *testing.T, progs ...string) {
 	for _, p := range progs {
 		testenv.NeedTool(t, p)
 	}
-}
-
-// vmDisk returns the i-th blank disk of the VM.
-func vmDisk(t *testing.T, i int) string {
-	t.Helper()
-	d := strings.Fields(os.Getenv("BACKTORY_VM_DISKS"))
-	if i >= len(d) {
-		t.Fatalf("BACKTORY_VM_DISKS has no disk %d", i)
-	}
-	return d[i]
 }
 
 func sh(t *testing.T, name string, args ...string) string {
@@ -379,91 +233,6 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// setupZFS: a pool on a file vdev (on ext4 on the VM's first disk: whole
-// disks need udev), dataset <pool>/srv, source <mount>/www.
-func setupZFS(t *testing.T) bed {
-	inVM(t)
-	needTools(t, "zfs", "zpool", "mkfs.ext4")
-	disk := vmDisk(t, 0)
-	host := "/mnt/zfs-vdev"
-	if err := os.MkdirAll(host, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount(disk, host, "ext4", 0, ""); err != nil {
-		sh(t, "mkfs.ext4", "-q", "-F", disk)
-		if err := syscall.Mount(disk, host, "ext4", 0, ""); err != nil {
-			t.Fatalf("mount %s: %v", disk, err)
-		}
-	}
-	pool := fmt.Sprintf("bt%d", rand.IntN(1e6))
-	vdev := filepath.Join(host, pool+".img")
-	sh(t, "truncate", "-s", "512M", vdev)
-	sh(t, "zpool", "create", "-f", "-m", "/mnt/"+pool, pool, vdev)
-	t.Cleanup(func() {
-		sh(t, "zpool", "destroy", "-f", pool)
-		_ = os.Remove(vdev)
-		_ = syscall.Unmount(host, 0)
-	})
-	ds := pool + "/srv"
-	sh(t, "zfs", "create", ds)
-	return bed{
-		spec:      Spec{Kind: KindZFS, Path: "/mnt/" + pool + "/srv/www", Dataset: ds},
-		snapshots: func(t *testing.T) []string { return zfsSnaps(t, ds) },
-	}
-}
-
-func zfsSnaps(t *testing.T, ds string) []string {
-	var names []string
-	for _, l := range strings.Split(sh(t, "zfs", "list", "-H", "-r", "-t", "snapshot", "-o", "name", ds), "\n") {
-		if _, s, ok := strings.Cut(l, "@"); ok && strings.HasPrefix(s, Prefix) {
-			names = append(names, l)
-		}
-	}
-	return names
-}
-
-// setupLVM: VG on the VM's second disk, an ext4 LV (classic snapshots) or an
-// xfs thin LV (thin snapshots), source <mount>/www.
-func setupLVM(t *testing.T, thin bool) bed {
-	inVM(t)
-	needTools(t, "lvm", "mkfs.ext4", "mkfs.xfs")
-	disk := vmDisk(t, 1)
-	vg := fmt.Sprintf("btvg%d", rand.IntN(1e6))
-	sh(t, "pvcreate", "-ff", "--yes", disk)
-	sh(t, "vgcreate", vg, disk)
-	mnt := t.TempDir()
-	t.Cleanup(func() {
-		_ = syscall.Unmount(mnt, 0)
-		sh(t, "vgremove", "--yes", "--force", vg)
-		sh(t, "pvremove", "--yes", disk)
-	})
-	fs, lv := "ext4", "data"
-	if thin {
-		fs = "xfs"
-		sh(t, "lvcreate", "--yes", "-L", "512M", "-T", vg+"/pool")
-		sh(t, "lvcreate", "--yes", "-V", "384M", "-T", vg+"/pool", "-n", lv)
-		sh(t, "mkfs.xfs", "-q", "/dev/"+vg+"/"+lv)
-	} else {
-		sh(t, "lvcreate", "--yes", "-L", "256M", "-n", lv, vg)
-		sh(t, "mkfs.ext4", "-q", "/dev/"+vg+"/"+lv)
-	}
-	if err := syscall.Mount("/dev/"+vg+"/"+lv, mnt, fs, 0, ""); err != nil {
-		t.Fatalf("mount %s: %v", lv, err)
-	}
-	return bed{
-		spec: Spec{Kind: KindLVM, Path: filepath.Join(mnt, "www"), LV: vg + "/" + lv},
-		snapshots: func(t *testing.T) []string {
-			var names []string
-			for _, l := range strings.Fields(sh(t, "lvs", "--noheadings", "-o", "lv_name", vg)) {
-				if strings.HasPrefix(l, Prefix) {
-					names = append(names, l)
-				}
-			}
-			return names
-		},
-	}
 }
 
 // setupBtrfs: btrfs on a loop device, subvolume "data", source data/www.

@@ -10,10 +10,10 @@ VM_ASSETS=$(test/vm/build.sh)
 export VM_ASSETS
 share=$(mktemp -d "${TMPDIR:-/tmp}/backtory-vm-share.XXXXXX")
 trap 'rm -rf "$share"' EXIT
-CGO_ENABLED=0 go test -c -o "$share/snapshot.test" ./snapshot
+CGO_ENABLED=0 go test -c -tags vmtest -o "$share/snapshot.test" ./snapshot
 {
 	echo '#!/bin/sh'
-	echo 'export BACKTORY_TEST_STRICT=1 BACKTORY_VM=1 BACKTORY_VM_DISKS="/dev/vda /dev/vdb /dev/vdc"'
+	echo 'export BACKTORY_TEST_STRICT=1 BACKTORY_VM_DISKS="/dev/vda /dev/vdb /dev/vdc"'
 	printf 'exec ./snapshot.test -test.v -test.timeout 15m'
 	for a in "$@"; do printf " '%s'" "$a"; done
 	echo
