@@ -64,7 +64,7 @@ func TestFTPConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := remote.Open(context.Background(), tc.cfg)
+			_, err := remote.Open(context.Background(), tc.cfg, nil)
 			mustContain(t, err, tc.want)
 			if strings.Contains(err.Error(), "secret") {
 				t.Fatalf("the error shows the password: %v", err)
@@ -116,7 +116,7 @@ func TestFTPConnectErrors(t *testing.T) {
 			cfg := tc.server.config("errors")
 			cfg.Retries = 2
 			tc.edit(&cfg)
-			b, err := remote.Open(context.Background(), cfg)
+			b, err := remote.Open(context.Background(), cfg, nil)
 			if err == nil {
 				b.Close()
 			}
@@ -381,7 +381,7 @@ func TestFTPParallel(t *testing.T) {
 
 func openFTP(t testing.TB, cfg remote.Config) remote.Backend {
 	t.Helper()
-	b, err := remote.Open(context.Background(), cfg)
+	b, err := remote.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

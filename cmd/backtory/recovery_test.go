@@ -148,7 +148,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			b, err := openRemote(ctx, cfg)
+			b, err := openRemote(ctx, cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -339,7 +339,7 @@ func TestRecoveryScriptFTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := openRemote(ctx, cfg)
+	b, err := openRemote(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
