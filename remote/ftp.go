@@ -48,37 +48,25 @@ func init() {
 	registerScheme(SchemeFTPSImplicit, openFTP)
 }
 
-// FTP is the backend for an FTP or FTPS server. It is safe for concurrent
-// use: up to Config.Connections uploads run in parallel, each on its own
-// control connection; other operations reuse idle connections or open
-// their own.
+// FTP is the backend for an FTP or FTPS server: the protocol, one attempt
+// per operation. Open wraps it in WithRetry (with ftpTransient). It is safe
+// for concurrent use: up to Config.Connections uploads run in parallel,
+// each on its own control connection from the pool (ftppool.go); other
+// operations reuse idle connections or open their own.
 type FTP struct {
-	addr     string // host:port
-	root     string // absolute directory on the server
-	user     string
-	password string
-	tls      *tls.Config // nil for plain FTP
-	implicit bool
-	timeout  time.Duration
-	retries  int
-	backoff  time.Duration
-
+	pool    *ftpPool
+	root    string        // absolute directory on the server
+	conns   int           // Capabilities.Connections
 	uploads chan struct{} // a token per running upload
-
-	mu      sync.Mutex
-	idle    []idleConn
-	maxIdle int
-	closed  bool
 
 	dirs sync.Map // directories known to exist on the server
 }
 
 // Put uploads r to name.part, checks the server's SIZE against the bytes
-// sent and renames name.part to name. Transient failures (dropped or stalled
-// connections, 4xx replies) are retried with backoff; when r is an
-// io.ReadSeeker the retry resumes where the server's copy ends (REST), and a
-// name.part left by an earlier run is resumed too once its tail matches r.
-// A plain io.Reader can only be retried while none of it has been read.
+// sent and renames name.part to name. When r is an io.ReadSeeker and a
+// name.part is there (left by a failed try or an earlier run), the upload
+// resumes where it ends (REST) once its tail matches r; otherwise the
+// partial name.part of a failed Put is removed.
 func (f *FTP) Put(ctx context.Context, name string, r io.Reader) error {
 	clean, err := CleanName(name)
 	if err != nil {
@@ -100,22 +88,14 @@ func (f *FTP) Put(ctx context.Context, name string, r io.Reader) error {
 
 	full := f.abs(clean)
 	tmp := TempName(full)
-	for attempt := 1; ; attempt++ {
-		err = f.once(ctx, func(c *ftpConn) error { return f.putOnce(c, full, tmp, src, attempt == 1) })
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || !retryable(err) || attempt >= f.retries || !src.rewindable() {
-			break
-		}
-		if err := f.sleep(ctx, attempt); err != nil {
-			break
-		}
+	err = f.pool.run(ctx, func(c *ftpConn) error { return f.put(c, full, tmp, src) })
+	if err == nil {
+		return nil
 	}
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	if !src.rewindable() || isDiskFull(err) || errors.As(err, new(*readError)) {
+	if src.rs == nil || isDiskFull(err) || errors.As(err, new(*readError)) {
 		// The partial object cannot be resumed (or takes space the server
 		// lacks): remove it, best effort.
 		f.removeTemp(tmp)
@@ -123,18 +103,21 @@ func (f *FTP) Put(ctx context.Context, name string, r io.Reader) error {
 	return fmt.Errorf("put %s: %w", name, f.explain(err))
 }
 
-// Get opens name at byte offset off. The reader resumes transparently
-// (REST+RETR on a fresh connection) when the connection drops or stalls,
-// and holds one connection until it is closed. ctx governs the reader's
+// Get opens name at byte offset off (SIZE, then REST+RETR). The reader
+// holds one connection until it is closed; a transfer that ends before
+// SIZE bytes fails with io.ErrUnexpectedEOF. ctx governs the reader's
 // whole life.
 func (f *FTP) Get(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
 	clean, err := CleanName(name)
 	if err != nil {
 		return nil, err
 	}
-	r := &ftpReader{f: f, ctx: ctx, name: name, path: f.abs(clean), off: off, size: -1}
+	r := &ftpReader{f: f, ctx: ctx, name: name, path: f.abs(clean), off: off}
 	if err := r.open(); err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("get %s: %w", name, f.explain(err))
 	}
 	return r, nil
 }
@@ -148,7 +131,7 @@ func (f *FTP) Stat(ctx context.Context, name string) (Info, error) {
 	}
 	full := f.abs(clean)
 	var info Info
-	err = f.do(ctx, func(c *ftpConn) error {
+	err = f.pool.run(ctx, func(c *ftpConn) error {
 		size, err := c.sc.FileSize(full)
 		if err != nil {
 			if !hasCode(err, ftp.StatusFileUnavailable) {
@@ -194,7 +177,7 @@ func (f *FTP) List(ctx context.Context, dir string) ([]Info, error) {
 		full = f.abs(clean)
 	}
 	var entries []*ftp.Entry
-	err := f.do(ctx, func(c *ftpConn) error {
+	err := f.pool.run(ctx, func(c *ftpConn) error {
 		var err error
 		entries, err = c.sc.List(full)
 		if hasCode(err, ftp.StatusFileUnavailable) {
@@ -224,7 +207,7 @@ func (f *FTP) Delete(ctx context.Context, name string) error {
 		return err
 	}
 	full := f.abs(clean)
-	err = f.do(ctx, func(c *ftpConn) error {
+	err = f.pool.run(ctx, func(c *ftpConn) error {
 		err := c.sc.Delete(full)
 		if hasCode(err, ftp.StatusFileUnavailable) {
 			if e, lerr := f.lookup(c, full); lerr == nil && e == nil {
@@ -251,70 +234,70 @@ func (f *FTP) Delete(ctx context.Context, name string) error {
 // Close quits the idle connections. Readers still open keep theirs until
 // they are closed.
 func (f *FTP) Close() error {
-	f.mu.Lock()
-	idle := f.idle
-	f.idle, f.closed = nil, true
-	f.mu.Unlock()
-	for _, ic := range idle {
-		ic.c.quit()
-	}
+	f.pool.close()
 	return nil
 }
 
-func openFTP(ctx context.Context, u *url.URL, cfg Config) (Backend, error) {
-	f, err := newFTP(u, cfg)
+// Capabilities: an interrupted Put from an io.ReadSeeker resumes.
+func (f *FTP) Capabilities() Capabilities {
+	return Capabilities{Connections: f.conns, ResumablePut: true}
+}
+
+func openFTP(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
+	f, err := newFTP(u, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("remote %s: %w", redact(u), err)
 	}
+	policy := RetryPolicy{Attempts: cfg.Retries, Backoff: ftpBackoff, MaxBackoff: maxBackoff, Transient: ftpTransient}
+	if policy.Attempts <= 0 {
+		policy.Attempts = DefaultFTPRetries
+	}
 	// Connect once now, so a wrong address, password or certificate is
 	// reported before any work is done.
-	err = f.do(ctx, func(c *ftpConn) error {
-		if f.root != "" {
-			return nil
-		}
-		dir, err := c.sc.CurrentDir()
-		f.root = path.Clean("/" + dir)
-		return err
+	err = policy.do(ctx, log, "connect", "", func() error {
+		return f.pool.run(ctx, func(c *ftpConn) error {
+			if f.root != "" {
+				return nil
+			}
+			dir, err := c.sc.CurrentDir()
+			f.root = path.Clean("/" + dir)
+			return err
+		})
 	})
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("remote %s: %w", redact(u), f.explain(err))
 	}
-	return f, nil
+	return WithRetry(f, policy, log), nil
 }
 
-func newFTP(u *url.URL, cfg Config) (*FTP, error) {
+func newFTP(u *url.URL, cfg Config, log *slog.Logger) (*FTP, error) {
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, errors.New("the url needs a host (ftp://host[:port]/path)")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("the url must not have a query or fragment")
 	}
-	f := &FTP{
-		user:    cfg.User,
-		timeout: cfg.Timeout,
-		retries: cfg.Retries,
-		backoff: ftpBackoff,
-	}
+	p := &ftpPool{user: cfg.User, timeout: cfg.Timeout}
 	if u.User != nil {
 		if _, set := u.User.Password(); set {
 			return nil, fmt.Errorf("do not put the password in the url: use remote.password_file or %s", PasswordEnv)
 		}
-		if f.user == "" {
-			f.user = u.User.Username()
+		if p.user == "" {
+			p.user = u.User.Username()
 		}
 	}
-	if f.user == "" {
+	if p.user == "" {
 		return nil, errors.New("no user: set remote.user (or ftp://user@host/...)")
 	}
 	pw, err := readPassword(cfg.PasswordFile)
 	if err != nil {
 		return nil, err
 	}
-	if pw == "" && f.user != "anonymous" && f.user != "ftp" {
+	if pw == "" && p.user != "anonymous" && p.user != "ftp" {
 		return nil, fmt.Errorf("no password: set remote.password_file or the environment variable %s", PasswordEnv)
 	}
-	f.password = pw
+	p.password = pw
 
 	port := u.Port()
 	switch u.Scheme {
@@ -323,7 +306,7 @@ func newFTP(u *url.URL, cfg Config) (*FTP, error) {
 			return nil, errors.New("tls_ca or tls_insecure_skip_verify is set but the url is ftp:// (unencrypted); use ftps:// or ftps+implicit://")
 		}
 	case SchemeFTPSImplicit:
-		f.implicit = true
+		p.implicit = true
 		if port == "" {
 			port = "990"
 		}
@@ -331,32 +314,29 @@ func newFTP(u *url.URL, cfg Config) (*FTP, error) {
 	if port == "" {
 		port = "21"
 	}
-	f.addr = net.JoinHostPort(u.Hostname(), port)
+	p.addr = net.JoinHostPort(u.Hostname(), port)
 	if u.Scheme != SchemeFTP {
-		if f.tls, err = tlsConfig(u.Hostname(), cfg); err != nil {
+		if p.tls, err = tlsConfig(u.Hostname(), cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	if u.Path != "" {
-		f.root = path.Clean("/" + u.Path)
-	}
-	if f.timeout <= 0 {
-		f.timeout = DefaultFTPTimeout
-	}
-	if f.retries <= 0 {
-		f.retries = DefaultFTPRetries
+	if p.timeout <= 0 {
+		p.timeout = DefaultFTPTimeout
 	}
 	n := cfg.Connections
 	if n <= 0 {
 		n = DefaultFTPConnections
 	}
-	f.uploads = make(chan struct{}, n)
-	f.maxIdle = max(n, 2)
+	p.maxIdle = max(n, 2)
+	f := &FTP{pool: p, conns: cfg.connections(), uploads: make(chan struct{}, n)}
+	if u.Path != "" {
+		f.root = path.Clean("/" + u.Path)
+	}
 	return f, nil
 }
 
 // ftpBackoff is the first pause between retries; it doubles up to
-// maxBackoff. Tests shorten it.
+// maxBackoff. Tests shorten it before Open.
 var ftpBackoff = time.Second
 
 const maxBackoff = 30 * time.Second
@@ -377,7 +357,7 @@ func readPassword(file string) (string, error) {
 	return strings.TrimSuffix(line, "\r"), nil
 }
 
-func tlsConfig(host string, cfg Config) (*tls.Config, error) {
+func tlsConfig(host string, cfg Config, log *slog.Logger) (*tls.Config, error) {
 	conf := &tls.Config{
 		// A fixed ServerName and a session cache let data connections
 		// resume the control connection's TLS session, which vsftpd
@@ -399,7 +379,7 @@ func tlsConfig(host string, cfg Config) (*tls.Config, error) {
 	}
 	if cfg.TLSInsecure {
 		conf.InsecureSkipVerify = true
-		slog.Warn("remote: tls_insecure_skip_verify is set: the FTPS server's certificate is NOT verified, so anyone on the network path can read the password and the backups' metadata and tamper with uploads; use tls_ca instead", "server", host)
+		log.Warn("remote: tls_insecure_skip_verify is set: the FTPS server's certificate is NOT verified, so anyone on the network path can read the password and the backups' metadata and tamper with uploads; use tls_ca instead", "server", host)
 	}
 	return conf, nil
 }
@@ -412,60 +392,15 @@ func redact(u *url.URL) string {
 
 func (f *FTP) abs(clean string) string { return path.Join(f.root, clean) }
 
-// do runs op on a connection, retrying transient failures with backoff.
-func (f *FTP) do(ctx context.Context, op func(c *ftpConn) error) error {
-	for attempt := 1; ; attempt++ {
-		err := f.once(ctx, op)
-		if err == nil || ctx.Err() != nil || !retryable(err) || attempt >= f.retries {
-			return err
-		}
-		if serr := f.sleep(ctx, attempt); serr != nil {
-			return err
-		}
-	}
-}
-
-// once runs op on one connection. A cancelled ctx closes the connection,
-// which interrupts whatever op is waiting for.
-func (f *FTP) once(ctx context.Context, op func(c *ftpConn) error) error {
-	c, err := f.get(ctx)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, c.kill)
-	err = op(c)
-	if !stop() {
-		c.kill()
-		return ctx.Err()
-	}
-	f.release(c, err)
-	return err
-}
-
-func (f *FTP) sleep(ctx context.Context, attempt int) error {
-	d := f.backoff << (attempt - 1)
-	if d > maxBackoff || d <= 0 {
-		d = maxBackoff
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// putOnce is one upload attempt.
-func (f *FTP) putOnce(c *ftpConn, full, tmp string, src *upload, first bool) error {
+// put uploads src to tmp, checks its size and renames it to full.
+func (f *FTP) put(c *ftpConn, full, tmp string, src *upload) error {
 	if err := f.mkdirAll(c, path.Dir(full)); err != nil {
 		return err
 	}
 	var off int64
 	if src.rs != nil {
 		size, err := c.sc.FileSize(tmp)
-		if err == nil && size > 0 && size <= src.size && (!first || f.sameTail(c, tmp, src, size)) {
+		if err == nil && size > 0 && size <= src.size && f.sameTail(c, tmp, src, size) {
 			off = size
 		}
 		if _, err := src.rs.Seek(src.start+off, io.SeekStart); err != nil {
@@ -560,9 +495,9 @@ func (f *FTP) forgetDirs(dir string) {
 // removeTemp deletes an abandoned temporary object, best effort, on a
 // context of its own (the caller's may be cancelled).
 func (f *FTP) removeTemp(tmp string) {
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), f.pool.timeout)
 	defer cancel()
-	_ = f.once(ctx, func(c *ftpConn) error { return c.sc.Delete(tmp) })
+	_ = f.pool.run(ctx, func(c *ftpConn) error { return c.sc.Delete(tmp) })
 }
 
 // lookup finds full in its parent's listing; nil means it is not there.
@@ -622,9 +557,6 @@ func (u *upload) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// rewindable reports whether the upload can be tried again.
-func (u *upload) rewindable() bool { return u.rs != nil || u.sent == 0 }
-
 // readError is a failure of the source, not of the server: never retried.
 type readError struct{ err error }
 
@@ -638,13 +570,12 @@ func (e *sizeMismatch) Error() string {
 	return fmt.Sprintf("the server stored %d bytes of %d sent (the upload was cut short)", e.got, e.want)
 }
 
-// ftpReader is Get's reader; it resumes after a dropped connection.
+// ftpReader is Get's reader: one RETR from off.
 type ftpReader struct {
 	f          *FTP
 	ctx        context.Context
 	name, path string
 	off, size  int64
-	failures   int
 
 	c    *ftpConn
 	stop func() bool
@@ -652,46 +583,27 @@ type ftpReader struct {
 }
 
 func (r *ftpReader) Read(p []byte) (int, error) {
-	for {
-		if r.resp == nil {
-			if r.off >= r.size {
-				return 0, io.EOF
-			}
-			if err := r.open(); err != nil {
-				return 0, err
-			}
-		}
-		n, err := r.resp.Read(p)
-		r.off += int64(n)
-		if err == io.EOF && r.off >= r.size {
-			r.release(true)
-			return n, io.EOF
-		}
-		if err == nil {
-			if n > 0 {
-				r.failures = 0
-			}
-			return n, nil
-		}
-		// The transfer broke (or ended early): resume from r.off.
-		r.release(false)
-		if n > 0 {
-			return n, nil
-		}
-		if r.ctx.Err() != nil {
-			return 0, fmt.Errorf("get %s: %w", r.name, r.ctx.Err())
-		}
-		if err == io.EOF {
-			err = fmt.Errorf("the server ended the transfer at byte %d of %d: %w", r.off, r.size, io.ErrUnexpectedEOF)
-		}
-		r.failures++
-		if !retryable(err) || r.failures >= r.f.retries {
-			return 0, fmt.Errorf("get %s at byte %d: %w", r.name, r.off, r.f.explain(err))
-		}
-		if serr := r.f.sleep(r.ctx, r.failures); serr != nil {
-			return 0, fmt.Errorf("get %s: %w", r.name, serr)
-		}
+	if r.resp == nil {
+		return 0, io.EOF
 	}
+	n, err := r.resp.Read(p)
+	r.off += int64(n)
+	if err == io.EOF && r.off >= r.size {
+		r.release(true)
+		return n, io.EOF
+	}
+	if err == nil {
+		return n, nil
+	}
+	// The transfer broke, or ended early.
+	r.release(false)
+	if r.ctx.Err() != nil {
+		return n, fmt.Errorf("get %s: %w", r.name, r.ctx.Err())
+	}
+	if err == io.EOF {
+		err = fmt.Errorf("the server ended the transfer at byte %d of %d: %w", r.off, r.size, io.ErrUnexpectedEOF)
+	}
+	return n, fmt.Errorf("get %s at byte %d: %w", r.name, r.off, r.f.explain(err))
 }
 
 func (r *ftpReader) Close() error {
@@ -700,49 +612,27 @@ func (r *ftpReader) Close() error {
 		// than wait for the server to notice.
 		r.release(false)
 	}
-	r.size = r.off // further Reads return EOF
 	return nil
 }
 
-// open starts RETR at r.off on a connection, retrying transient failures.
+// open asks for the size and starts RETR at r.off on a connection.
 func (r *ftpReader) open() error {
-	for {
-		err := r.openOnce()
-		if err == nil {
-			return nil
-		}
-		r.failures++
-		if r.ctx.Err() != nil {
-			err = r.ctx.Err()
-		} else if retryable(err) && r.failures < r.f.retries {
-			if r.f.sleep(r.ctx, r.failures) == nil {
-				continue
-			}
-			err = r.ctx.Err()
-		}
-		return fmt.Errorf("get %s: %w", r.name, r.f.explain(err))
-	}
-}
-
-func (r *ftpReader) openOnce() error {
-	c, err := r.f.get(r.ctx)
+	c, err := r.f.pool.get(r.ctx)
 	if err != nil {
 		return err
 	}
 	r.c, r.stop = c, context.AfterFunc(r.ctx, c.kill)
-	if r.size < 0 {
-		size, err := c.sc.FileSize(r.path)
-		if hasCode(err, ftp.StatusFileUnavailable) {
-			if e, lerr := r.f.lookup(c, r.path); lerr == nil && e == nil {
-				err = notExist(err)
-			}
+	size, err := c.sc.FileSize(r.path)
+	if hasCode(err, ftp.StatusFileUnavailable) {
+		if e, lerr := r.f.lookup(c, r.path); lerr == nil && e == nil {
+			err = notExist(err)
 		}
-		if err != nil {
-			r.release(isReply(err))
-			return err
-		}
-		r.size = size
 	}
+	if err != nil {
+		r.release(isReply(err))
+		return err
+	}
+	r.size = size
 	if r.off >= r.size {
 		r.release(true)
 		return nil
@@ -766,164 +656,11 @@ func (r *ftpReader) release(ok bool) {
 		err = r.resp.Close() // reads the 226
 	}
 	if r.stop() && ok && err == nil {
-		r.f.release(r.c, nil)
+		r.f.pool.release(r.c, nil)
 	} else {
 		r.c.kill()
 	}
 	r.c, r.stop, r.resp = nil, nil, nil
-}
-
-// ftpConn is one logged-in control connection.
-type ftpConn struct {
-	sc *ftp.ServerConn
-
-	mu      sync.Mutex
-	control net.Conn // the raw TCP connections, closed by kill
-	data    net.Conn
-	dead    bool
-}
-
-type idleConn struct {
-	c     *ftpConn
-	since time.Time
-}
-
-// idleCheck: an idle connection older than this is probed with NOOP before use.
-const idleCheck = 15 * time.Second
-
-// get returns an idle connection or dials a new one.
-func (f *FTP) get(ctx context.Context) (*ftpConn, error) {
-	for {
-		f.mu.Lock()
-		if f.closed {
-			f.mu.Unlock()
-			return nil, errors.New("the remote is closed")
-		}
-		if len(f.idle) == 0 {
-			f.mu.Unlock()
-			return f.dial(ctx)
-		}
-		ic := f.idle[len(f.idle)-1]
-		f.idle = f.idle[:len(f.idle)-1]
-		f.mu.Unlock()
-		if time.Since(ic.since) < idleCheck || ic.c.sc.NoOp() == nil {
-			return ic.c, nil
-		}
-		ic.c.kill()
-	}
-}
-
-// release returns c to the idle pool unless err says it may be out of sync.
-func (f *FTP) release(c *ftpConn, err error) {
-	if err != nil && !isReply(err) {
-		c.kill()
-		return
-	}
-	f.mu.Lock()
-	if !f.closed && len(f.idle) < f.maxIdle && !c.isDead() {
-		f.idle = append(f.idle, idleConn{c, time.Now()})
-		c = nil
-	}
-	f.mu.Unlock()
-	if c != nil {
-		c.quit()
-	}
-}
-
-// dial connects and logs in. Every network read and write on the session
-// gets a deadline of f.timeout (the watchdog for a server that stops
-// answering); TLS is layered here because the library does not wrap
-// connections that come from a custom dial function.
-func (f *FTP) dial(ctx context.Context) (*ftpConn, error) {
-	c := &ftpConn{}
-	dialer := &net.Dialer{Timeout: f.timeout}
-	first := true
-	dialFunc := func(network, addr string) (net.Conn, error) {
-		control := first
-		first = false
-		dctx := context.Background()
-		if control {
-			dctx = ctx
-		}
-		raw, err := dialer.DialContext(dctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if !c.track(raw, control) {
-			raw.Close()
-			return nil, net.ErrClosed
-		}
-		var nc net.Conn = &watchConn{Conn: raw, timeout: f.timeout}
-		switch {
-		case f.tls == nil:
-			return nc, nil
-		case control && f.implicit:
-			tc := tls.Client(nc, f.tls)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				raw.Close()
-				return nil, &tlsError{err}
-			}
-			return tc, nil
-		case control:
-			return nc, nil // explicit: the library starts TLS after AUTH TLS
-		default:
-			return &tlsData{Conn: tls.Client(nc, f.tls), timeout: f.timeout}, nil
-		}
-	}
-	opts := []ftp.DialOption{ftp.DialWithDialFunc(dialFunc)}
-	if f.tls != nil {
-		if f.implicit {
-			opts = append(opts, ftp.DialWithTLS(f.tls))
-		} else {
-			opts = append(opts, ftp.DialWithExplicitTLS(f.tls))
-		}
-	}
-	stop := context.AfterFunc(ctx, c.kill)
-	defer stop()
-	sc, err := ftp.Dial(f.addr, opts...)
-	if err != nil {
-		c.kill()
-		return nil, f.dialError(err)
-	}
-	c.sc = sc
-	if err := sc.Login(f.user, f.password); err != nil {
-		c.kill()
-		switch {
-		case isTLSError(err):
-			return nil, f.dialError(err)
-		case errors.As(err, new(net.Error)), errors.Is(err, io.EOF):
-			return nil, fmt.Errorf("login: %w", err)
-		}
-		// A reply (530 and the like, or USER refused outright).
-		hint := "check remote.user and the password"
-		if low := strings.ToLower(replyText(err)); f.tls == nil && (strings.Contains(low, "encrypt") || strings.Contains(low, "tls") || strings.Contains(low, "ssl")) {
-			hint = "the server requires FTPS: use ftps://"
-		}
-		return nil, &ftpError{fmt.Sprintf("login refused for user %q: %s (%s)", f.user, replyText(err), hint), err}
-	}
-	return c, nil
-}
-
-func (f *FTP) dialError(err error) error {
-	var oe *net.OpError
-	switch {
-	case isTLSError(err):
-		msg := fmt.Sprintf("TLS handshake with %s failed: %v", f.addr, tlsReason(err))
-		switch {
-		case errors.As(err, new(x509.HostnameError)):
-			msg += " (the certificate is for another name: put a name it was issued for in remote.url)"
-		case errors.As(err, new(*tls.CertificateVerificationError)):
-			msg += " (the server's certificate does not verify: set remote.tls_ca to the CA that signed it)"
-		}
-		return &ftpError{msg, err}
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return &ftpError{fmt.Sprintf("cannot connect to %s: %v", f.addr, oe.Err), err}
-	case isReply(err) && f.tls != nil && !f.implicit && !hasCode(err, ftp.StatusNotAvailable):
-		return &ftpError{fmt.Sprintf("the server at %s refused AUTH TLS: %s (does it support explicit FTPS?)", f.addr, replyText(err)), err}
-	case isReply(err):
-		return &ftpError{fmt.Sprintf("the server at %s refused the session: %s", f.addr, replyText(err)), err}
-	}
-	return &ftpError{fmt.Sprintf("cannot start a session with %s: %v", f.addr, err), err}
 }
 
 // explain turns a failure into one line that says what to do.
@@ -943,7 +680,7 @@ func (f *FTP) explain(err error) error {
 	case hasCode(err, ftp.StatusNotAvailable):
 		return &ftpError{fmt.Sprintf("the server closed the session: %s", replyText(err)), err}
 	case isTimeout(err):
-		return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.addr, f.timeout), err}
+		return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.pool.addr, f.pool.timeout), err}
 	}
 	if msg := err.Error(); strings.Contains(msg, "\n") { // errors.Join: keep one line
 		return &ftpError{strings.ReplaceAll(msg, "\n", "; "), err}
@@ -1008,9 +745,9 @@ func isDiskFull(err error) bool {
 		(tp.Code == ftp.StatusActionAborted && (strings.Contains(msg, "writ") || strings.Contains(msg, "space") || strings.Contains(msg, "quota")))
 }
 
-// retryable reports whether err is transient: a dropped, refused or stalled
+// ftpTransient reports whether err is transient: a dropped, refused or stalled
 // connection, a short upload, or a 4xx reply other than "disk full".
-func retryable(err error) bool {
+func ftpTransient(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, new(*readError)), isCertError(err), errors.As(err, new(tls.AlertError)),
@@ -1057,105 +794,4 @@ func isCertError(err error) bool {
 	return errors.As(err, new(*tls.CertificateVerificationError)) ||
 		errors.As(err, new(x509.UnknownAuthorityError)) || errors.As(err, new(x509.HostnameError)) ||
 		errors.As(err, new(x509.CertificateInvalidError))
-}
-
-func tlsReason(err error) string {
-	var cv *tls.CertificateVerificationError
-	if errors.As(err, &cv) {
-		return cv.Err.Error()
-	}
-	var te *tlsError
-	if errors.As(err, &te) {
-		return te.err.Error()
-	}
-	return err.Error()
-}
-
-// track records a raw connection so kill can close it; false if the
-// session is already dead.
-func (c *ftpConn) track(raw net.Conn, control bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.dead {
-		return false
-	}
-	if control {
-		c.control = raw
-	} else {
-		c.data = raw
-	}
-	return true
-}
-
-// kill closes the session's sockets at once; safe from any goroutine.
-func (c *ftpConn) kill() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.dead = true
-	for _, n := range []net.Conn{c.control, c.data} {
-		if n != nil {
-			n.Close()
-		}
-	}
-}
-
-func (c *ftpConn) isDead() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.dead
-}
-
-// quit says goodbye politely, then closes.
-func (c *ftpConn) quit() {
-	if !c.isDead() && c.sc != nil {
-		_ = c.sc.Quit()
-	}
-	c.kill()
-}
-
-// watchConn gives every Read and Write a deadline: a server that stops
-// answering fails the operation after the timeout instead of hanging.
-type watchConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (w *watchConn) Read(p []byte) (int, error) {
-	_ = w.Conn.SetReadDeadline(time.Now().Add(w.timeout))
-	return w.Conn.Read(p)
-}
-
-func (w *watchConn) Write(p []byte) (int, error) {
-	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	return w.Conn.Write(p)
-}
-
-// tlsData is a TLS data connection that, after an upload, closes
-// gracefully: it sends close_notify and reads until the server closes.
-// Closing with unread bytes (TLS 1.3 session tickets) would send a TCP RST,
-// and vsftpd then drops data it has not yet read.
-type tlsData struct {
-	*tls.Conn
-	timeout time.Duration
-	wrote   bool // an upload: close gracefully
-	failed  bool // a write failed: the peer is gone or stuck, just close
-}
-
-func (t *tlsData) Write(p []byte) (int, error) {
-	t.wrote = true
-	n, err := t.Conn.Write(p)
-	if err != nil {
-		t.failed = true
-	}
-	return n, err
-}
-
-func (t *tlsData) Close() error {
-	if t.wrote && !t.failed {
-		if err := t.Conn.CloseWrite(); err == nil {
-			_ = t.Conn.SetReadDeadline(time.Now().Add(t.timeout))
-			_, _ = io.Copy(io.Discard, t.Conn)
-		}
-	}
-	return t.Conn.Close()
 }

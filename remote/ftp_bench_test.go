@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/backtory/backtory/internal/ftptest"
 )
 
 // BenchmarkFTPPut uploads 8 objects of 8 MiB from 8 goroutines through a
@@ -17,8 +19,8 @@ func BenchmarkFTPPut(b *testing.B) {
 	for _, mode := range []string{"plain", "explicit"} {
 		for _, conns := range []int{1, 4} {
 			b.Run(fmt.Sprintf("vsftpd-%s/conns=%d", mode, conns), func(b *testing.B) {
-				s := startFTP(b, "vsftpd", mode)
-				cfg := s.config("bench")
+				s := ftptest.Start(b, ftptest.Config{Kind: ftptest.Vsftpd, Mode: mode})
+				cfg := s.RemoteConfig("bench")
 				cfg.Connections = conns
 				be := openFTP(b, cfg)
 				defer be.Close()

@@ -21,12 +21,12 @@ func FuzzFTPReply(f *testing.F) {
 	f.Add(421, "Timeout.")
 	f.Add(-1, "")
 	f.Fuzz(func(t *testing.T, code int, msg string) {
-		b := &FTP{addr: "host:21", timeout: time.Second}
+		b := &FTP{pool: &ftpPool{addr: "host:21", timeout: time.Second}}
 		for _, err := range []error{
 			&textproto.Error{Code: code, Msg: msg},
 			errors.Join(io.ErrUnexpectedEOF, &textproto.Error{Code: code, Msg: msg}),
 		} {
-			_ = retryable(err)
+			_ = ftpTransient(err)
 			_ = isReply(err)
 			if got := b.explain(err).Error(); strings.Contains(got, "\n") {
 				t.Fatalf("explain(%d %q) is not one line: %q", code, msg, got)
@@ -53,8 +53,8 @@ func TestFTPRetryable(t *testing.T) {
 		{errors.Join(errors.New("write: broken pipe"), io.EOF), true},
 	}
 	for _, tc := range tests {
-		if got := retryable(tc.err); got != tc.want {
-			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		if got := ftpTransient(tc.err); got != tc.want {
+			t.Errorf("ftpTransient(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

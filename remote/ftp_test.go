@@ -15,28 +15,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backtory/backtory/internal/ftptest"
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/remote/remotetest"
 )
 
 // ftpServers are the server setups the conformance suite runs against.
-var ftpServers = []struct{ kind, mode string }{
-	{"vsftpd", "plain"},
-	{"vsftpd", "explicit"},
-	{"vsftpd", "implicit"},
-	{"pure-ftpd", "plain"},
-	{"pure-ftpd", "explicit"},
+var ftpServers = []ftptest.Config{
+	{Kind: ftptest.Vsftpd, Mode: ftptest.Plain},
+	{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit},
+	{Kind: ftptest.Vsftpd, Mode: ftptest.Implicit},
+	{Kind: ftptest.PureFTPd, Mode: ftptest.Plain},
+	{Kind: ftptest.PureFTPd, Mode: ftptest.Explicit},
 }
 
 func TestFTPConformance(t *testing.T) {
 	defer remote.SetFTPBackoff(10 * time.Millisecond)()
 	for _, srv := range ftpServers {
-		t.Run(srv.kind+"-"+srv.mode, func(t *testing.T) {
-			s := startFTP(t, srv.kind, srv.mode)
+		t.Run(srv.Kind+"-"+srv.Mode, func(t *testing.T) {
+			s := ftptest.Start(t, srv)
 			n := 0
 			remotetest.Run(t, func(t *testing.T) remote.Backend {
 				n++
-				return openFTP(t, s.config(fmt.Sprintf("t%d", n)))
+				return openFTP(t, s.RemoteConfig(fmt.Sprintf("t%d", n)))
 			})
 		})
 	}
@@ -64,7 +66,7 @@ func TestFTPConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := remote.Open(context.Background(), tc.cfg)
+			_, err := remote.Open(context.Background(), tc.cfg, nil)
 			mustContain(t, err, tc.want)
 			if strings.Contains(err.Error(), "secret") {
 				t.Fatalf("the error shows the password: %v", err)
@@ -77,30 +79,30 @@ func TestFTPConfigErrors(t *testing.T) {
 // clear line.
 func TestFTPConnectErrors(t *testing.T) {
 	defer remote.SetFTPBackoff(10 * time.Millisecond)()
-	explicit := startFTP(t, "vsftpd", "explicit")
-	implicit := startFTP(t, "vsftpd", "implicit")
-	plain := startFTP(t, "vsftpd", "plain")
-	wrongPW := filepath.Join(explicit.dir, "wrong-password")
+	explicit := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+	implicit := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Implicit})
+	plain := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Plain})
+	wrongPW := filepath.Join(explicit.Dir, "wrong-password")
 	check(t, os.WriteFile(wrongPW, []byte("not-the-password\n"), 0o600))
-	closed := freePort(t)
+	closed := ftptest.FreePort(t)
 	tests := []struct {
 		name   string
-		server *ftpServer
+		server *ftptest.Server
 		edit   func(c *remote.Config)
 		want   []string
 	}{
 		{"wrong password", explicit, func(c *remote.Config) { c.PasswordFile = wrongPW }, []string{"login refused for user", "530"}},
 		{"wrong password plain", plain, func(c *remote.Config) { c.PasswordFile = wrongPW }, []string{"login refused for user", "530"}},
-		{"certificate of another CA", explicit, func(c *remote.Config) { c.TLSCA = certs.otherCAFile },
+		{"certificate of another CA", explicit, func(c *remote.Config) { c.TLSCA = explicit.OtherCAFile },
 			[]string{"TLS handshake", "certificate signed by unknown authority", "tls_ca"}},
-		{"certificate of another CA, implicit", implicit, func(c *remote.Config) { c.TLSCA = certs.otherCAFile },
+		{"certificate of another CA, implicit", implicit, func(c *remote.Config) { c.TLSCA = explicit.OtherCAFile },
 			[]string{"TLS handshake", "certificate signed by unknown authority", "tls_ca"}},
 		{"system roots do not know the test CA", explicit, func(c *remote.Config) { c.TLSCA = "" },
 			[]string{"TLS handshake", "certificate"}},
 		{"wrong host name", explicit, func(c *remote.Config) { c.URL = strings.Replace(c.URL, "127.0.0.1", "localhost", 1) },
 			[]string{"TLS handshake", "wanted to match localhost", "another name"}},
 		{"connection refused", explicit, func(c *remote.Config) {
-			c.URL = strings.Replace(c.URL, fmt.Sprint(explicit.port), fmt.Sprint(closed), 1)
+			c.URL = strings.Replace(c.URL, fmt.Sprint(explicit.Port), fmt.Sprint(closed), 1)
 		}, []string{"cannot connect to", "connection refused"}},
 		{"unknown host", explicit, func(c *remote.Config) { c.URL = strings.Replace(c.URL, "127.0.0.1", "no-such-host.invalid", 1) },
 			[]string{"cannot connect to no-such-host.invalid", "no such host"}},
@@ -108,26 +110,26 @@ func TestFTPConnectErrors(t *testing.T) {
 			c.URL, c.TLSCA = strings.Replace(c.URL, "ftps://", "ftp://", 1), ""
 		}, []string{"login refused", "encryption", "use ftps://"}},
 		{"FTPS to a server without TLS", plain, func(c *remote.Config) {
-			c.URL, c.TLSCA = strings.Replace(c.URL, "ftp://", "ftps://", 1), certs.caFile
+			c.URL, c.TLSCA = strings.Replace(c.URL, "ftp://", "ftps://", 1), plain.CAFile
 		}, []string{"refused AUTH TLS"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := tc.server.config("errors")
+			cfg := tc.server.RemoteConfig("errors")
 			cfg.Retries = 2
 			tc.edit(&cfg)
-			b, err := remote.Open(context.Background(), cfg)
+			b, err := remote.Open(context.Background(), cfg, nil)
 			if err == nil {
 				b.Close()
 			}
 			mustContain(t, err, tc.want...)
-			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), ftpPassword) {
+			if strings.Contains(err.Error(), "\n") || strings.Contains(err.Error(), ftptest.Password) {
 				t.Fatalf("error is not one clean line: %q", err)
 			}
 		})
 	}
 	t.Run("insecure skip verify works", func(t *testing.T) {
-		cfg := explicit.config("insecure")
+		cfg := explicit.RemoteConfig("insecure")
 		cfg.TLSCA, cfg.TLSInsecure = "", true
 		b := openFTP(t, cfg)
 		defer b.Close()
@@ -136,8 +138,8 @@ func TestFTPConnectErrors(t *testing.T) {
 		}
 	})
 	t.Run("permission denied", func(t *testing.T) {
-		check(t, os.Mkdir(filepath.Join(explicit.data, "ro"), 0o755)) // owned by root
-		b := openFTP(t, explicit.config("ro"))
+		check(t, os.Mkdir(filepath.Join(explicit.Data, "ro"), 0o755)) // owned by root
+		b := openFTP(t, explicit.RemoteConfig("ro"))
 		defer b.Close()
 		err := b.Put(context.Background(), "sub/x", strings.NewReader("x"))
 		mustContain(t, err, "put sub/x", "permission denied")
@@ -153,12 +155,12 @@ func TestFTPPutResumesAfterServerRestart(t *testing.T) {
 	data := random(24 << 20)
 	for _, mode := range []string{"plain", "explicit"} {
 		t.Run("next try/"+mode, func(t *testing.T) {
-			s := startFTP(t, "vsftpd", mode)
-			cfg := s.config("restart")
+			s := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: mode})
+			cfg := s.RemoteConfig("restart")
 			cfg.Retries = 10
 			b := openFTP(t, cfg)
 			defer b.Close()
-			r := &pausingReader{Reader: bytes.NewReader(data), at: 8 << 20, pause: s.restart}
+			r := &pausingReader{Reader: bytes.NewReader(data), at: 8 << 20, pause: s.Restart}
 			if err := b.Put(ctx, "set/vol-1", r); err != nil {
 				t.Fatal(err)
 			}
@@ -167,20 +169,20 @@ func TestFTPPutResumesAfterServerRestart(t *testing.T) {
 		})
 	}
 	t.Run("next run", func(t *testing.T) {
-		s := startFTP(t, "vsftpd", "explicit")
-		cfg := s.config("rerun")
+		s := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+		cfg := s.RemoteConfig("rerun")
 		cfg.Retries = 2
 		b := openFTP(t, cfg)
-		r := &pausingReader{Reader: bytes.NewReader(data), at: 8 << 20, pause: s.kill}
+		r := &pausingReader{Reader: bytes.NewReader(data), at: 8 << 20, pause: s.Kill}
 		mustContain(t, b.Put(ctx, "vol-1", r), "put vol-1", "cannot connect")
 		b.Close()
-		part := filepath.Join(s.data, "rerun", "vol-1"+remote.TempSuffix)
+		part := filepath.Join(s.Data, "rerun", "vol-1"+remote.TempSuffix)
 		fi, err := os.Stat(part)
 		if err != nil || fi.Size() == 0 || fi.Size() >= int64(len(data)) {
 			t.Fatalf("after the failed run the partial upload is %v, %v", fi, err)
 		}
-		s.start()
-		logged := len(s.log())
+		s.Launch()
+		logged := len(s.Log())
 		b = openFTP(t, cfg)
 		defer b.Close()
 		if err := b.Put(ctx, "vol-1", bytes.NewReader(data)); err != nil {
@@ -190,14 +192,14 @@ func TestFTPPutResumesAfterServerRestart(t *testing.T) {
 		checkResumed(t, s, logged)
 	})
 	t.Run("stale part with other content is not resumed", func(t *testing.T) {
-		s := startFTP(t, "vsftpd", "plain")
-		b := openFTP(t, s.config("stale"))
+		s := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Plain})
+		b := openFTP(t, s.RemoteConfig("stale"))
 		defer b.Close()
-		stale := filepath.Join(s.data, "stale", "vol-1"+remote.TempSuffix)
+		stale := filepath.Join(s.Data, "stale", "vol-1"+remote.TempSuffix)
 		check(t, os.MkdirAll(filepath.Dir(stale), 0o755))
 		check(t, os.WriteFile(stale, random(1<<20), 0o644))
-		check(t, os.Chown(filepath.Dir(stale), s.uid, s.gid))
-		check(t, os.Chown(stale, s.uid, s.gid))
+		check(t, os.Chown(filepath.Dir(stale), s.UID, s.GID))
+		check(t, os.Chown(stale, s.UID, s.GID))
 		if err := b.Put(ctx, "vol-1", bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
@@ -213,15 +215,15 @@ func TestFTPPutResumesAfterServerRestart(t *testing.T) {
 // stall too. Once the frozen session is gone, the next Put resumes.
 func TestFTPPutWatchdog(t *testing.T) {
 	defer remote.SetFTPBackoff(10 * time.Millisecond)()
-	s := startFTP(t, "vsftpd", "explicit")
-	cfg := s.config("frozen")
+	s := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+	cfg := s.RemoteConfig("frozen")
 	cfg.Timeout, cfg.Retries = time.Second, 2
 	b := openFTP(t, cfg)
 	defer b.Close()
 	data := random(24 << 20)
 	var frozen []int
 	freeze := func() {
-		frozen = s.sessions()
+		frozen = s.Sessions()
 		for _, pid := range frozen {
 			syscall.Kill(pid, syscall.SIGSTOP)
 		}
@@ -233,9 +235,9 @@ func TestFTPPutWatchdog(t *testing.T) {
 	if len(frozen) == 0 {
 		t.Fatal("no session was frozen")
 	}
-	s.signalSessions(syscall.SIGKILL) // the frozen ones and those stuck behind their lock
-	logged := len(s.log())
-	b2 := openFTP(t, s.config("frozen")) // the next run, with the usual timeout
+	s.SignalSessions(syscall.SIGKILL) // the frozen ones and those stuck behind their lock
+	logged := len(s.Log())
+	b2 := openFTP(t, s.RemoteConfig("frozen")) // the next run, with the usual timeout
 	defer b2.Close()
 	if err := b2.Put(ctx, "vol", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
@@ -261,8 +263,8 @@ func TestFTPGetResumes(t *testing.T) {
 		{"pure-ftpd", "plain", syscall.SIGSTOP},
 	} {
 		t.Run(fmt.Sprintf("%s-%s-%v", tc.kind, tc.mode, tc.sig), func(t *testing.T) {
-			s := startFTP(t, tc.kind, tc.mode)
-			cfg := s.config("get")
+			s := ftptest.Start(t, ftptest.Config{Kind: tc.kind, Mode: tc.mode})
+			cfg := s.RemoteConfig("get")
 			cfg.Timeout = 2 * time.Second // the watchdog for the frozen session
 			b := openFTP(t, cfg)
 			defer b.Close()
@@ -279,7 +281,7 @@ func TestFTPGetResumes(t *testing.T) {
 			if _, err := io.ReadFull(rc, head); err != nil {
 				t.Fatal(err)
 			}
-			if n := s.signalSessions(tc.sig); n == 0 {
+			if n := s.SignalSessions(tc.sig); n == 0 {
 				t.Fatal("no session to cut")
 			}
 			rest, err := io.ReadAll(rc)
@@ -302,14 +304,18 @@ func TestFTPDiskFull(t *testing.T) {
 	defer remote.SetFTPBackoff(10 * time.Millisecond)()
 	for _, kind := range []string{"vsftpd", "pure-ftpd"} {
 		t.Run(kind, func(t *testing.T) {
-			s := startFTP(t, kind, "plain")
-			full := filepath.Join(s.data, "full")
+			s := ftptest.Start(t, ftptest.Config{Kind: kind, Mode: ftptest.Plain})
+			full := filepath.Join(s.Data, "full")
 			check(t, os.Mkdir(full, 0o755))
-			opts := fmt.Sprintf("size=2m,mode=0755,uid=%d,gid=%d", s.uid, s.gid)
+			opts := fmt.Sprintf("size=2m,mode=0755,uid=%d,gid=%d", s.UID, s.GID)
 			if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "backtory-test", full).CombinedOutput(); err != nil {
-				t.Skipf("cannot mount a small tmpfs here (%v: %s); the disk-full test needs it", err, out)
+				testenv.Missing(t, fmt.Sprintf("a small tmpfs (mount: %v: %s)", err, bytes.TrimSpace(out)), "the disk-full test mounts one, as root")
 			}
-			b := openFTP(t, s.config("full"))
+			t.Cleanup(func() {
+				s.Kill() // its sessions may hold the tmpfs
+				exec.Command("umount", "-q", full).Run()
+			})
+			b := openFTP(t, s.RemoteConfig("full"))
 			defer b.Close()
 			err := b.Put(context.Background(), "vol", bytes.NewReader(random(3<<20)))
 			mustContain(t, err, "put vol", "disk is", "full")
@@ -328,8 +334,8 @@ func TestFTPDiskFull(t *testing.T) {
 // three upload connections.
 func TestFTPParallel(t *testing.T) {
 	defer remote.SetFTPBackoff(10 * time.Millisecond)()
-	s := startFTP(t, "vsftpd", "explicit")
-	cfg := s.config("par")
+	s := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+	cfg := s.RemoteConfig("par")
 	cfg.Connections = 3
 	b := openFTP(t, cfg)
 	defer b.Close()
@@ -381,7 +387,7 @@ func TestFTPParallel(t *testing.T) {
 
 func openFTP(t testing.TB, cfg remote.Config) remote.Backend {
 	t.Helper()
-	b, err := remote.Open(context.Background(), cfg)
+	b, err := remote.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,25 +395,25 @@ func openFTP(t testing.TB, cfg remote.Config) remote.Backend {
 }
 
 // checkStored compares the file the server wrote with want.
-func checkStored(t *testing.T, s *ftpServer, rel string, want []byte) {
+func checkStored(t *testing.T, s *ftptest.Server, rel string, want []byte) {
 	t.Helper()
-	got, err := os.ReadFile(filepath.Join(s.data, rel))
+	got, err := os.ReadFile(filepath.Join(s.Data, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the server stored %d bytes that differ from the %d sent", len(got), len(want))
 	}
-	if _, err := os.Stat(filepath.Join(s.data, rel+remote.TempSuffix)); err == nil {
+	if _, err := os.Stat(filepath.Join(s.Data, rel+remote.TempSuffix)); err == nil {
 		t.Fatalf("the temporary %s%s is still there", rel, remote.TempSuffix)
 	}
 }
 
 // checkResumed checks vsftpd's protocol log, from byte from on, for a
 // resumed transfer.
-func checkResumed(t *testing.T, s *ftpServer, from int) {
+func checkResumed(t *testing.T, s *ftptest.Server, from int) {
 	t.Helper()
-	if !strings.Contains(s.log()[from:], `"REST `) {
+	if !strings.Contains(s.Log()[from:], `"REST `) {
 		t.Fatal("the transfer was not resumed with REST (vsftpd's log has no REST command)")
 	}
 }
@@ -437,4 +443,28 @@ func random(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
+}
+
+func check(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustContain fails unless err's message contains every one of want.
+func mustContain(t testing.TB, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one containing %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not contain %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error is not one line: %q", err)
+	}
+	t.Logf("error as expected: %v", err)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,14 +17,20 @@ func init() { registerScheme("file", openLocal) }
 
 // Local is the backend for a directory on a local filesystem (file:///path).
 type Local struct {
-	root string
+	root  string
+	conns int
 }
 
-func openLocal(_ context.Context, u *url.URL, _ Config) (Backend, error) {
+func openLocal(_ context.Context, u *url.URL, cfg Config, _ *slog.Logger) (Backend, error) {
 	if u.Host != "" && u.Host != "localhost" {
 		return nil, fmt.Errorf("remote url %q: a file:// url needs an absolute path (file:///srv/backups)", u.String())
 	}
-	return NewLocal(u.Path)
+	l, err := NewLocal(u.Path)
+	if err != nil {
+		return nil, err
+	}
+	l.conns = cfg.connections()
+	return l, nil
 }
 
 // NewLocal returns a backend storing objects under the directory root,
@@ -41,7 +48,7 @@ func NewLocal(root string) (*Local, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
-	return &Local{root: root}, nil
+	return &Local{root: root, conns: Config{}.connections()}, nil
 }
 
 func (l *Local) path(name string) (string, error) {
@@ -164,6 +171,9 @@ func (l *Local) Delete(_ context.Context, name string) error {
 
 // Close does nothing for a local directory.
 func (l *Local) Close() error { return nil }
+
+// Capabilities: Put always starts over (it rewrites name.part).
+func (l *Local) Capabilities() Capabilities { return Capabilities{Connections: l.conns} }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

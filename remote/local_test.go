@@ -13,7 +13,7 @@ import (
 
 func TestLocalConformance(t *testing.T) {
 	remotetest.Run(t, func(t *testing.T) remote.Backend {
-		b, err := remote.Open(context.Background(), remote.Config{URL: "file://" + t.TempDir()})
+		b, err := remote.Open(context.Background(), remote.Config{URL: "file://" + t.TempDir()}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestLocalErrors(t *testing.T) {
 		tests = append(tests, struct{ url, want string }{"file://" + filepath.Join(ro, "sub"), "permission denied"})
 	}
 	for _, tc := range tests {
-		_, err := remote.Open(context.Background(), remote.Config{URL: tc.url})
+		_, err := remote.Open(context.Background(), remote.Config{URL: tc.url}, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%q) = %v, want an error containing %q", tc.url, err, tc.want)
 		}

@@ -1,6 +1,10 @@
 // Package remote stores backup objects on a remote: a local directory
 // (file://) or an FTP/FTPS server. Every backend implements Backend and
 // passes the conformance suite in remote/remotetest.
+//
+// A backend does one attempt per operation and declares what it can do
+// (Capabilities). Retrying transient failures is WithRetry's job, a
+// wrapper any backend can use; Open applies it to the network backends.
 package remote
 
 import (
@@ -9,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"path"
 	"sort"
@@ -39,6 +44,21 @@ type Backend interface {
 	Delete(ctx context.Context, name string) error
 	// Close releases connections.
 	Close() error
+	// Capabilities says what the backend can do.
+	Capabilities() Capabilities
+}
+
+// Capabilities is what a backend declares about itself, so that callers
+// need not know which backend they have.
+type Capabilities struct {
+	// Connections is how many transfers the caller should run at once:
+	// the configured Connections or the backend's default, at least 2 (one
+	// object waits spooled while another is sent).
+	Connections int
+	// ResumablePut says that a Put from an io.ReadSeeker that failed
+	// half-way leaves its partial object, and the next Put of the same name
+	// and content continues it instead of starting over.
+	ResumablePut bool
 }
 
 // Info describes an object or a directory.
@@ -61,15 +81,19 @@ type Config struct {
 	Retries      int           `yaml:"retries"`     // attempts for transient errors; 0 means the default
 }
 
-// opener makes a backend for a parsed URL.
-type opener func(ctx context.Context, u *url.URL, cfg Config) (Backend, error)
+// connections is Capabilities.Connections for cfg.
+func (cfg Config) connections() int { return max(2, cfg.Connections) }
+
+// opener makes a backend for a parsed URL; log is never nil.
+type opener func(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error)
 
 var openers = map[string]opener{}
 
 func registerScheme(scheme string, o opener) { openers[scheme] = o }
 
-// Open returns the backend for cfg.URL.
-func Open(ctx context.Context, cfg Config) (Backend, error) {
+// Open returns the backend for cfg.URL. Warnings (an insecure TLS setting)
+// and retries go to log; nil discards them.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("remote url %q: %w", cfg.URL, err)
@@ -78,7 +102,10 @@ func Open(ctx context.Context, cfg Config) (Backend, error) {
 	if !ok {
 		return nil, fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", cfg.URL, u.Scheme, strings.Join(Schemes(), ", "))
 	}
-	return o(ctx, u, cfg)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return o(ctx, u, cfg, log)
 }
 
 // Schemes lists the URL schemes Open accepts.

@@ -236,7 +236,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		Compression:  comp,
 		Sealer:       r.sealer,
 		SpoolDir:     r.spool,
-		Uploads:      max(2, r.cfg.Remote.Connections),
+		Uploads:      r.b.Capabilities().Connections,
 		Tool:         "backtory " + version,
 		Started:      started,
 		Layout:       layout,

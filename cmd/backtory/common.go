@@ -130,10 +130,11 @@ func (g *globals) oneSource(cfg *Config) (*Source, error) {
 	return cfg.source(g.source)
 }
 
-// openRemote opens the configured remote; a failure is a usage error when
-// the remote cannot be used at all (a bad URL, an unwritable directory).
-func openRemote(ctx context.Context, cfg *Config) (remote.Backend, error) {
-	b, err := remote.Open(ctx, cfg.Remote)
+// openRemote opens the configured remote, logging to log; a failure is a
+// usage error when the remote cannot be used at all (a bad URL, an
+// unwritable directory).
+func openRemote(ctx context.Context, cfg *Config, log *slog.Logger) (remote.Backend, error) {
+	b, err := remote.Open(ctx, cfg.Remote, log)
 	if err != nil {
 		return nil, usagef("%s:%d: %v", cfg.path, cfg.line("remote", "url"), err)
 	}
@@ -190,7 +191,7 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := openRemote(ctx, cfg)
+	b, err := openRemote(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

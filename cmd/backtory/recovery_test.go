@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/backtory/backtory/internal/ftptest"
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/recovery"
 )
@@ -285,13 +286,7 @@ func TestCaptureLayoutBundle(t *testing.T) {
 // (test/deps/ftp.sh), read-only, its FTP root the file system's root.
 func startRecoveryFTP(t *testing.T) int {
 	t.Helper()
-	needVsftpd(t)
-	return startVsftpd(t, t.TempDir(), `write_enable=NO
-local_root=/
-chroot_local_user=NO
-ssl_enable=NO
-xferlog_enable=NO
-`)
+	return ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Plain, ReadOnly: true, LoginDir: "/"}).Port
 }
 
 // TestRecoveryScriptFTP restores over a real FTP server with each way the
