@@ -27,8 +27,8 @@ var allowed = map[string][]string{
 	"rsyncdelta":                   nil,
 	"internal/atomicfile":          nil,
 	"internal/testenv":             nil,
-	"internal/treecmp":             nil,
-	"internal/ftptest":             {"internal/testenv"},
+	"internal/treecmp":             {"internal/testenv"},
+	"internal/ftptest":             {"internal/testenv", "remote"},
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }
