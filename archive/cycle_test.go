@@ -48,8 +48,15 @@ func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
 		clock: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)}
 }
 
-func (r *testRepo) reader() *archive.Reader {
-	return &archive.Reader{Backend: r.b, Sealer: r.sealer, SpoolDir: r.spool, Host: "h", Source: "s"}
+func (r *testRepo) repo() *archive.Repository {
+	return &archive.Repository{Backend: r.b, Sealer: r.sealer, SpoolDir: r.spool, Host: "h", Source: "s"}
+}
+
+// dirCache keeps cached objects as <dir>/<host>/<source>/<set>.<object>.
+type dirCache string
+
+func (d dirCache) Path(host, source, set, object string) string {
+	return filepath.Join(string(d), host, source, set+"."+object)
 }
 
 // backup writes a full (base == "") or a differential against base, one
@@ -58,21 +65,21 @@ func (r *testRepo) backup(base string) *archive.Manifest {
 	r.t.Helper()
 	r.clock = r.clock.Add(24 * time.Hour)
 	opt := archive.BackupOptions{
-		Host: "h", Source: "s", SourcePath: r.src, Root: r.src, Snapshot: "none",
+		SourcePath: r.src, Root: r.src, Snapshot: "none",
 		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3},
-		Sealer: r.sealer, SpoolDir: r.spool, Uploads: 2, Tool: "test", Started: r.clock,
+		Uploads: 2, Tool: "test", Started: r.clock,
 		Warn: func(p, msg string) { r.t.Errorf("warning: %s: %s", p, msg) },
 	}
 	ctx := context.Background()
 	if base != "" {
-		b, err := r.reader().OpenBase(ctx, base, r.cache)
+		b, err := r.repo().OpenBase(ctx, base, dirCache(r.cache))
 		if err != nil {
 			r.t.Fatal(err)
 		}
 		defer b.Close()
 		opt.Base = b
 	}
-	m, err := archive.Backup(ctx, r.b, opt)
+	m, err := r.repo().Backup(ctx, opt)
 	if err != nil {
 		r.t.Fatalf("backup: %v", err)
 	}
@@ -82,7 +89,7 @@ func (r *testRepo) backup(base string) *archive.Manifest {
 // restore restores set id into a new directory and returns it.
 func (r *testRepo) restore(id string, paths ...string) (string, error) {
 	ctx := context.Background()
-	rd := r.reader()
+	rd := r.repo()
 	m, _, err := rd.Manifest(ctx, id)
 	if err != nil {
 		return "", err
@@ -197,7 +204,7 @@ func TestDifferentialCycles(t *testing.T) {
 	type point struct {
 		id   string
 		copy string
-		kind string
+		kind archive.Kind
 	}
 	var points []point
 	full := ""

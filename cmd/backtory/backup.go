@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -183,8 +182,8 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		kind = archive.KindDiff
 	}
 	id := archive.NewSetID(kind, started)
-	env.SetID, env.SetKind = id, kind
-	log.Info("writing a "+kind, "set", id, "why", dec.reason)
+	env.SetID, env.SetKind = id, string(kind)
+	log.Info("writing a "+string(kind), "set", id, "why", dec.reason)
 
 	spec := s.spec()
 	if err := snapshot.CleanupStale(ctx, spec); err != nil {
@@ -217,8 +216,6 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
-		Host:         r.cfg.Host,
-		Source:       s.Name,
 		SourcePath:   s.Path,
 		Root:         snap.Path(),
 		Snapshot:     snapshotLabel(snap),
@@ -226,8 +223,6 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		CrossMounts:  s.CrossMounts,
 		VolumeSize:   int64(r.cfg.VolumeSize),
 		Compression:  comp,
-		Sealer:       r.sealer,
-		SpoolDir:     r.spool,
 		Uploads:      max(2, r.cfg.Remote.Connections),
 		Tool:         "backtory " + version,
 		Started:      started,
@@ -240,7 +235,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		},
 	}
 	if dec.base != "" {
-		base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+		base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
 		if err != nil {
 			return err
 		}
@@ -248,7 +243,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		opt.Base = base
 		r.progress.SetTotal(base.Manifest.Stats.Entries, base.Manifest.Stats.Bytes)
 	}
-	m, err := archive.Backup(ctx, r.b, opt)
+	m, err := reader.Backup(ctx, opt)
 	r.progress.Done()
 	if err != nil {
 		return err
@@ -257,7 +252,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		r.warnings = append(r.warnings, err.Error())
 		log.Warn("cannot publish the recovery script: " + err.Error())
 	}
-	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, m.Kind, m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
+	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set: " + err.Error())
 	}
@@ -289,7 +284,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		kind := "full"
 		if dec.base != "" {
 			kind = "differential"
-			base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+			base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
 			if err != nil {
 				return err
 			}

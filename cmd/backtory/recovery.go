@@ -91,7 +91,7 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 // signatures (recover.sh.asc, backtory.asc). The binary is uploaded only
 // when the remote's differs (backtory.sha256 says which it has).
 func publishRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer archive.Sealer, m *archive.Manifest) error {
-	dir := path.Join(cfg.Host, m.Source)
+	dir := archive.SourceDir(cfg.Host, m.Source)
 	box, _ := sealer.(*seal.Box)
 	if box != nil && box.SignerFingerprint() == "" {
 		box = nil // passphrase mode: no signing key
@@ -105,16 +105,17 @@ func publishRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer 
 		return fmt.Errorf("recovery script: %w", err)
 	}
 	if have, err := remoteBinarySHA(ctx, b, cfg.Host, m.Source); err != nil || have != binSHA {
-		if err := putRecoveryFile(ctx, b, dir+"/backtory", binPath); err != nil {
+		if err := putRecoveryFile(ctx, b, path.Join(dir, archive.BinaryName), binPath); err != nil {
 			return err
 		}
 		if box != nil {
-			if err := putRecoverySignature(ctx, b, box, dir+"/backtory.asc", binPath); err != nil {
+			if err := putRecoverySignature(ctx, b, box, path.Join(dir, archive.BinarySigName), binPath); err != nil {
 				return err
 			}
 		}
-		if err := b.Put(ctx, dir+"/backtory.sha256", strings.NewReader(binSHA+"  backtory\n")); err != nil {
-			return fmt.Errorf("upload %s/backtory.sha256: %w", dir, err)
+		name := path.Join(dir, archive.BinarySHA256Name)
+		if err := b.Put(ctx, name, strings.NewReader(binSHA+"  "+archive.BinaryName+"\n")); err != nil {
+			return fmt.Errorf("upload %s: %w", name, err)
 		}
 	}
 	script, err := renderRecovery(ctx, cfg, b, sealer, m, binSHA)
@@ -128,12 +129,14 @@ func publishRecovery(ctx context.Context, cfg *Config, b remote.Backend, sealer 
 		}
 		// The signature goes first: a script without a matching signature
 		// is refused, a stale signature next to a new script is not a risk.
-		if err := b.Put(ctx, dir+"/recover.sh.asc", bytes.NewReader(sig.Bytes())); err != nil {
-			return fmt.Errorf("upload %s/recover.sh.asc: %w", dir, err)
+		name := path.Join(dir, archive.RecoveryScriptSigName)
+		if err := b.Put(ctx, name, bytes.NewReader(sig.Bytes())); err != nil {
+			return fmt.Errorf("upload %s: %w", name, err)
 		}
 	}
-	if err := b.Put(ctx, dir+"/recover.sh", bytes.NewReader(script)); err != nil {
-		return fmt.Errorf("upload %s/recover.sh: %w", dir, err)
+	name := path.Join(dir, archive.RecoveryScriptName)
+	if err := b.Put(ctx, name, bytes.NewReader(script)); err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	return nil
 }
@@ -213,9 +216,9 @@ func renderRecoveryWith(ctx context.Context, cfg *Config, b remote.Backend, seal
 	return out.Bytes(), nil
 }
 
-// remoteBinarySHA reads <host>/<source>/backtory.sha256.
+// remoteBinarySHA reads <host>/<source>/backtory.sha256 (archive.BinarySHA256Name).
 func remoteBinarySHA(ctx context.Context, b remote.Backend, host, source string) (string, error) {
-	rc, err := b.Get(ctx, path.Join(host, source, "backtory.sha256"), 0)
+	rc, err := b.Get(ctx, path.Join(archive.SourceDir(host, source), archive.BinarySHA256Name), 0)
 	if err != nil {
 		return "", err
 	}
@@ -226,7 +229,7 @@ func remoteBinarySHA(ctx context.Context, b remote.Backend, host, source string)
 	}
 	f := strings.Fields(string(raw))
 	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("backtory.sha256: not a SHA-256")
+		return "", fmt.Errorf("%s: not a SHA-256", archive.BinarySHA256Name)
 	}
 	return f[0], nil
 }
