@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/remote"
 )
@@ -32,10 +33,16 @@ type testRepo struct {
 }
 
 func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
+	return newSampleRepo(t, sealer, treecmp.SampleOptions{})
+}
+
+// newSampleRepo is newTestRepo with a sample tree built with opt.
+func newSampleRepo(t *testing.T, sealer archive.Sealer, opt treecmp.SampleOptions) *testRepo {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.Mkdir(src, 0o755)
-	if err := treecmp.BuildSample(src, treecmp.SampleOptions{}); err != nil {
+	if err := treecmp.BuildSample(src, opt); err != nil {
 		t.Fatal(err)
 	}
 	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
@@ -57,6 +64,11 @@ type dirCache string
 
 func (d dirCache) Path(host, source, set, object string) string {
 	return filepath.Join(string(d), host, source, set+"."+object)
+}
+
+// setDir is the local directory of set id on the remote.
+func (r *testRepo) setDir(id string) string {
+	return filepath.Join(r.remote, archive.SetDir("h", "s", id))
 }
 
 // backup writes a full (base == "") or a differential against base, one
@@ -280,12 +292,7 @@ func TestDifferentialIsSmall(t *testing.T) {
 // full and bring it forward to a differential.
 func TestStockToolsBringFullForward(t *testing.T) {
 	for _, tool := range []string{"rdiff", "zstd", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-				t.Fatalf("%s is not installed", tool)
-			}
-			t.Skipf("%s is not installed", tool)
-		}
+		testenv.NeedTool(t, tool)
 	}
 	r := newTestRepo(t, nil)
 	rng := rand.New(rand.NewSource(7))
@@ -295,9 +302,8 @@ func TestStockToolsBringFullForward(t *testing.T) {
 	}
 	diff := r.backup(full.ID)
 	want := copyTree(t, r.src)
-	setDir := func(id string) string { return filepath.Join(r.remote, archive.SetDir("h", "s", id)) }
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", setDir(full.ID), setDir(diff.ID), out)
+	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", r.setDir(full.ID), r.setDir(diff.ID), out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stock-tools procedure: %v\n%s", err, b)
 	}
