@@ -153,7 +153,7 @@ func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer 
 	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
 }
 
-// sigsCache is where full's signatures are kept between runs:
+// sigsCache is where the fulls' signatures are kept between runs:
 // state_dir/cache/<host>/<source>/<set>.<object>.
 func sigsCache(cfg *Config) archive.Cache { return cacheDir(filepath.Join(cfg.StateDir, "cache")) }
 
