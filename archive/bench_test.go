@@ -54,8 +54,9 @@ func BenchmarkBackupFull(b *testing.B) {
 		rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
 		spool := filepath.Join(dir, "spool")
 		os.Mkdir(spool, 0o700)
-		_, err := archive.Backup(context.Background(), rem, archive.BackupOptions{Host: "h", Source: "s", Root: root,
-			VolumeSize: 256 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3}, SpoolDir: spool, Uploads: 2})
+		r := &archive.Repository{Backend: rem, SpoolDir: spool, Host: "h", Source: "s"}
+		_, err := r.Backup(context.Background(), archive.BackupOptions{Root: root,
+			VolumeSize: 256 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3}, Uploads: 2})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,23 +71,23 @@ func BenchmarkBackupDiff(b *testing.B) {
 	rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
 	spool := filepath.Join(dir, "spool")
 	os.Mkdir(spool, 0o700)
-	opt := archive.BackupOptions{Host: "h", Source: "s", Root: root, VolumeSize: 256 << 20,
-		Compression: archive.Compression{Kind: "zstd", Level: 3}, SpoolDir: spool, Uploads: 2,
+	r := &archive.Repository{Backend: rem, SpoolDir: spool, Host: "h", Source: "s"}
+	opt := archive.BackupOptions{Root: root, VolumeSize: 256 << 20,
+		Compression: archive.Compression{Kind: "zstd", Level: 3}, Uploads: 2,
 		Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	ctx := context.Background()
-	full, err := archive.Backup(ctx, rem, opt)
+	full, err := r.Backup(ctx, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &archive.Reader{Backend: rem, SpoolDir: spool, Host: "h", Source: "s"}
 	for i := 0; b.Loop(); i++ {
-		base, err := r.OpenBase(ctx, full.ID, filepath.Join(dir, "cache"))
+		base, err := r.OpenBase(ctx, full.ID, dirCache(filepath.Join(dir, "cache")))
 		if err != nil {
 			b.Fatal(err)
 		}
 		o := opt
 		o.Base, o.Started = base, opt.Started.Add(time.Duration(i+1)*time.Second)
-		if _, err := archive.Backup(ctx, rem, o); err != nil {
+		if _, err := r.Backup(ctx, o); err != nil {
 			b.Fatal(err)
 		}
 		base.Close()

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/remote"
 )
@@ -32,10 +33,16 @@ type testRepo struct {
 }
 
 func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
+	return newSampleRepo(t, sealer, treecmp.SampleOptions{})
+}
+
+// newSampleRepo is newTestRepo with a sample tree built with opt.
+func newSampleRepo(t *testing.T, sealer archive.Sealer, opt treecmp.SampleOptions) *testRepo {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.Mkdir(src, 0o755)
-	if err := treecmp.BuildSample(src, treecmp.SampleOptions{}); err != nil {
+	if err := treecmp.BuildSample(src, opt); err != nil {
 		t.Fatal(err)
 	}
 	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
@@ -48,8 +55,20 @@ func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
 		clock: time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)}
 }
 
-func (r *testRepo) reader() *archive.Reader {
-	return &archive.Reader{Backend: r.b, Sealer: r.sealer, SpoolDir: r.spool, Host: "h", Source: "s"}
+func (r *testRepo) repo() *archive.Repository {
+	return &archive.Repository{Backend: r.b, Sealer: r.sealer, SpoolDir: r.spool, Host: "h", Source: "s"}
+}
+
+// dirCache keeps cached objects as <dir>/<host>/<source>/<set>.<object>.
+type dirCache string
+
+func (d dirCache) Path(host, source, set, object string) string {
+	return filepath.Join(string(d), host, source, set+"."+object)
+}
+
+// setDir is the local directory of set id on the remote.
+func (r *testRepo) setDir(id string) string {
+	return filepath.Join(r.remote, archive.SetDir("h", "s", id))
 }
 
 // backup writes a full (base == "") or a differential against base, one
@@ -58,21 +77,21 @@ func (r *testRepo) backup(base string) *archive.Manifest {
 	r.t.Helper()
 	r.clock = r.clock.Add(24 * time.Hour)
 	opt := archive.BackupOptions{
-		Host: "h", Source: "s", SourcePath: r.src, Root: r.src, Snapshot: "none",
+		SourcePath: r.src, Root: r.src, Snapshot: "none",
 		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3},
-		Sealer: r.sealer, SpoolDir: r.spool, Uploads: 2, Tool: "test", Started: r.clock,
+		Uploads: 2, Tool: "test", Started: r.clock,
 		Warn: func(p, msg string) { r.t.Errorf("warning: %s: %s", p, msg) },
 	}
 	ctx := context.Background()
 	if base != "" {
-		b, err := r.reader().OpenBase(ctx, base, r.cache)
+		b, err := r.repo().OpenBase(ctx, base, dirCache(r.cache))
 		if err != nil {
 			r.t.Fatal(err)
 		}
 		defer b.Close()
 		opt.Base = b
 	}
-	m, err := archive.Backup(ctx, r.b, opt)
+	m, err := r.repo().Backup(ctx, opt)
 	if err != nil {
 		r.t.Fatalf("backup: %v", err)
 	}
@@ -82,7 +101,7 @@ func (r *testRepo) backup(base string) *archive.Manifest {
 // restore restores set id into a new directory and returns it.
 func (r *testRepo) restore(id string, paths ...string) (string, error) {
 	ctx := context.Background()
-	rd := r.reader()
+	rd := r.repo()
 	m, _, err := rd.Manifest(ctx, id)
 	if err != nil {
 		return "", err
@@ -197,7 +216,7 @@ func TestDifferentialCycles(t *testing.T) {
 	type point struct {
 		id   string
 		copy string
-		kind string
+		kind archive.Kind
 	}
 	var points []point
 	full := ""
@@ -273,12 +292,7 @@ func TestDifferentialIsSmall(t *testing.T) {
 // full and bring it forward to a differential.
 func TestStockToolsBringFullForward(t *testing.T) {
 	for _, tool := range []string{"rdiff", "zstd", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-				t.Fatalf("%s is not installed", tool)
-			}
-			t.Skipf("%s is not installed", tool)
-		}
+		testenv.NeedTool(t, tool)
 	}
 	r := newTestRepo(t, nil)
 	rng := rand.New(rand.NewSource(7))
@@ -288,9 +302,8 @@ func TestStockToolsBringFullForward(t *testing.T) {
 	}
 	diff := r.backup(full.ID)
 	want := copyTree(t, r.src)
-	setDir := func(id string) string { return filepath.Join(r.remote, archive.SetDir("h", "s", id)) }
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", setDir(full.ID), setDir(diff.ID), out)
+	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", r.setDir(full.ID), r.setDir(diff.ID), out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stock-tools procedure: %v\n%s", err, b)
 	}

@@ -64,7 +64,7 @@ type differ struct {
 }
 
 func newDiffer(s *setWriter) (*differ, error) {
-	f, err := os.CreateTemp(s.opt.SpoolDir, "deleted-*")
+	f, err := os.CreateTemp(s.r.SpoolDir, "deleted-*")
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (d *differ) file(w, f *Entry, abs string) error {
 	if err != nil {
 		return err
 	}
-	spool, err := os.CreateTemp(d.s.opt.SpoolDir, "delta-*")
+	spool, err := os.CreateTemp(d.s.r.SpoolDir, "delta-*")
 	if err != nil {
 		return err
 	}

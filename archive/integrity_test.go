@@ -23,7 +23,7 @@ func TestDiffAgainstReplacedFull(t *testing.T) {
 		t.Fatalf("restore before tampering: %v", err)
 	}
 	// Replace the full by another full with the same id (same start time).
-	if err := archive.DeleteSet(context.Background(), r.b, "h", "s", full.ID); err != nil {
+	if err := r.repo().DeleteSet(context.Background(), full.ID); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(r.src, "etc/other"), []byte("x\n"), 0o644)
@@ -45,17 +45,17 @@ func TestDiffAgainstReplacedFull(t *testing.T) {
 func TestInterruptedBackupLeavesNoSet(t *testing.T) {
 	r := newTestRepo(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	opt := archive.BackupOptions{Host: "h", Source: "s", SourcePath: r.src, Root: r.src,
-		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1}, SpoolDir: r.spool,
+	opt := archive.BackupOptions{SourcePath: r.src, Root: r.src,
+		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1},
 		Progress: func(entries int, _ int64) {
 			if entries == 20 {
 				cancel()
 			}
 		}}
-	if _, err := archive.Backup(ctx, r.b, opt); err == nil {
+	if _, err := r.repo().Backup(ctx, opt); err == nil {
 		t.Fatal("a cancelled backup succeeded")
 	}
-	ids, err := r.reader().SetIDs(context.Background())
+	ids, err := r.repo().SetIDs(context.Background())
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("sets after a cancelled backup: %v, %v", ids, err)
 	}
@@ -116,15 +116,15 @@ func TestVanishedFileIsAWarning(t *testing.T) {
 		return nil
 	})
 	after := slices.Index(order, filepath.Join(r.src, "etc/hosts")) + 1 // entries archived by then
-	opt := archive.BackupOptions{Host: "h", Source: "s", SourcePath: r.src, Root: r.src,
-		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1}, SpoolDir: r.spool,
+	opt := archive.BackupOptions{SourcePath: r.src, Root: r.src,
+		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1},
 		Warn: func(p, msg string) { warned = append(warned, p+": "+msg) },
 		Progress: func(n int, _ int64) {
 			if n == after {
 				os.Remove(victim)
 			}
 		}}
-	m, err := archive.Backup(context.Background(), r.b, opt)
+	m, err := r.repo().Backup(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ func (u *uploader) put(s spooled) error {
 		return err
 	}
 	defer f.Close()
-	name := u.dir + "/" + s.ref.Name
+	name := objectPath(u.dir, s.ref.Name)
 	if err := u.b.Put(u.ctx, name, f); err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
 	}

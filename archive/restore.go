@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/backtory/backtory/rsyncdelta"
 )
+
+// ErrNotEmpty is returned by Restore when the target holds files.
+var ErrNotEmpty = errors.New("restore target is not empty (use --force to restore into it anyway)")
 
 // RestoreOptions say what to restore where.
 type RestoreOptions struct {
@@ -38,7 +42,7 @@ type RestoreStats struct {
 // from its full and itself, never another set. Every object is checked
 // against its manifest before it is decrypted, and every file's content
 // against its hash.
-func (r *Reader) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (RestoreStats, error) {
+func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (RestoreStats, error) {
 	sel := newSelection(opt.Paths)
 	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: opt.Target, spool: r.SpoolDir}
 	x.self = &cursor{r: r, m: m}
@@ -143,7 +147,7 @@ type restorePlan struct {
 	selected int
 }
 
-func (r *Reader) plan(ctx context.Context, m *Manifest, sel *selection) (*restorePlan, error) {
+func (r *Repository) plan(ctx context.Context, m *Manifest, sel *selection) (*restorePlan, error) {
 	p := &restorePlan{redirect: map[string]string{}}
 	if len(sel.paths) == 0 {
 		p.selected = 1
@@ -196,7 +200,7 @@ func prepareTarget(dir string, force bool) error {
 // cursor reads the volumes of one set forward: seek finds an entry by its
 // volume and name, skipping what lies before it.
 type cursor struct {
-	r      *Reader
+	r      *Repository
 	m      *Manifest
 	volNum int
 	vol    *objectReader

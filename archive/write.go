@@ -4,9 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,14 +16,11 @@ import (
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
-	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/rsyncdelta"
 )
 
 // BackupOptions configure one backup of one source.
 type BackupOptions struct {
-	Host        string
-	Source      string // the source's name
 	SourcePath  string // the source's path on the live system
 	Root        string // the tree to read: SourcePath or its snapshot
 	Snapshot    string // snapshot name, for the manifest
@@ -33,8 +28,6 @@ type BackupOptions struct {
 	CrossMounts bool
 	VolumeSize  int64
 	Compression Compression
-	Sealer      Sealer
-	SpoolDir    string // local directory for volumes waiting for upload
 	Uploads     int    // parallel uploads
 	Tool        string // "backtory <version>"
 	// Warn is told about each path that could not be archived exactly.
@@ -53,10 +46,11 @@ type BackupOptions struct {
 	BeforeCommit func(context.Context) error
 }
 
-// Backup writes a set of opt.Root to b and returns its manifest: a full,
-// or, when opt.Base is set, a differential against that full. A failed
-// backup leaves no manifest, so no set; it removes what it uploaded.
-func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest, error) {
+// Backup writes a set of opt.Root and returns its manifest: a full, or,
+// when opt.Base is set, a differential against that full. Volumes wait
+// for upload in r.SpoolDir. A failed backup leaves no manifest, so no
+// set; it removes what it uploaded.
+func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, error) {
 	started := opt.Started
 	if started.IsZero() {
 		started = time.Now()
@@ -69,34 +63,34 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 		Format:      FormatVersion,
 		ID:          NewSetID(kind, started),
 		Kind:        kind,
-		Host:        opt.Host,
-		Source:      opt.Source,
+		Host:        r.Host,
+		Source:      r.Source,
 		SourcePath:  opt.SourcePath,
 		Snapshot:    opt.Snapshot,
 		Started:     started.UTC(),
 		Tool:        opt.Tool,
 		Compression: opt.Compression.Kind,
-		Sealed:      opt.Sealer != nil,
+		Sealed:      r.Sealer != nil,
 	}
 	if opt.Base != nil {
 		m.Base = &BaseRef{ID: opt.Base.Manifest.ID, ManifestSHA256: opt.Base.ManifestHash}
 	}
-	dir := SetDir(opt.Host, opt.Source, m.ID)
-	if infos, _ := b.List(ctx, dir); len(infos) > 0 {
+	dir := SetDir(r.Host, r.Source, m.ID)
+	if infos, _ := r.Backend.List(ctx, dir); len(infos) > 0 {
 		return nil, fmt.Errorf("set %s already exists on the remote: wait a second and run again", dir)
 	}
-	s := &setWriter{ctx: ctx, opt: opt, m: m, up: newUploader(ctx, b, dir, opt.Uploads), buf: make([]byte, 1<<20)}
+	s := &setWriter{ctx: ctx, r: r, opt: opt, m: m, up: newUploader(ctx, r.Backend, dir, opt.Uploads), buf: make([]byte, 1<<20)}
 	err := s.run(ctx)
 	if err == nil && opt.BeforeCommit != nil {
 		err = opt.BeforeCommit(ctx)
 	}
 	if err == nil {
 		m.Finished = time.Now().UTC()
-		err = putManifest(ctx, b, dir, m, opt.Sealer)
+		err = r.putManifest(ctx, m)
 	}
 	if err != nil {
 		s.abort()
-		removeSet(b, dir)
+		r.removeSet(dir)
 		return nil, err
 	}
 	return m, nil
@@ -106,6 +100,7 @@ func Backup(ctx context.Context, b remote.Backend, opt BackupOptions) (*Manifest
 // block signatures of one set.
 type setWriter struct {
 	ctx   context.Context // stops reading a file half-way on cancel
+	r     *Repository
 	opt   BackupOptions
 	m     *Manifest
 	up    *uploader
@@ -120,15 +115,15 @@ type setWriter struct {
 }
 
 func (s *setWriter) run(ctx context.Context) error {
-	ext := objectExt(s.opt.Compression.Kind == "zstd", s.opt.Sealer != nil)
+	zst, sealed := s.opt.Compression.Kind == "zstd", s.r.Sealer != nil
 	var err error
-	s.table, err = newObjectWriter(s.opt.SpoolDir, "files.jsonl"+ext, s.opt.Compression, s.opt.Sealer)
+	s.table, err = s.newObject(FilesName(zst, sealed))
 	if err != nil {
 		return err
 	}
 	s.tab = NewTableWriter(s.table)
 	if s.opt.Base == nil {
-		if s.sigs, s.key, err = newSigsWriter(s.opt.SpoolDir, "sigs"+ext, s.opt.Compression, s.opt.Sealer); err != nil {
+		if s.sigs, s.key, err = newSigsWriter(s.r.SpoolDir, SigsName(zst, sealed), s.opt.Compression, s.r.Sealer); err != nil {
 			return err
 		}
 	} else {
@@ -175,7 +170,7 @@ func (s *setWriter) run(ctx context.Context) error {
 		s.m.Sigs = &sigs
 	}
 	if s.opt.Layout != nil {
-		lw, err := newObjectWriter(s.opt.SpoolDir, "layout"+ext, s.opt.Compression, s.opt.Sealer)
+		lw, err := s.newObject(LayoutName(zst, sealed))
 		if err != nil {
 			return err
 		}
@@ -190,6 +185,11 @@ func (s *setWriter) run(ctx context.Context) error {
 		s.m.Layout = &ref
 	}
 	return s.up.wait()
+}
+
+// newObject starts spooling an object of the set.
+func (s *setWriter) newObject(name string) (*objectWriter, error) {
+	return newObjectWriter(s.r.SpoolDir, name, s.opt.Compression, s.r.Sealer)
 }
 
 // finishObject closes a spooled object and queues it for upload.
@@ -345,8 +345,7 @@ func (s *setWriter) writeZeros(w io.Writer, n int64) error {
 
 func (s *setWriter) openVolume() error {
 	n := len(s.m.Volumes) + 1
-	ext := objectExt(s.opt.Compression.Kind == "zstd", s.opt.Sealer != nil)
-	v, err := newObjectWriter(s.opt.SpoolDir, fmt.Sprintf("vol-%06d.tar%s", n, ext), s.opt.Compression, s.opt.Sealer)
+	v, err := s.newObject(VolumeName(n, s.opt.Compression.Kind == "zstd", s.r.Sealer != nil))
 	if err != nil {
 		return err
 	}
@@ -401,49 +400,28 @@ func (s *setWriter) abort() {
 	s.up.wait()
 }
 
-// removeSet deletes what a failed run uploaded, best effort; prune removes
-// anything left.
-func removeSet(b remote.Backend, dir string) {
+// removeSet deletes what a failed run uploaded to dir, best effort;
+// prune removes anything left.
+func (r *Repository) removeSet(dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	infos, _ := b.List(ctx, dir)
+	infos, _ := r.Backend.List(ctx, dir)
 	for _, i := range infos {
-		b.Delete(ctx, dir+"/"+i.Name)
+		r.Backend.Delete(ctx, objectPath(dir, i.Name))
 	}
 }
 
-// ManifestName returns the object name of a set's manifest.
-func ManifestName(sealed bool) string { return "manifest.json" + objectExt(false, sealed) }
-
-func putManifest(ctx context.Context, b remote.Backend, dir string, m *Manifest, sealer Sealer) error {
-	raw, err := json.MarshalIndent(m, "", "  ")
+// putManifest uploads the manifest of m, which makes the set exist.
+func (r *Repository) putManifest(ctx context.Context, m *Manifest) error {
+	stored, err := encodeManifest(m, r.Sealer)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if sealer != nil {
-		sw, err := sealer.Seal(&buf)
-		if err != nil {
-			return fmt.Errorf("seal manifest: %w", err)
-		}
-		sw.Write(raw)
-		if err := sw.Close(); err != nil {
-			return fmt.Errorf("seal manifest: %w", err)
-		}
-	} else {
-		buf.Write(raw)
-	}
-	name := dir + "/" + ManifestName(sealer != nil)
-	if err := b.Put(ctx, name, &buf); err != nil {
+	name := objectPath(SetDir(m.Host, m.Source, m.ID), ManifestName(r.Sealer != nil))
+	if err := r.Backend.Put(ctx, name, bytes.NewReader(stored)); err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	return nil
-}
-
-// ManifestHash is the SHA-256 of a manifest's stored bytes.
-func ManifestHash(stored []byte) string {
-	h := sha256.Sum256(stored)
-	return hex.EncodeToString(h[:])
 }
 
 // tarName is the name of an entry inside a volume.

@@ -59,16 +59,16 @@ type PublishedSource struct {
 // before what they sign: a script without a matching signature is
 // refused, a stale signature beside a new script is not a risk.
 func (p *Publisher) Publish(ctx context.Context, m *archive.Manifest, binPath string) error {
-	dir := path.Join(p.Params.Host, m.Source)
+	dir := archive.SourceDir(p.Params.Host, m.Source)
 	binSHA, err := fileSHA256(binPath)
 	if err != nil {
 		return fmt.Errorf("recovery script: %w", err)
 	}
 	if have, err := p.BinarySHA256(ctx, m.Source); err != nil || have != binSHA {
-		if err := p.putFile(ctx, dir+"/"+BinaryName, binPath); err != nil {
+		if err := p.putFile(ctx, path.Join(dir, archive.BinaryName), path.Join(dir, archive.BinarySigName), binPath); err != nil {
 			return err
 		}
-		if err := p.put(ctx, dir+"/"+BinarySHA256Name, []byte(binSHA+"  "+BinaryName+"\n")); err != nil {
+		if err := p.put(ctx, path.Join(dir, archive.BinarySHA256Name), []byte(binSHA+"  "+archive.BinaryName+"\n")); err != nil {
 			return err
 		}
 	}
@@ -77,15 +77,15 @@ func (p *Publisher) Publish(ctx context.Context, m *archive.Manifest, binPath st
 		return err
 	}
 	if p.Signer != nil {
-		sig, err := p.sign(bytes.NewReader(script), ScriptName)
+		sig, err := p.sign(bytes.NewReader(script), archive.RecoveryScriptName)
 		if err != nil {
 			return err
 		}
-		if err := p.put(ctx, dir+"/"+ScriptName+".asc", sig); err != nil {
+		if err := p.put(ctx, path.Join(dir, archive.RecoveryScriptSigName), sig); err != nil {
 			return err
 		}
 	}
-	return p.put(ctx, dir+"/"+ScriptName, script)
+	return p.put(ctx, path.Join(dir, archive.RecoveryScriptName), script)
 }
 
 // Script renders recover.sh for set m: its layout (or layout, when not
@@ -171,7 +171,7 @@ func Catalog(ctx context.Context, source string, sets Sets) ([]SetRef, error) {
 // BinarySHA256 reads <host>/<source>/backtory.sha256: the SHA-256 of the
 // static binary published beside the sets of source.
 func (p *Publisher) BinarySHA256(ctx context.Context, source string) (string, error) {
-	name := path.Join(p.Params.Host, source, BinarySHA256Name)
+	name := path.Join(archive.SourceDir(p.Params.Host, source), archive.BinarySHA256Name)
 	rc, err := p.Backend.Get(ctx, name, 0)
 	if err != nil {
 		return "", err
@@ -188,8 +188,9 @@ func (p *Publisher) BinarySHA256(ctx context.Context, source string) (string, er
 	return f[0], nil
 }
 
-// putFile uploads the file at file as name, with its signature first.
-func (p *Publisher) putFile(ctx context.Context, name, file string) error {
+// putFile uploads the file at file as name, with its signature (sigName)
+// first.
+func (p *Publisher) putFile(ctx context.Context, name, sigName, file string) error {
 	if p.Signer != nil {
 		f, err := os.Open(file)
 		if err != nil {
@@ -200,7 +201,7 @@ func (p *Publisher) putFile(ctx context.Context, name, file string) error {
 		if err != nil {
 			return err
 		}
-		if err := p.put(ctx, name+".asc", sig); err != nil {
+		if err := p.put(ctx, sigName, sig); err != nil {
 			return err
 		}
 	}
@@ -229,13 +230,6 @@ func (p *Publisher) sign(r io.Reader, what string) ([]byte, error) {
 	}
 	return sig.Bytes(), nil
 }
-
-// The files Publisher writes beside the sets of a source (docs/format.md).
-const (
-	ScriptName       = "recover.sh"
-	BinaryName       = "backtory"
-	BinarySHA256Name = "backtory.sha256"
-)
 
 func fileSHA256(file string) (string, error) {
 	f, err := os.Open(file)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // Interop with real GnuPG (test/deps/gnupg.sh installs it).
@@ -18,12 +20,7 @@ import (
 func needGPG(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"gpg", "gpg-agent", "gpgconf"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-				t.Fatalf("%s not installed (run test/deps/gnupg.sh)", tool)
-			}
-			t.Skipf("%s not installed (run test/deps/gnupg.sh)", tool)
-		}
+		testenv.NeedTool(t, tool)
 	}
 }
 

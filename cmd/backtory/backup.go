@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -192,8 +191,8 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		kind = archive.KindDiff
 	}
 	id := archive.NewSetID(kind, started)
-	env.SetID, env.SetKind = id, kind
-	log.Info("writing a "+kind, "set", id, "why", dec.reason)
+	env.SetID, env.SetKind = id, string(kind)
+	log.Info("writing a "+string(kind), "set", id, "why", dec.reason)
 
 	spec := s.spec()
 	if err := snapshot.CleanupStale(ctx, spec); err != nil {
@@ -225,8 +224,6 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
-		Host:         r.cfg.Host,
-		Source:       s.Name,
 		SourcePath:   s.Path,
 		Root:         snap.Path(),
 		Snapshot:     snapshotLabel(snap),
@@ -234,8 +231,6 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		CrossMounts:  s.CrossMounts,
 		VolumeSize:   int64(r.cfg.VolumeSize),
 		Compression:  comp,
-		Sealer:       r.sealer,
-		SpoolDir:     r.spool,
 		Uploads:      r.b.Capabilities().Connections,
 		Tool:         "backtory " + version,
 		Started:      started,
@@ -247,7 +242,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		},
 	}
 	if dec.base != "" {
-		base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+		base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
 		if err != nil {
 			return err
 		}
@@ -255,7 +250,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		opt.Base = base
 		r.progress.SetTotal(base.Manifest.Stats.Entries, base.Manifest.Stats.Bytes)
 	}
-	m, err := archive.Backup(ctx, r.b, opt)
+	m, err := reader.Backup(ctx, opt)
 	r.progress.Done()
 	if err != nil {
 		return err
@@ -263,7 +258,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if err := r.publishRecovery(ctx, m); err != nil {
 		r.warn(log, "cannot publish the recovery script: "+err.Error())
 	}
-	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, m.Kind, m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
+	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set: " + err.Error())
 	}
@@ -294,7 +289,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		kind := "full"
 		if dec.base != "" {
 			kind = "differential"
-			base, err := reader.OpenBase(ctx, dec.base, filepath.Join(r.cfg.StateDir, "cache"))
+			base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
 			if err != nil {
 				return err
 			}

@@ -150,9 +150,20 @@ func spoolDir(cfg *Config) (string, error) {
 	return d, nil
 }
 
-// newReader returns an archive reader of one source's sets.
-func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Reader {
-	return &archive.Reader{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
+// newReader returns the repository of one source's sets.
+func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Repository {
+	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
+}
+
+// sigsCache is where the fulls' signatures are kept between runs:
+// state_dir/cache/<host>/<source>/<set>.<object>.
+func sigsCache(cfg *Config) archive.Cache { return cacheDir(filepath.Join(cfg.StateDir, "cache")) }
+
+// cacheDir is an archive.Cache in a local directory.
+type cacheDir string
+
+func (d cacheDir) Path(host, source, set, object string) string {
+	return filepath.Join(string(d), host, source, set+"."+object)
 }
 
 func isTerminal(f *os.File) bool {
@@ -201,15 +212,15 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 
 func (s *session) Close() error { return s.b.Close() }
 
-// reader returns an archive reader of one source's sets.
-func (s *session) reader(src *Source) *archive.Reader {
+// reader returns the repository of one source's sets.
+func (s *session) reader(src *Source) *archive.Repository {
 	return newReader(s.cfg, s.b, src, s.spool, s.sealer)
 }
 
 // pick returns the set a read command acts on (--set ID, else the newest
 // at or before --at, else the newest), after checking that the remote was
 // not rolled back.
-func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Reader, *archive.Manifest, error) {
+func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Repository, *archive.Manifest, error) {
 	r := s.reader(src)
 	if err := checkRollback(ctx, s.cfg, r); err != nil {
 		return nil, nil, err

@@ -59,7 +59,7 @@ func runList(ctx context.Context, args []string) error {
 			if err != nil {
 				return err
 			}
-			row := setRow{Source: s.Name, ID: m.ID, Kind: m.Kind, Time: m.Started, Files: m.Stats.Files,
+			row := setRow{Source: s.Name, ID: m.ID, Kind: string(m.Kind), Time: m.Started, Files: m.Stats.Files,
 				Bytes: m.Stats.Bytes, StoredBytes: m.Stats.StoredBytes, Sealed: m.Sealed}
 			if m.Base != nil {
 				row.Base = m.Base.ID

@@ -21,7 +21,7 @@ type decision struct {
 // --full or --diff win; otherwise a full when there is none, when the last
 // full is older than full_every, or when the last differential against it
 // stored more than full_when_diff_exceeds of the full's size.
-func decide(ctx context.Context, r *archive.Reader, pol Policy, force string, now time.Time) (decision, error) {
+func decide(ctx context.Context, r *archive.Repository, pol Policy, force string, now time.Time) (decision, error) {
 	ids, err := r.SetIDs(ctx)
 	if err != nil {
 		return decision{}, err
@@ -76,7 +76,7 @@ func seenFile(cfg *Config, source string) string {
 
 // checkRollback fails if the remote's newest set is older than the newest
 // this host wrote or saw.
-func checkRollback(ctx context.Context, cfg *Config, r *archive.Reader) error {
+func checkRollback(ctx context.Context, cfg *Config, r *archive.Repository) error {
 	raw, err := os.ReadFile(seenFile(cfg, r.Source))
 	if err != nil {
 		return nil // nothing seen yet

@@ -74,7 +74,7 @@ func runPrune(ctx context.Context, args []string) error {
 		for _, d := range drop {
 			fmt.Printf("%s %s/%s: %s\n", verb, s.Name, d.id, d.why)
 			if !dryRun {
-				if err := archive.DeleteSet(ctx, b, cfg.Host, s.Name, d.id); err != nil {
+				if err := r.DeleteSet(ctx, d.id); err != nil {
 					return err
 				}
 				if d.kind == archive.KindFull {
@@ -107,13 +107,16 @@ func runPrune(ctx context.Context, args []string) error {
 
 // setMeta is what prune needs to know of a set.
 type setMeta struct {
-	id, kind, base string
-	t              time.Time
+	id, base string
+	kind     archive.Kind
+	t        time.Time
 }
 
 // pruned is a set prune removes, and why.
 type pruned struct {
-	id, kind, why string
+	id   string
+	kind archive.Kind
+	why  string
 }
 
 // choosePrune decides which sets (oldest first in sets) to delete: fulls

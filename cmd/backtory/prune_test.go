@@ -110,20 +110,20 @@ func TestPruneCLI(t *testing.T) {
 	var ids []string
 	snapshots := map[string]string{}
 	full := ""
+	r := &archive.Repository{Backend: b, SpoolDir: spool, Host: "testhost", Source: "root"}
 	for d := 0; d < 30; d += 3 {
 		os.WriteFile(filepath.Join(src, "etc/hosts"), []byte(time.Duration(d).String()), 0o644)
-		opt := archive.BackupOptions{Host: "testhost", Source: "root", SourcePath: src, Root: src, Snapshot: "none",
-			VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1}, SpoolDir: spool,
+		opt := archive.BackupOptions{SourcePath: src, Root: src, Snapshot: "none",
+			VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1},
 			Started: start.Add(time.Duration(d) * 24 * time.Hour)}
 		if d%9 != 0 {
-			r := &archive.Reader{Backend: b, SpoolDir: spool, Host: "testhost", Source: "root"}
-			base, err := r.OpenBase(ctx, full, filepath.Join(dir, "cache"))
+			base, err := r.OpenBase(ctx, full, cacheDir(filepath.Join(dir, "cache")))
 			if err != nil {
 				t.Fatal(err)
 			}
 			opt.Base = base
 		}
-		m, err := archive.Backup(ctx, b, opt)
+		m, err := r.Backup(ctx, opt)
 		if opt.Base != nil {
 			opt.Base.Close()
 		}
@@ -137,14 +137,13 @@ func TestPruneCLI(t *testing.T) {
 		snapshots[m.ID] = copyDir(t, src)
 	}
 	// An interrupted run's leftovers, old enough to go.
-	stale := archive.SetDir("testhost", "root", archive.NewSetID("full", start.Add(-time.Hour)))
+	stale := archive.SetDir("testhost", "root", archive.NewSetID(archive.KindFull, start.Add(-time.Hour)))
 	os.MkdirAll(filepath.Join(dir, "remote", stale), 0o700)
 	os.WriteFile(filepath.Join(dir, "remote", stale, "vol-000001.tar.zst"), []byte("partial"), 0o600)
 	old := start.Add(-48 * time.Hour)
 	os.Chtimes(filepath.Join(dir, "remote", stale, "vol-000001.tar.zst"), old, old)
 
 	mustRun(t, "prune", "--config", cfg, "--dry-run")
-	r := &archive.Reader{Backend: b, SpoolDir: spool, Host: "testhost", Source: "root"}
 	after, _ := r.SetIDs(ctx)
 	if !reflect.DeepEqual(after, ids) {
 		t.Fatalf("--dry-run deleted sets: %v -> %v", ids, after)

@@ -10,7 +10,7 @@ import (
 
 // pickSet returns the set a read command acts on: --set ID, else the newest
 // at or before --at, else the newest.
-func pickSet(ctx context.Context, r *archive.Reader, id, at string) (string, error) {
+func pickSet(ctx context.Context, r *archive.Repository, id, at string) (string, error) {
 	ids, err := r.SetIDs(ctx)
 	if err != nil {
 		return "", err
