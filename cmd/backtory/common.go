@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/state"
 )
 
 // globals are the flags every command that reads the config takes.
@@ -141,8 +141,8 @@ func openRemote(ctx context.Context, cfg *Config) (remote.Backend, error) {
 
 // spoolDir returns (and creates) the local directory for objects in transit.
 func spoolDir(cfg *Config) (string, error) {
-	d := filepath.Join(cfg.StateDir, "spool")
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	d, err := state.New(cfg.StateDir).Spool()
+	if err != nil {
 		return "", usagef("state_dir: %v", err)
 	}
 	return d, nil
@@ -161,6 +161,7 @@ func isTerminal(f *os.File) bool {
 // session is what a command that works with the remote needs.
 type session struct {
 	cfg    *Config
+	state  *state.Dir
 	log    *slog.Logger
 	b      remote.Backend
 	spool  string
@@ -185,7 +186,7 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{cfg: cfg, log: log, b: b, spool: spool, sealer: sealer}, nil
+	return &session{cfg: cfg, state: state.New(cfg.StateDir), log: log, b: b, spool: spool, sealer: sealer}, nil
 }
 
 func (s *session) Close() error { return s.b.Close() }
@@ -200,7 +201,7 @@ func (s *session) reader(src *Source) *archive.Reader {
 // not rolled back.
 func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Reader, *archive.Manifest, error) {
 	r := s.reader(src)
-	if err := checkRollback(ctx, s.cfg, r); err != nil {
+	if err := checkRollback(ctx, s.state, r); err != nil {
 		return nil, nil, err
 	}
 	id, err := pickSet(ctx, r, setID, at)

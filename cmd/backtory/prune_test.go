@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,85 +12,6 @@ import (
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/remote"
 )
-
-func TestChoosePrune(t *testing.T) {
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	day := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
-	// Fulls every 10 days, a diff each day in between; f40 is the oldest.
-	var sets []setMeta
-	full := ""
-	for d := 40; d >= 0; d-- {
-		id := day(d).Format("f20060102")
-		if d%10 == 0 {
-			full = id
-			sets = append(sets, setMeta{id: id, kind: archive.KindFull, t: day(d)})
-			continue
-		}
-		sets = append(sets, setMeta{id: day(d).Format("d20060102"), kind: archive.KindDiff, base: full, t: day(d)})
-	}
-	ids := func(ps []pruned) []string {
-		var out []string
-		for _, p := range ps {
-			out = append(out, p.id)
-		}
-		sort.Strings(out)
-		return out
-	}
-	tests := []struct {
-		name      string
-		keepFulls int
-		rules     string
-		wantDrops int
-		mustKeep  []string
-	}{
-		// 5 fulls (days 40, 30, 20, 10, 0) with 9 diffs each but the newest.
-		{"keep 2 fulls, all their diffs", 2, "", 30, []string{"f20260601", "f20260522", "d20260531", "d20260523"}},
-		{"keep all fulls", 10, "", 0, nil},
-		{"keep 1 full", 1, "", 40, []string{"f20260601"}},
-		{"thin: last 3 days", 5, "3d", 33, []string{"f20260422", "d20260531", "d20260529"}},
-		{"thin: 3 days all, weekly for 20 days", 5, "3d:all,20d:weekly", 30, []string{"d20260531", "d20260529", "d20260530"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rules, err := parseThinning(tc.rules)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drop := choosePrune(sets, tc.keepFulls, rules, now)
-			got := ids(drop)
-			if len(got) != tc.wantDrops {
-				t.Errorf("dropped %d sets, want %d: %v", len(got), tc.wantDrops, got)
-			}
-			for _, k := range tc.mustKeep {
-				for _, g := range got {
-					if g == k {
-						t.Errorf("dropped %s, which must be kept", k)
-					}
-				}
-			}
-			// A kept differential never loses its full.
-			dropped := map[string]bool{}
-			for _, g := range got {
-				dropped[g] = true
-			}
-			for _, s := range sets {
-				if s.kind == archive.KindDiff && !dropped[s.id] && dropped[s.base] {
-					t.Errorf("kept %s but dropped its full %s", s.id, s.base)
-				}
-			}
-			// Pruning again after the drops deletes nothing more.
-			var rest []setMeta
-			for _, s := range sets {
-				if !dropped[s.id] {
-					rest = append(rest, s)
-				}
-			}
-			if again := choosePrune(rest, tc.keepFulls, rules, now); len(again) != 0 {
-				t.Errorf("a second prune drops %v", ids(again))
-			}
-		})
-	}
-}
 
 // TestPruneCLI writes fulls and differentials of a real tree over several
 // simulated weeks, prunes with the CLI, and restores every kept set.
