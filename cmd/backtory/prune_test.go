@@ -11,6 +11,7 @@ import (
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/state"
 )
 
 // TestPruneCLI writes fulls and differentials of a real tree over several
@@ -115,5 +116,19 @@ func TestBackupDryRun(t *testing.T) {
 	}
 	if after, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*")); len(after) != len(before) {
 		t.Fatalf("a dry run wrote to the remote: %v -> %v", before, after)
+	}
+	// The full's signatures are cached where state_dir's owner says.
+	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &archive.Reader{Backend: b, Host: "testhost", Source: "root"}
+	ids, _ := r.SetIDs(context.Background())
+	m, _, err := r.Manifest(context.Background(), ids[0])
+	if err != nil || m.Sigs == nil {
+		t.Fatalf("the full's manifest: %v", err)
+	}
+	if _, err := os.Stat(state.New(filepath.Join(dir, "state")).Path("testhost", "root", m.ID, m.Sigs.Name)); err != nil {
+		t.Errorf("the full's signatures are not in the cache: %v", err)
 	}
 }
