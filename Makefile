@@ -7,7 +7,7 @@ BUILD    := build
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The project's packages (a bench work tree may hold stray Go files).
-PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/...
+PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
 .PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers lint demo clean deps
 

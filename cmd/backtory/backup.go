@@ -12,8 +12,10 @@ import (
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/hooks"
+	"github.com/backtory/backtory/policy"
 	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/snapshot"
+	"github.com/backtory/backtory/state"
 )
 
 func init() {
@@ -37,9 +39,12 @@ func runBackup(ctx context.Context, args []string) error {
 	if full && diff {
 		return usagef("backup: --full and --diff exclude each other")
 	}
-	force := map[bool]string{true: "full"}[full]
-	if diff {
-		force = "diff"
+	var force policy.Force
+	switch {
+	case full:
+		force = policy.ForceFull
+	case diff:
+		force = policy.ForceDiff
 	}
 	ses, err := g.open(ctx)
 	if err != nil {
@@ -74,7 +79,7 @@ func runBackup(ctx context.Context, args []string) error {
 // source in turn.
 type backupRun struct {
 	*session
-	force    string
+	force    policy.Force
 	progress *progress
 	warnings []string
 }
@@ -144,7 +149,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	env := genv
 	env.Source, env.SourcePath = s.Name, s.Path
 	always := context.WithoutCancel(ctx)
-	rec := runRecord{Host: r.cfg.Host, Source: s.Name, Started: time.Now()}
+	rec := state.Run{Host: r.cfg.Host, Source: s.Name, Started: time.Now()}
 	warnedBefore := len(r.warnings)
 	defer func() {
 		rec.Finished, rec.Warnings = time.Now(), len(r.warnings)-warnedBefore
@@ -154,11 +159,12 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		} else if rec.Warnings > 0 {
 			rec.Outcome = hooks.StatusWarning
 		}
-		if serr := saveRunRecord(r.cfg, rec); serr != nil {
+		if serr := r.state.SaveRun(rec); serr != nil {
 			log.Warn("cannot record the run for backtory status: " + serr.Error())
 		}
 		if r.cfg.MetricsFile != "" {
-			if merr := writeMetrics(r.cfg.MetricsFile, loadRunRecords(r.cfg)); merr != nil {
+			recs, _ := lastRuns(r.cfg) // unreadable records are reported as never run
+			if merr := writeMetrics(r.cfg.MetricsFile, recs); merr != nil {
 				log.Warn("metrics_file: " + merr.Error())
 			}
 		}
@@ -178,21 +184,21 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	reader := r.reader(s)
-	if err := checkRollback(ctx, r.cfg, reader); err != nil {
+	if err := checkRollback(ctx, r.state, reader); err != nil {
 		return err
 	}
 	started := time.Now()
-	dec, err := decide(ctx, reader, r.cfg.Policy, r.force, started)
+	dec, err := decide(ctx, r.cfg, reader, r.force, started)
 	if err != nil {
 		return err
 	}
 	kind := archive.KindFull
-	if dec.base != "" {
+	if dec.Base != "" {
 		kind = archive.KindDiff
 	}
 	id := archive.NewSetID(kind, started)
 	env.SetID, env.SetKind = id, string(kind)
-	log.Info("writing a "+string(kind), "set", id, "why", dec.reason)
+	log.Info("writing a "+string(kind), "set", id, "why", dec.Reason)
 
 	spec := s.spec()
 	if err := snapshot.CleanupStale(ctx, spec); err != nil {
@@ -241,8 +247,8 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 			r.warn(log, path+": "+msg)
 		},
 	}
-	if dec.base != "" {
-		base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
+	if dec.Base != "" {
+		base, err := reader.OpenBase(ctx, dec.Base, r.state)
 		if err != nil {
 			return err
 		}
@@ -259,7 +265,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		r.warn(log, "cannot publish the recovery script: "+err.Error())
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
-	if err := rememberSet(r.cfg, s.Name, m.ID); err != nil {
+	if err := r.state.Remember(r.cfg.Host, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set: " + err.Error())
 	}
 	if err := snap.Release(ctx); err != nil {
@@ -278,18 +284,18 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	for _, s := range srcs {
 		reader := r.reader(s)
-		if err := checkRollback(ctx, r.cfg, reader); err != nil {
+		if err := checkRollback(ctx, r.state, reader); err != nil {
 			return err
 		}
-		dec, err := decide(ctx, reader, r.cfg.Policy, r.force, time.Now())
+		dec, err := decide(ctx, r.cfg, reader, r.force, time.Now())
 		if err != nil {
 			return err
 		}
 		opt := archive.BackupOptions{Root: s.Path, Exclude: s.Exclude, CrossMounts: s.CrossMounts}
 		kind := "full"
-		if dec.base != "" {
+		if dec.Base != "" {
 			kind = "differential"
-			base, err := reader.OpenBase(ctx, dec.base, sigsCache(r.cfg))
+			base, err := reader.OpenBase(ctx, dec.Base, r.state)
 			if err != nil {
 				return err
 			}
@@ -300,10 +306,10 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		fmt.Printf("source %s: would write a %s (%s)\n", s.Name, kind, dec.reason)
+		fmt.Printf("source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
 		fmt.Printf("  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
-		if dec.base != "" {
-			fmt.Printf("  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
+		if dec.Base != "" {
+			fmt.Printf("  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.Base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
 		}
 	}
 	return nil

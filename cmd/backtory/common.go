@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -15,6 +14,7 @@ import (
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/recovery"
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/state"
 )
 
 // globals are the flags every command that reads the config takes.
@@ -141,29 +141,9 @@ func openRemote(ctx context.Context, cfg *Config, log *slog.Logger) (remote.Back
 	return b, nil
 }
 
-// spoolDir returns (and creates) the local directory for objects in transit.
-func spoolDir(cfg *Config) (string, error) {
-	d := filepath.Join(cfg.StateDir, "spool")
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", usagef("state_dir: %v", err)
-	}
-	return d, nil
-}
-
 // newReader returns the repository of one source's sets.
 func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Repository {
 	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
-}
-
-// sigsCache is where the fulls' signatures are kept between runs:
-// state_dir/cache/<host>/<source>/<set>.<object>.
-func sigsCache(cfg *Config) archive.Cache { return cacheDir(filepath.Join(cfg.StateDir, "cache")) }
-
-// cacheDir is an archive.Cache in a local directory.
-type cacheDir string
-
-func (d cacheDir) Path(host, source, set, object string) string {
-	return filepath.Join(string(d), host, source, set+"."+object)
 }
 
 func isTerminal(f *os.File) bool {
@@ -174,6 +154,7 @@ func isTerminal(f *os.File) bool {
 // session is what a command that works with the remote needs.
 type session struct {
 	cfg    *Config
+	state  *state.Dir
 	log    *slog.Logger
 	b      remote.Backend
 	spool  string
@@ -191,16 +172,16 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ses := &session{cfg: cfg, log: log}
+	ses := &session{cfg: cfg, state: state.New(cfg.StateDir), log: log}
 	if box != nil {
 		ses.sealer = box
 		if box.SignerFingerprint() != "" { // passphrase mode has no signing key
 			ses.signer = box
 		}
 	}
-	spool, err := spoolDir(cfg)
+	spool, err := ses.state.Spool()
 	if err != nil {
-		return nil, err
+		return nil, usagef("state_dir: %v", err)
 	}
 	b, err := openRemote(ctx, cfg, log)
 	if err != nil {
@@ -222,7 +203,7 @@ func (s *session) reader(src *Source) *archive.Repository {
 // not rolled back.
 func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Repository, *archive.Manifest, error) {
 	r := s.reader(src)
-	if err := checkRollback(ctx, s.cfg, r); err != nil {
+	if err := checkRollback(ctx, s.state, r); err != nil {
 		return nil, nil, err
 	}
 	id, err := pickSet(ctx, r, setID, at)

@@ -17,6 +17,7 @@ import (
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/archive/seal"
 	"github.com/backtory/backtory/hooks"
+	"github.com/backtory/backtory/policy"
 	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/snapshot"
 )
@@ -33,7 +34,7 @@ type Config struct {
 	VolumeSize  Size          `yaml:"volume_size"`
 	Compression string        `yaml:"compression"`
 	Encryption  *seal.Config  `yaml:"encryption"`
-	Policy      Policy        `yaml:"policy"`
+	Policy      policy.Config `yaml:"policy"`
 	Hooks       hooks.Set     `yaml:"hooks"`
 	MetricsFile string        `yaml:"metrics_file"` // Prometheus textfile written after each backup
 
@@ -60,57 +61,6 @@ type Source struct {
 func (s *Source) spec() snapshot.Spec {
 	return snapshot.Spec{Kind: s.Snapshot, Path: s.Path, Dataset: s.Dataset, Recursive: s.Recursive,
 		LV: s.LV, Size: s.SnapshotSize, SnapshotDir: s.SnapshotDir}
-}
-
-// Policy decides between a full and a differential, and what prune keeps.
-type Policy struct {
-	FullEvery          Duration `yaml:"full_every"`             // a new full when the last is this old
-	FullWhenDiffExceed Percent  `yaml:"full_when_diff_exceeds"` // ... or when the last differential is this big, relative to its full
-	KeepFulls          int      `yaml:"keep_fulls"`             // prune keeps the newest N fulls and their differentials
-	KeepDiffs          string   `yaml:"keep_diffs"`             // thinning of differentials by age, e.g. "7d:all,60d:weekly"
-}
-
-// Duration is a time span written "90m", "12h", "7d" or "2w".
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-func parseDuration(s string) (time.Duration, error) {
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.Atoi(n)
-			if err != nil || v < 0 {
-				return 0, fmt.Errorf("duration %q: want e.g. 12h, 7d or 2w", s)
-			}
-			return time.Duration(v) * unit, nil
-		}
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("duration %q: want e.g. 12h, 7d or 2w", s)
-	}
-	return v, nil
-}
-
-// Percent is a percentage written "50%".
-type Percent float64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
-	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(n.Value, "%")), 64)
-	if err != nil || v <= 0 {
-		return fmt.Errorf("line %d: percentage %q: want e.g. 50%%", n.Line, n.Value)
-	}
-	*p = Percent(v)
-	return nil
 }
 
 // Size is a byte count written as "256MiB", "1GiB", "500MB" or a number.
@@ -193,8 +143,8 @@ func yamlError(path string, err error) string {
 			m = strings.Replace(m, loc[0], "", 1)
 		}
 		m = strings.Replace(m, "field ", "unknown key ", 1)
-		m = regexp.MustCompile(` not found in type main\.\w+`).ReplaceAllString(m, "")
-		m = regexp.MustCompile(` into main\.\w+`).ReplaceAllString(m, "")
+		m = regexp.MustCompile(` not found in type (main|policy)\.\w+`).ReplaceAllString(m, "")
+		m = regexp.MustCompile(` into (main|policy)\.\w+`).ReplaceAllString(m, "")
 		if line != "" {
 			out = append(out, fmt.Sprintf("%s:%s: %s", path, line, m))
 		} else {
@@ -303,7 +253,7 @@ func (c *Config) check() error {
 		return c.errAt([]any{"compression"}, "%v", err)
 	}
 	if c.Policy.FullEvery == 0 {
-		c.Policy.FullEvery = Duration(7 * 24 * time.Hour)
+		c.Policy.FullEvery = policy.Duration(7 * 24 * time.Hour)
 	}
 	if c.Policy.FullWhenDiffExceed == 0 {
 		c.Policy.FullWhenDiffExceed = 50
@@ -314,7 +264,7 @@ func (c *Config) check() error {
 	if c.Policy.KeepFulls < 1 {
 		return c.errAt([]any{"policy", "keep_fulls"}, "keep_fulls must be at least 1")
 	}
-	if _, err := parseThinning(c.Policy.KeepDiffs); err != nil {
+	if _, err := policy.ParseThinning(c.Policy.KeepDiffs); err != nil {
 		return c.errAt([]any{"policy", "keep_diffs"}, "%v", err)
 	}
 	if c.hasHooks() {

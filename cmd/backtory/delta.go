@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/pflag"
 
+	"github.com/backtory/backtory/internal/atomicfile"
 	"github.com/backtory/backtory/rsyncdelta"
 )
 
@@ -244,25 +244,10 @@ func deltaOpenInput(path string, stdin io.Reader) (io.ReadCloser, int64, error) 
 }
 
 // deltaWriteOutput runs write on stdout for "-", or on a temporary file next to
-// path that is renamed to path only when write succeeds.
+// path that becomes path (mode 0600) only when write succeeds.
 func deltaWriteOutput(path string, stdout io.Writer, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(stdout)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, 0o600, write)
 }

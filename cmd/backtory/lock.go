@@ -2,90 +2,16 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
+
+	"github.com/backtory/backtory/state"
 )
 
-// acquireLock makes sure only one run at a time works with a config: it
-// takes an exclusive flock on <stateDir>/lock (creating the directory 0700
-// if missing) and writes this process's PID into the file. When another
-// process holds the lock it returns a lockedError naming that process.
-//
-// A lock left by a run that died (crash, kill -9, power loss) is taken over
-// without any check: flock locks belong to the open file, and the kernel
-// drops them when the last descriptor closes, which happens when the
-// process dies. So a lock file that exists but that no live process has
-// locked is just a file; its stale PID is overwritten. For the same reason
-// the file is never removed: removing it while another process waits to
-// open it would let two runs lock two different files.
-//
-// The descriptor is close-on-exec (os.OpenFile sets O_CLOEXEC), so hooks
-// and their background processes never inherit the lock.
-//
-// release truncates the PID and unlocks; call it once, when the run ends.
+// acquireLock takes the lock of one run at a time in stateDir (see
+// state.Dir.Lock); another run holding it ends this one with exit 4.
 func acquireLock(stateDir string) (release func(), err error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state_dir: %w", err)
+	release, err = state.New(stateDir).Lock()
+	if errors.Is(err, state.ErrLocked) {
+		return nil, lockedError{err}
 	}
-	path := filepath.Join(stateDir, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
-	}
-	if err := flock(f); err != nil {
-		f.Close()
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		if pid := holderPID(path); pid > 0 {
-			return nil, lockedError{fmt.Errorf("another backtory run (pid %d) holds the lock %s; wait for it to finish", pid, path)}
-		}
-		return nil, lockedError{fmt.Errorf("another backtory run holds the lock %s; wait for it to finish", path)}
-	}
-	if err := writePID(f); err != nil {
-		f.Close() // unlocks
-		return nil, fmt.Errorf("write pid to lock %s: %w", path, err)
-	}
-	return func() {
-		_ = f.Truncate(0) // while still locked: nobody reads our PID after we are gone
-		f.Close()
-	}, nil
-}
-
-// flock takes an exclusive lock on f without waiting, retrying on EINTR.
-func flock(f *os.File) error {
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err != syscall.EINTR {
-			return err
-		}
-	}
-}
-
-func writePID(f *os.File) error {
-	if err := f.Truncate(0); err != nil {
-		return err
-	}
-	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return err
-}
-
-// holderPID reads the PID the holder wrote, or 0. A holder that has just
-// taken the lock may not have written it yet, so it looks a few times.
-func holderPID(path string) int {
-	for range 5 {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
-				return pid
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return 0
+	return release, err
 }

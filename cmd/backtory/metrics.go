@@ -6,43 +6,23 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/backtory/backtory/internal/atomicfile"
+	"github.com/backtory/backtory/state"
 )
 
-// writeMetrics writes recs (from loadRunRecords) to path in the Prometheus
-// text exposition format, atomically: a temporary file in the same
-// directory, renamed over path, so the collector never reads half a file.
+// writeMetrics writes recs (from lastRuns) to path in the Prometheus
+// text exposition format, atomically (see internal/atomicfile), so the
+// collector never reads half a file.
 // The file is world-readable (0644): node_exporter does not run as root.
 //
 // Every metric has one series per source. A source that never succeeded
 // reports 0 as its last success time, so an alert on
 // `time() - backtory_last_success_timestamp_seconds > 26*3600` fires for it.
-func writeMetrics(path string, recs []runRecord) error {
-	data := formatMetrics(recs)
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+func writeMetrics(path string, recs []state.Run) error {
+	if err := atomicfile.WriteFile(path, formatMetrics(recs), 0o644); err != nil {
 		return fmt.Errorf("metrics file %s: %w", path, err)
 	}
 	return nil
@@ -51,36 +31,36 @@ func writeMetrics(path string, recs []runRecord) error {
 // metric is one metric family: its name, help, and value for a record.
 type metric struct {
 	name, help string
-	value      func(r *runRecord) float64
+	value      func(r *state.Run) float64
 }
 
 var metrics = []metric{
 	{"backtory_last_run_timestamp_seconds", "When the source's last backup run ended (Unix time; 0: never).",
-		func(r *runRecord) float64 { return unixSeconds(r) }},
+		func(r *state.Run) float64 { return unixSeconds(r) }},
 	{"backtory_last_success_timestamp_seconds", "When the source's last successful backup ended, one that made a set (Unix time; 0: never).",
-		func(r *runRecord) float64 { return unixSeconds(r.LastSuccess) }},
+		func(r *state.Run) float64 { return unixSeconds(r.LastSuccess) }},
 	{"backtory_last_run_success", "1 if the source's last backup run made a set (with or without warnings), 0 if it failed or never ran.",
-		func(r *runRecord) float64 { return boolFloat(r.Outcome == "success" || r.Outcome == "warning") }},
+		func(r *state.Run) float64 { return boolFloat(r.Outcome == "success" || r.Outcome == "warning") }},
 	{"backtory_last_run_warnings", "Warnings of the source's last backup run (files changed while read, failed hooks with on_error: continue).",
-		func(r *runRecord) float64 { return float64(r.Warnings) }},
+		func(r *state.Run) float64 { return float64(r.Warnings) }},
 	{"backtory_last_run_duration_seconds", "How long the source's last backup run took.",
-		func(r *runRecord) float64 {
+		func(r *state.Run) float64 {
 			if r.Outcome == "" || r.Finished.Before(r.Started) {
 				return 0
 			}
 			return r.Finished.Sub(r.Started).Seconds()
 		}},
 	{"backtory_last_set_files", "Files in the set the source's last successful backup made.",
-		func(r *runRecord) float64 { return lastSet(r, func(s *runRecord) float64 { return float64(s.Files) }) }},
+		func(r *state.Run) float64 { return lastSet(r, func(s *state.Run) float64 { return float64(s.Files) }) }},
 	{"backtory_last_set_bytes", "Bytes of file data in the set the source's last successful backup made.",
-		func(r *runRecord) float64 { return lastSet(r, func(s *runRecord) float64 { return float64(s.Bytes) }) }},
+		func(r *state.Run) float64 { return lastSet(r, func(s *state.Run) float64 { return float64(s.Bytes) }) }},
 	{"backtory_last_set_stored_bytes", "Bytes the set the source's last successful backup made takes on the remote.",
-		func(r *runRecord) float64 { return lastSet(r, func(s *runRecord) float64 { return float64(s.Stored) }) }},
+		func(r *state.Run) float64 { return lastSet(r, func(s *state.Run) float64 { return float64(s.Stored) }) }},
 }
 
 // formatMetrics renders recs as Prometheus text: HELP and TYPE, then one
 // gauge per source, for each metric.
-func formatMetrics(recs []runRecord) []byte {
+func formatMetrics(recs []state.Run) []byte {
 	var b bytes.Buffer
 	for _, m := range metrics {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
@@ -92,14 +72,14 @@ func formatMetrics(recs []runRecord) []byte {
 	return b.Bytes()
 }
 
-func unixSeconds(r *runRecord) float64 {
+func unixSeconds(r *state.Run) float64 {
 	if r == nil || r.Finished.IsZero() {
 		return 0
 	}
 	return float64(r.Finished.UnixMilli()) / 1000
 }
 
-func lastSet(r *runRecord, f func(*runRecord) float64) float64 {
+func lastSet(r *state.Run, f func(*state.Run) float64) float64 {
 	if r.LastSuccess == nil {
 		return 0
 	}

@@ -12,18 +12,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/state"
 )
 
 func TestFormatMetrics(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 3, 30, 0, 0, time.UTC)
-	ok := &runRecord{Source: "root", Outcome: "success", Started: t0, Finished: t0.Add(90 * time.Second),
+	ok := &state.Run{Source: "root", Outcome: "success", Started: t0, Finished: t0.Add(90 * time.Second),
 		SetID: "full-x", Files: 1200, Bytes: 5 << 30, Stored: 2 << 30}
 	rootRec := *ok
 	rootRec.LastSuccess = ok
-	failed := runRecord{Source: "data", Outcome: "failure", Started: t0.Add(time.Hour), Finished: t0.Add(time.Hour + 1500*time.Millisecond),
-		Error: "boom", LastSuccess: &runRecord{Source: "data", Outcome: "warning", Finished: t0.Add(-24 * time.Hour), Files: 7, Bytes: 70, Stored: 90}}
-	never := runRecord{Source: `we"ird\`}
-	got := string(formatMetrics([]runRecord{failed, rootRec, never}))
+	failed := state.Run{Source: "data", Outcome: "failure", Started: t0.Add(time.Hour), Finished: t0.Add(time.Hour + 1500*time.Millisecond),
+		Error: "boom", LastSuccess: &state.Run{Source: "data", Outcome: "warning", Finished: t0.Add(-24 * time.Hour), Files: 7, Bytes: 70, Stored: 90}}
+	never := state.Run{Source: `we"ird\`}
+	got := string(formatMetrics([]state.Run{failed, rootRec, never}))
 	unix := float64(t0.Unix())
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	for _, want := range []string{
@@ -61,7 +63,7 @@ func TestWriteMetricsAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "backtory.prom")
 	os.WriteFile(path, []byte("old"), 0o600)
-	recs := []runRecord{{Source: "root", Outcome: "success", Finished: time.Now()}}
+	recs := []state.Run{{Source: "root", Outcome: "success", Finished: time.Now()}}
 	if err := writeMetrics(path, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,11 @@ func TestMetricsReadByNodeExporter(t *testing.T) {
 	}
 	textfiles := filepath.Join(dir, "textfiles")
 	os.Mkdir(textfiles, 0o755)
-	if err := writeMetrics(filepath.Join(textfiles, "backtory.prom"), loadRunRecords(cfg)); err != nil {
+	recs, err := lastRuns(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeMetrics(filepath.Join(textfiles, "backtory.prom"), recs); err != nil {
 		t.Fatal(err)
 	}
 

@@ -5,93 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/remote"
+	"github.com/backtory/backtory/state"
 )
-
-func TestChoosePrune(t *testing.T) {
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	day := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
-	// Fulls every 10 days, a diff each day in between; f40 is the oldest.
-	var sets []setMeta
-	full := ""
-	for d := 40; d >= 0; d-- {
-		id := day(d).Format("f20060102")
-		if d%10 == 0 {
-			full = id
-			sets = append(sets, setMeta{id: id, kind: archive.KindFull, t: day(d)})
-			continue
-		}
-		sets = append(sets, setMeta{id: day(d).Format("d20060102"), kind: archive.KindDiff, base: full, t: day(d)})
-	}
-	ids := func(ps []pruned) []string {
-		var out []string
-		for _, p := range ps {
-			out = append(out, p.id)
-		}
-		sort.Strings(out)
-		return out
-	}
-	tests := []struct {
-		name      string
-		keepFulls int
-		rules     string
-		wantDrops int
-		mustKeep  []string
-	}{
-		// 5 fulls (days 40, 30, 20, 10, 0) with 9 diffs each but the newest.
-		{"keep 2 fulls, all their diffs", 2, "", 30, []string{"f20260601", "f20260522", "d20260531", "d20260523"}},
-		{"keep all fulls", 10, "", 0, nil},
-		{"keep 1 full", 1, "", 40, []string{"f20260601"}},
-		{"thin: last 3 days", 5, "3d", 33, []string{"f20260422", "d20260531", "d20260529"}},
-		{"thin: 3 days all, weekly for 20 days", 5, "3d:all,20d:weekly", 30, []string{"d20260531", "d20260529", "d20260530"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			rules, err := parseThinning(tc.rules)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drop := choosePrune(sets, tc.keepFulls, rules, now)
-			got := ids(drop)
-			if len(got) != tc.wantDrops {
-				t.Errorf("dropped %d sets, want %d: %v", len(got), tc.wantDrops, got)
-			}
-			for _, k := range tc.mustKeep {
-				for _, g := range got {
-					if g == k {
-						t.Errorf("dropped %s, which must be kept", k)
-					}
-				}
-			}
-			// A kept differential never loses its full.
-			dropped := map[string]bool{}
-			for _, g := range got {
-				dropped[g] = true
-			}
-			for _, s := range sets {
-				if s.kind == archive.KindDiff && !dropped[s.id] && dropped[s.base] {
-					t.Errorf("kept %s but dropped its full %s", s.id, s.base)
-				}
-			}
-			// Pruning again after the drops deletes nothing more.
-			var rest []setMeta
-			for _, s := range sets {
-				if !dropped[s.id] {
-					rest = append(rest, s)
-				}
-			}
-			if again := choosePrune(rest, tc.keepFulls, rules, now); len(again) != 0 {
-				t.Errorf("a second prune drops %v", ids(again))
-			}
-		})
-	}
-}
 
 // TestPruneCLI writes fulls and differentials of a real tree over several
 // simulated weeks, prunes with the CLI, and restores every kept set.
@@ -117,7 +38,7 @@ func TestPruneCLI(t *testing.T) {
 			VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 1},
 			Started: start.Add(time.Duration(d) * 24 * time.Hour)}
 		if d%9 != 0 {
-			base, err := r.OpenBase(ctx, full, cacheDir(filepath.Join(dir, "cache")))
+			base, err := r.OpenBase(ctx, full, state.New(dir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,5 +115,19 @@ func TestBackupDryRun(t *testing.T) {
 	}
 	if after, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*")); len(after) != len(before) {
 		t.Fatalf("a dry run wrote to the remote: %v -> %v", before, after)
+	}
+	// The full's signatures are cached where state_dir's owner says.
+	b, err := remote.NewLocal(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &archive.Repository{Backend: b, Host: "testhost", Source: "root"}
+	ids, _ := r.SetIDs(context.Background())
+	m, _, err := r.Manifest(context.Background(), ids[0])
+	if err != nil || m.Sigs == nil {
+		t.Fatalf("the full's manifest: %v", err)
+	}
+	if _, err := os.Stat(state.New(filepath.Join(dir, "state")).Path("testhost", "root", m.ID, m.Sigs.Name)); err != nil {
+		t.Errorf("the full's signatures are not in the cache: %v", err)
 	}
 }

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/backtory/backtory/policy"
+	"github.com/backtory/backtory/state"
 )
 
 func init() {
@@ -32,7 +34,7 @@ type statusRow struct {
 	LastSuccessAge *float64 `json:"last_success_age_seconds,omitempty"`
 	// LastRun is the last run (its last_success the last one that made a
 	// set); absent when the source never ran.
-	LastRun *runRecord `json:"last_run,omitempty"`
+	LastRun *state.Run `json:"last_run,omitempty"`
 }
 
 func runStatus(_ context.Context, args []string) error {
@@ -51,7 +53,7 @@ func runStatus(_ context.Context, args []string) error {
 	}
 	var maxAge time.Duration
 	if maxAgeFlag != "" {
-		d, err := parseDuration(maxAgeFlag)
+		d, err := policy.ParseDuration(maxAgeFlag)
 		if err != nil || d == 0 {
 			return usagef("status: --max-age %q: want a duration such as 26h or 2d", maxAgeFlag)
 		}
@@ -61,13 +63,12 @@ func runStatus(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// loadRunRecords takes an unreadable record for a source that never
-	// ran; say so instead when the records cannot be read at all.
-	runs := filepath.Dir(runRecordPath(cfg, "x"))
-	if _, err := os.ReadDir(runs); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// An unreadable record is a source that never ran; records that
+	// cannot be read at all are an error.
+	recs, err := lastRuns(cfg)
+	if err != nil {
 		return fmt.Errorf("read the run records: %w (run backtory status as the user that runs the backups)", err)
 	}
-	recs := loadRunRecords(cfg)
 	if g.source != "" {
 		if _, err := cfg.source(g.source); err != nil {
 			return err
@@ -87,9 +88,19 @@ func runStatus(_ context.Context, args []string) error {
 	return statusError(rows)
 }
 
+// lastRuns returns the last run of every configured source (see
+// state.Dir.Runs).
+func lastRuns(cfg *Config) ([]state.Run, error) {
+	names := make([]string, len(cfg.Sources))
+	for i, s := range cfg.Sources {
+		names[i] = s.Name
+	}
+	return state.New(cfg.StateDir).Runs(cfg.Host, names)
+}
+
 // statusRows judges each source's records at time now: a source is OK when
 // it has a successful backup no older than maxAge (0: any age).
-func statusRows(recs []runRecord, now time.Time, maxAge time.Duration) []statusRow {
+func statusRows(recs []state.Run, now time.Time, maxAge time.Duration) []statusRow {
 	rows := make([]statusRow, 0, len(recs))
 	for i := range recs {
 		rec := recs[i]
@@ -165,10 +176,10 @@ func statusError(rows []statusRow) error {
 	return errors.New(strings.Join(bad, "; ") + " (run backtory backup and read its errors)")
 }
 
-func onlySource(recs []runRecord, name string) []runRecord {
+func onlySource(recs []state.Run, name string) []state.Run {
 	for _, r := range recs {
 		if r.Source == name {
-			return []runRecord{r}
+			return []state.Run{r}
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/state"
 )
 
 func TestHumanAge(t *testing.T) {
@@ -35,17 +37,17 @@ func TestHumanAge(t *testing.T) {
 
 func TestStatusRows(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	ok := &runRecord{Source: "root", Outcome: "success", Started: now.Add(-3*time.Hour - time.Minute),
+	ok := &state.Run{Source: "root", Outcome: "success", Started: now.Add(-3*time.Hour - time.Minute),
 		Finished: now.Add(-3 * time.Hour), SetID: "full-20261123T085900Z", Kind: "full", Files: 12, Bytes: 2048, Stored: 1024}
 	okRec := *ok
 	okRec.LastSuccess = ok
-	failed := runRecord{Source: "root", Outcome: "failure", Finished: now.Add(-10 * time.Minute),
+	failed := state.Run{Source: "root", Outcome: "failure", Finished: now.Add(-10 * time.Minute),
 		Error: "source root: remote: connection refused", LastSuccess: ok}
-	failedNever := runRecord{Source: "data", Outcome: "failure", Finished: now.Add(-time.Minute), Error: "source data: boom"}
-	never := runRecord{Source: "data"}
+	failedNever := state.Run{Source: "data", Outcome: "failure", Finished: now.Add(-time.Minute), Error: "source data: boom"}
+	never := state.Run{Source: "data"}
 	for _, c := range []struct {
 		name    string
-		rec     runRecord
+		rec     state.Run
 		maxAge  time.Duration
 		ok      bool
 		line    string
@@ -68,7 +70,7 @@ func TestStatusRows(t *testing.T) {
 		{"never run", never, 0, false, "data: never run [never backed up successfully]", "never backed up successfully"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rows := statusRows([]runRecord{c.rec}, now, c.maxAge)
+			rows := statusRows([]state.Run{c.rec}, now, c.maxAge)
 			if len(rows) != 1 {
 				t.Fatalf("%d rows", len(rows))
 			}
@@ -126,12 +128,12 @@ func TestStatusCommand(t *testing.T) {
 	}
 
 	now := time.Now()
-	for _, rec := range []runRecord{
+	for _, rec := range []state.Run{
 		{Host: cfg.Host, Source: "root", Outcome: "success", Started: now.Add(-31 * time.Hour), Finished: now.Add(-30 * time.Hour), SetID: "full-a", Files: 3},
 		{Host: cfg.Host, Source: "root", Outcome: "failure", Started: now.Add(-time.Hour), Finished: now.Add(-time.Hour), Error: "source root: boom"},
 		{Host: cfg.Host, Source: "data", Outcome: "warning", Started: now.Add(-2 * time.Hour), Finished: now.Add(-2 * time.Hour), SetID: "diff-b", Warnings: 1},
 	} {
-		if err := saveRunRecord(cfg, rec); err != nil {
+		if err := state.New(cfg.StateDir).SaveRun(rec); err != nil {
 			t.Fatal(err)
 		}
 	}

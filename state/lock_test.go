@@ -1,4 +1,4 @@
-package main
+package state
 
 import (
 	"bufio"
@@ -11,11 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
-func TestAcquireLock(t *testing.T) {
+func TestLock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state", "web1") // does not exist yet
-	release, err := acquireLock(dir)
+	d := New(dir)
+	release, err := d.Lock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,42 +29,42 @@ func TestAcquireLock(t *testing.T) {
 		t.Errorf("lock file holds %q, want our pid", got)
 	}
 	// flock locks belong to the open file: a second open in this process conflicts too.
-	if _, err := acquireLock(dir); !isLocked(err) {
-		t.Fatalf("second acquire: %v, want a lockedError", err)
+	if _, err := d.Lock(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Lock: %v, want ErrLocked", err)
 	}
 	release()
 	if got := readLock(t, dir); got != "" {
 		t.Errorf("released lock file holds %q", got)
 	}
-	release, err = acquireLock(dir)
+	release, err = d.Lock()
 	if err != nil {
-		t.Fatalf("acquire after release: %v", err)
+		t.Fatalf("Lock after release: %v", err)
 	}
 	release()
 }
 
-func TestAcquireLockCannotCreate(t *testing.T) {
+func TestLockCannotCreate(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := acquireLock(filepath.Join(file, "state"))
-	if err == nil || isLocked(err) || !strings.Contains(err.Error(), "create state_dir") {
+	_, err := New(filepath.Join(file, "state")).Lock()
+	if err == nil || errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "create state_dir") {
 		t.Fatalf("err %v", err)
 	}
 }
 
-// TestAcquireLockOtherProcess holds the lock in a second process (this test
+// TestLockOtherProcess holds the lock in a second process (this test
 // binary, re-executed), then kills it and takes the stale lock over.
-func TestAcquireLockOtherProcess(t *testing.T) {
+func TestLockOtherProcess(t *testing.T) {
 	dir := t.TempDir()
 	for _, death := range []string{"exits", "is killed"} {
 		t.Run("holder "+death, func(t *testing.T) {
 			holder, stdin, pid := startHolder(t, dir)
-			_, err := acquireLock(dir)
+			_, err := New(dir).Lock()
 			want := fmt.Sprintf("another backtory run (pid %d) holds the lock %s; wait for it to finish", pid, filepath.Join(dir, "lock"))
-			if !isLocked(err) || err.Error() != want {
-				t.Fatalf("err %v, want lockedError %q", err, want)
+			if !errors.Is(err, ErrLocked) || err.Error() != want {
+				t.Fatalf("err %v, want ErrLocked %q", err, want)
 			}
 			if death == "exits" {
 				stdin.Close() // the holder releases and exits
@@ -72,7 +75,7 @@ func TestAcquireLockOtherProcess(t *testing.T) {
 			if stale := readLock(t, dir); death == "is killed" && stale != strconv.Itoa(pid)+"\n" {
 				t.Errorf("a killed holder left %q, want its pid", stale)
 			}
-			release, err := acquireLock(dir)
+			release, err := New(dir).Lock()
 			if err != nil {
 				t.Fatalf("taking over after the holder %s: %v", death, err)
 			}
@@ -84,12 +87,12 @@ func TestAcquireLockOtherProcess(t *testing.T) {
 	}
 }
 
-// TestAcquireLockFlockCommand checks that the lock is a plain flock on the
-// file, as util-linux's flock(1) sees it, both ways.
-func TestAcquireLockFlockCommand(t *testing.T) {
-	flockCmd := lockNeedTool(t, "flock")
+// TestLockFlockCommand checks that the lock is a plain flock on the file,
+// as util-linux's flock(1) sees it, both ways.
+func TestLockFlockCommand(t *testing.T) {
+	flockCmd := testenv.NeedTool(t, "flock")
 	dir := t.TempDir()
-	release, err := acquireLock(dir)
+	release, err := New(dir).Lock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,21 +115,21 @@ func TestAcquireLockFlockCommand(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
 		t.Fatalf("flock(1) said %q", line)
 	}
-	_, err = acquireLock(dir)
-	if want := "another backtory run holds the lock " + path + "; wait for it to finish"; !isLocked(err) || err.Error() != want {
+	_, err = New(dir).Lock()
+	if want := "another backtory run holds the lock " + path + "; wait for it to finish"; !errors.Is(err, ErrLocked) || err.Error() != want {
 		t.Errorf("err %v, want %q", err, want)
 	}
 }
 
 // TestLockHelperProcess is not a test: it is the second process of
-// TestAcquireLockOtherProcess. It takes the lock in BACKTORY_LOCK_HELPER_DIR,
+// TestLockOtherProcess. It takes the lock in BACKTORY_LOCK_HELPER_DIR,
 // says "locked", and holds it until its stdin closes.
 func TestLockHelperProcess(t *testing.T) {
 	dir := os.Getenv("BACKTORY_LOCK_HELPER_DIR")
 	if dir == "" {
 		return
 	}
-	release, err := acquireLock(dir)
+	release, err := New(dir).Lock()
 	if err != nil {
 		fmt.Println(err)
 		os.Exit(1)
@@ -169,23 +172,4 @@ func readLock(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func isLocked(err error) bool {
-	var le lockedError
-	return errors.As(err, &le)
-}
-
-// lockNeedTool returns the path of an external tool, or skips the test when it
-// is missing (fails it when BACKTORY_TEST_STRICT is set).
-func lockNeedTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatalf("%s is missing (util-linux)", name)
-		}
-		t.Skipf("%s is missing (util-linux)", name)
-	}
-	return p
 }
