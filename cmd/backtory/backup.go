@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -22,15 +23,15 @@ func init() {
 	register(command{name: "backup", summary: "back up every source (a full, or a differential against the last full)", run: runBackup})
 }
 
-func runBackup(ctx context.Context, args []string) error {
-	var g globals
+func runBackup(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var full, diff, dryRun bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes); write nothing, run no hooks, take no snapshot")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -68,7 +69,7 @@ func runBackup(ctx context.Context, args []string) error {
 	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
 		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}
-	run := &backupRun{session: ses, force: force, progress: g.progress}
+	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -81,6 +82,7 @@ type backupRun struct {
 	*session
 	force    policy.Force
 	progress *progress
+	out      io.Writer // what --dry-run says
 	warnings []string
 }
 
@@ -306,10 +308,10 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		fmt.Printf("source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
-		fmt.Printf("  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
+		fmt.Fprintf(r.out, "source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
+		fmt.Fprintf(r.out, "  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
 		if dec.Base != "" {
-			fmt.Printf("  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.Base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
+			fmt.Fprintf(r.out, "  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.Base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
 		}
 	}
 	return nil

@@ -17,8 +17,10 @@ import (
 	"github.com/backtory/backtory/state"
 )
 
-// globals are the flags every command that reads the config takes.
+// globals are the flags every command that reads the config takes, and
+// the command's streams.
 type globals struct {
+	streams
 	config    string
 	source    string
 	verbose   bool
@@ -38,13 +40,14 @@ func (g *globals) register(fs *pflag.FlagSet) {
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 }
 
-// parseFlags parses args with fs and turns flag errors into usage errors.
-func parseFlags(fs *pflag.FlagSet, args []string) error {
+// parseFlags parses args with fs and turns flag errors into usage errors;
+// --help prints the flags to stderr.
+func (st streams) parseFlags(fs *pflag.FlagSet, args []string) error {
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
-			fmt.Fprintf(os.Stderr, "usage of backtory %s:\n%s", fs.Name(), fs.FlagUsages())
+			fmt.Fprintf(st.stderr, "usage of backtory %s:\n%s", fs.Name(), fs.FlagUsages())
 			return usageError{fmt.Errorf("help requested")}
 		}
 		return usagef("%s: %v (see backtory %s --help)", fs.Name(), err, fs.Name())
@@ -69,7 +72,8 @@ func (g *globals) setup() (*Config, *slog.Logger, error) {
 // cron (warnings and errors only) unless --verbose.
 func (g *globals) logger() (*slog.Logger, error) {
 	level := slog.LevelWarn
-	if isTerminal(os.Stderr) {
+	onTerminal := isTerminal(g.stderr)
+	if onTerminal {
 		level = slog.LevelInfo
 	}
 	if g.verbose {
@@ -79,8 +83,8 @@ func (g *globals) logger() (*slog.Logger, error) {
 		level = slog.LevelError
 	}
 	// The progress line goes to a terminal only, never into logs or pipes.
-	g.progress = newProgress(os.Stderr, isTerminal(os.Stderr) && !g.quiet && g.logFormat == "text")
-	var w io.Writer = g.progress.Writer(os.Stderr)
+	g.progress = newProgress(g.stderr, onTerminal && !g.quiet && g.logFormat == "text")
+	var w io.Writer = g.progress.Writer(g.stderr)
 	if g.logFile != "" {
 		f, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -146,7 +150,12 @@ func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer 
 	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
 }
 
-func isTerminal(f *os.File) bool {
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }

@@ -19,8 +19,8 @@ func init() {
 	register(command{
 		name:    "delta",
 		summary: "rdiff-like signature, delta and patch with a keyed MAC (deltas in rdiff's format)",
-		run: func(ctx context.Context, args []string) error {
-			return deltaCommand(args, os.Stdin, os.Stdout, os.Stderr)
+		run: func(_ context.Context, st streams, args []string) error {
+			return deltaCommand(args, st.stdin, st.stdout, st.stderr)
 		},
 	})
 }

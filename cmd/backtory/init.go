@@ -64,7 +64,7 @@ compression: zstd:3
 #   on_failure: ["/usr/local/sbin/page-oncall"]
 `))
 
-func runInit(ctx context.Context, args []string) error {
+func runInit(ctx context.Context, st streams, args []string) error {
 	var config, host, remoteURL, source, stateDir string
 	var force bool
 	fs := pflag.NewFlagSet("init", pflag.ContinueOnError)
@@ -74,7 +74,7 @@ func runInit(ctx context.Context, args []string) error {
 	fs.StringVar(&source, "source", "/", "the path to back up")
 	fs.StringVar(&stateDir, "state-dir", "/var/lib/backtory", "local state directory")
 	fs.BoolVar(&force, "force", false, "overwrite an existing config (never an existing key)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if host == "" {
@@ -118,7 +118,7 @@ func runInit(ctx context.Context, args []string) error {
 	if err := atomicfile.WriteFile(config, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	fmt.Printf(`Wrote %s and the host key %s (fingerprint %s).
+	fmt.Fprintf(st.stdout, `Wrote %s and the host key %s (fingerprint %s).
 
 Keep OFFLINE, away from this machine, or its backups die with it:
   - a copy of the secret key %s (it decrypts every backup), or better,

@@ -15,8 +15,8 @@ func init() {
 	register(command{
 		name:    "key",
 		summary: "OpenPGP keys: generate, export, import, fingerprint",
-		run: func(ctx context.Context, args []string) error {
-			return keyCommand(args, os.Stdin, os.Stdout)
+		run: func(_ context.Context, st streams, args []string) error {
+			return keyCommand(st, args)
 		},
 	})
 }
@@ -30,35 +30,35 @@ const keyUsage = `usage:
 Passphrases come from --passphrase-file or the environment variable BACKTORY_KEY_PASSPHRASE, never from the command line.`
 
 // keyCommand runs `backtory key SUBCOMMAND`.
-func keyCommand(args []string, stdin io.Reader, stdout io.Writer) error {
+func keyCommand(st streams, args []string) error {
 	if len(args) == 0 {
 		return usagef("key: missing subcommand\n%s", keyUsage)
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
 	case "generate":
-		return keyGenerate(args, stdout)
+		return keyGenerate(st, args)
 	case "export":
-		return keyExport(args, stdout)
+		return keyExport(st, args)
 	case "import":
-		return keyImport(args, stdin, stdout)
+		return keyImport(st, args)
 	case "fingerprint":
-		return keyFingerprint(args, stdout)
+		return keyFingerprint(st, args)
 	case "-h", "--help", "help":
-		fmt.Fprintln(stdout, keyUsage)
+		fmt.Fprintln(st.stdout, keyUsage)
 		return nil
 	}
 	return usagef("key: unknown subcommand %q\n%s", sub, keyUsage)
 }
 
-func keyGenerate(args []string, stdout io.Writer) error {
+func keyGenerate(st streams, args []string) error {
 	fs := pflag.NewFlagSet("key generate", pflag.ContinueOnError)
 	name := fs.String("name", "", "user ID name, e.g. \"backtory web1\"")
 	email := fs.String("email", "", "user ID email (optional)")
 	pub := fs.String("public", "", "where to write the public key (armored)")
 	sec := fs.String("secret", "", "where to write the secret key (armored, mode 0600)")
 	passFile := fs.String("passphrase-file", "", "protect the secret key with the passphrase in this file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *name == "" || *pub == "" || *sec == "" || fs.NArg() > 0 {
@@ -79,17 +79,17 @@ func keyGenerate(args []string, stdout io.Writer) error {
 	if pass != nil {
 		protected = "passphrase-protected"
 	}
-	fmt.Fprintf(stdout, "fingerprint %s\npublic key  %s\nsecret key  %s (mode 0600, %s)\n\n", k.Fingerprint(), *pub, *sec, protected)
-	fmt.Fprintf(stdout, "Keep a copy of %s (and its passphrase, if any) offline: without a secret key\n"+
+	fmt.Fprintf(st.stdout, "fingerprint %s\npublic key  %s\nsecret key  %s (mode 0600, %s)\n\n", k.Fingerprint(), *pub, *sec, protected)
+	fmt.Fprintf(st.stdout, "Keep a copy of %s (and its passphrase, if any) offline: without a secret key\n"+
 		"that is a recipient, the backups cannot be decrypted once this host is lost.\n"+
 		"Better still, add an offline admin key to encryption.recipients.\n", *sec)
 	return nil
 }
 
-func keyExport(args []string, stdout io.Writer) error {
+func keyExport(st streams, args []string) error {
 	fs := pflag.NewFlagSet("key export", pflag.ContinueOnError)
 	sec := fs.String("secret", "", "the secret key file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *sec == "" || fs.NArg() > 0 {
@@ -102,19 +102,19 @@ func keyExport(args []string, stdout io.Writer) error {
 	if !k.HasSecret() {
 		return fmt.Errorf("key export: %s holds a public key, not a secret key", *sec)
 	}
-	return k.WritePublic(stdout)
+	return k.WritePublic(st.stdout)
 }
 
-func keyImport(args []string, stdin io.Reader, stdout io.Writer) error {
+func keyImport(st streams, args []string) error {
 	fs := pflag.NewFlagSet("key import", pflag.ContinueOnError)
 	to := fs.String("to", "", "where to store the key")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *to == "" || fs.NArg() > 1 {
 		return usagef("key import: needs --to FILE and at most one FROM\n%s", keyUsage)
 	}
-	from := stdin
+	from := st.stdin
 	if fs.NArg() == 1 && fs.Arg(0) != "-" {
 		f, err := os.Open(fs.Arg(0))
 		if err != nil {
@@ -135,13 +135,13 @@ func keyImport(args []string, stdin io.Reader, stdout io.Writer) error {
 	if k.HasSecret() {
 		kind = "secret key (mode 0600)"
 	}
-	fmt.Fprintf(stdout, "%s %s\nstored %s in %s\n", k.Fingerprint(), k.UserID(), kind, *to)
+	fmt.Fprintf(st.stdout, "%s %s\nstored %s in %s\n", k.Fingerprint(), k.UserID(), kind, *to)
 	return nil
 }
 
-func keyFingerprint(args []string, stdout io.Writer) error {
+func keyFingerprint(st streams, args []string) error {
 	fs := pflag.NewFlagSet("key fingerprint", pflag.ContinueOnError)
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
@@ -152,7 +152,7 @@ func keyFingerprint(args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("key fingerprint: %w", err)
 		}
-		fmt.Fprintf(stdout, "%s %s\n", k.Fingerprint(), k.UserID())
+		fmt.Fprintf(st.stdout, "%s %s\n", k.Fingerprint(), k.UserID())
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +20,8 @@ func TestKeyCommand(t *testing.T) {
 	t.Setenv(seal.PassphraseEnv, "")
 
 	var out bytes.Buffer
-	err := keyCommand([]string{"generate", "--name", "backtory web1", "--email", "root@web1.invalid",
-		"--public", pub, "--secret", sec, "--passphrase-file", passFile}, nil, &out)
+	err := keyCommand(streams{stdin: nil, stdout: &out, stderr: io.Discard}, []string{"generate", "--name", "backtory web1", "--email", "root@web1.invalid",
+		"--public", pub, "--secret", sec, "--passphrase-file", passFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestKeyCommand(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := keyCommand(tt.args, strings.NewReader(tt.stdin), &out)
+			err := keyCommand(streams{stdin: strings.NewReader(tt.stdin), stdout: &out, stderr: io.Discard}, tt.args)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -85,7 +86,7 @@ func TestKeyCommand(t *testing.T) {
 
 	// A secret key readable by others is refused with the fix in the message.
 	os.Chmod(sec, 0o644)
-	err = keyCommand([]string{"export", "--secret", sec}, nil, &out)
+	err = keyCommand(streams{stdin: nil, stdout: &out, stderr: io.Discard}, []string{"export", "--secret", sec})
 	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable secret key: %v", err)
 	}

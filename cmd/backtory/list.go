@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -28,13 +27,13 @@ type setRow struct {
 	Sealed      bool      `json:"sealed"`
 }
 
-func runList(ctx context.Context, args []string) error {
-	var g globals
+func runList(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var asJSON bool
 	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ses, err := g.open(ctx)
@@ -68,11 +67,11 @@ func runList(ctx context.Context, args []string) error {
 		}
 	}
 	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(st.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(st.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tSET\tKIND\tBASE\tTIME\tFILES\tSIZE\tSTORED")
 	for _, r := range rows {
 		base := r.Base

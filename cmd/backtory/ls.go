@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -21,8 +20,8 @@ func init() {
 	register(command{name: "ls", summary: "list the files of a set (the newest, or --at TIME, or --set ID)", run: runLs})
 }
 
-func runLs(ctx context.Context, args []string) error {
-	var g globals
+func runLs(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var setID, at string
 	var asJSON bool
 	fset := pflag.NewFlagSet("ls", pflag.ContinueOnError)
@@ -30,7 +29,7 @@ func runLs(ctx context.Context, args []string) error {
 	fset.StringVar(&setID, "set", "", "list this set id")
 	fset.StringVar(&at, "at", "", "list the newest set at or before this time")
 	fset.BoolVar(&asJSON, "json", false, "print one JSON object per line")
-	if err := parseFlags(fset, args); err != nil {
+	if err := st.parseFlags(fset, args); err != nil {
 		return err
 	}
 	ses, err := g.open(ctx)
@@ -55,7 +54,7 @@ func runLs(ctx context.Context, args []string) error {
 	for _, p := range fset.Args() {
 		prefixes = append(prefixes, strings.TrimPrefix(path.Clean("/"+p), "/"))
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(st.stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	for {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -32,7 +33,14 @@ const (
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string) error
+	run     func(ctx context.Context, st streams, args []string) error
+}
+
+// streams are what a command reads and writes: the process's standard
+// streams from main, buffers in tests.
+type streams struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
 }
 
 // commands is the table of subcommands, filled by each command's file in init.
@@ -67,45 +75,49 @@ func main() {
 		// above it on big trees.
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	os.Exit(run(os.Args[1:]))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// A second signal exits at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // memoryLimit is the Go runtime's soft memory limit.
 const memoryLimit = 96 << 20
 
-func run(args []string) int {
+// run runs the command line args (without the program name) and returns
+// the exit code. The process's standard input is the commands' stdin.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	st := streams{stdin: os.Stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage()
+		printUsage(stderr)
 		if len(args) == 0 {
 			return exitUsage
 		}
 		return exitOK
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Println("backtory", version)
+		fmt.Fprintln(stdout, "backtory", version)
 		return exitOK
 	}
 	c, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "backtory: unknown command %q (see backtory --help)\n", args[0])
+		fmt.Fprintf(stderr, "backtory: unknown command %q (see backtory --help)\n", args[0])
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		// A second signal exits at once.
-		<-ctx.Done()
-		stop()
-	}()
-	err := c.run(ctx, args[1:])
+	err := c.run(ctx, st, args[1:])
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("interrupted by a signal: %s stopped (a backup commits no set; a restore leaves its target incomplete)", args[0])
 	}
-	return report(err)
+	return report(stderr, err)
 }
 
 // report prints err as one line and returns the exit code for it.
-func report(err error) int {
+func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -114,29 +126,29 @@ func report(err error) int {
 	var le lockedError
 	switch {
 	case errors.As(err, &we):
-		fmt.Fprintln(os.Stderr, "backtory: warning:", err)
+		fmt.Fprintln(stderr, "backtory: warning:", err)
 		return exitWarnings
 	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "backtory:", err)
+		fmt.Fprintln(stderr, "backtory:", err)
 		return exitUsage
 	case errors.As(err, &le):
-		fmt.Fprintln(os.Stderr, "backtory:", err)
+		fmt.Fprintln(stderr, "backtory:", err)
 		return exitLocked
 	default:
-		fmt.Fprintln(os.Stderr, "backtory:", err)
+		fmt.Fprintln(stderr, "backtory:", err)
 		return exitFailed
 	}
 }
 
-func printUsage() {
-	fmt.Fprintln(os.Stderr, "usage: backtory COMMAND [flags]\n\ncommands:")
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: backtory COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-16s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(os.Stderr, "\nEvery command takes --config PATH (default /etc/backtory/backtory.yaml).")
+	fmt.Fprintln(w, "\nEvery command takes --config PATH (default /etc/backtory/backtory.yaml).")
 }

@@ -18,14 +18,14 @@ import (
 // prints nothing at all; the caller enables it only when w is a terminal,
 // the run is not --quiet and the log is not JSON, so the line never gets
 // into logs or pipes.
-func newProgress(w *os.File, enabled bool) *progress {
+func newProgress(w io.Writer, enabled bool) *progress {
 	return &progress{w: w, enabled: enabled, start: time.Now(), now: time.Now, width: termWidth(w)}
 }
 
 // progress is the state of the line. Its methods may be called from any
 // goroutine; Update is cheap enough to call for every file.
 type progress struct {
-	w       *os.File
+	w       io.Writer
 	enabled bool
 	now     func() time.Time
 	width   int // terminal columns; 0 when unknown
@@ -171,8 +171,12 @@ func fractionDone(s progressState) (float64, bool) {
 	return min(max(f, 0), 1), true
 }
 
-// termWidth returns f's terminal width in columns, or 0.
-func termWidth(f *os.File) int {
+// termWidth returns w's terminal width in columns, or 0.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
 		return 0

@@ -19,13 +19,13 @@ func init() {
 // it, so that a run still uploading is never disturbed.
 const leftoverGrace = 24 * time.Hour
 
-func runPrune(ctx context.Context, args []string) error {
-	var g globals
+func runPrune(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var dryRun bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be deleted, delete nothing")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ses, err := g.open(ctx)
@@ -70,7 +70,7 @@ func runPrune(ctx context.Context, args []string) error {
 		}
 		drop := policy.ChoosePrune(sets, cfg.Policy.KeepFulls, rules, now)
 		for _, d := range drop {
-			fmt.Printf("%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
 			if !dryRun {
 				if err := r.DeleteSet(ctx, d.ID); err != nil {
 					return err
@@ -89,7 +89,7 @@ func runPrune(ctx context.Context, args []string) error {
 				log.Info("leaving a recent incomplete upload alone", "dir", l.Dir)
 				continue
 			}
-			fmt.Printf("%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
+			fmt.Fprintf(st.stdout, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
 			if dryRun {
 				continue
 			}

@@ -20,8 +20,8 @@ func init() {
 // for the rescue system; tests point it at a built binary.
 var recoveryBinary = os.Executable
 
-func runRecoveryScript(ctx context.Context, args []string) error {
-	var g globals
+func runRecoveryScript(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var at, setID, out string
 	var here bool
 	fs := pflag.NewFlagSet("recovery-script", pflag.ContinueOnError)
@@ -30,7 +30,7 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 	fs.StringVar(&setID, "set", "", "take the layout from this set id")
 	fs.BoolVar(&here, "layout-from-here", false, "capture the layout of this machine now, instead of using the set's (for sets without one)")
 	fs.StringVarP(&out, "output", "o", "", "where to write the script (required; - for stdout)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if out == "" || fs.NArg() > 0 {
@@ -64,7 +64,7 @@ func runRecoveryScript(ctx context.Context, args []string) error {
 		return err
 	}
 	if out == "-" {
-		_, err = os.Stdout.Write(script)
+		_, err = st.stdout.Write(script)
 		return err
 	}
 	if err := atomicfile.WriteFile(out, script, 0o755); err != nil {

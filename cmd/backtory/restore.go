@@ -14,8 +14,8 @@ func init() {
 	register(command{name: "restore", summary: "restore a set (the newest, or --at TIME, or --set ID) into a directory", run: runRestore})
 }
 
-func runRestore(ctx context.Context, args []string) error {
-	var g globals
+func runRestore(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var to, setID, at string
 	var force bool
 	fs := pflag.NewFlagSet("restore", pflag.ContinueOnError)
@@ -24,7 +24,7 @@ func runRestore(ctx context.Context, args []string) error {
 	fs.StringVar(&setID, "set", "", "restore this set id")
 	fs.StringVar(&at, "at", "", "restore the newest set at or before this time (RFC 3339 or 'YYYY-MM-DD HH:MM' local)")
 	fs.BoolVar(&force, "force", false, "restore into a directory that is not empty, replacing files")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if to == "" {
@@ -45,7 +45,7 @@ func runRestore(ctx context.Context, args []string) error {
 	}
 	log := ses.log
 	warnings := 0
-	st, err := r.Restore(ctx, m, archive.RestoreOptions{
+	rst, err := r.Restore(ctx, m, archive.RestoreOptions{
 		Target: to, Paths: fs.Args(), Force: force,
 		Warn: func(path, msg string) {
 			warnings++
@@ -58,7 +58,7 @@ func runRestore(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("restore of %s: %w", m.ID, err)
 	}
-	log.Info("restore done", "set", m.ID, "entries", st.Entries, "bytes", humanBytes(st.Bytes), "to", to)
+	log.Info("restore done", "set", m.ID, "entries", rst.Entries, "bytes", humanBytes(rst.Bytes), "to", to)
 	if warnings > 0 {
 		return warningsError{fmt.Sprintf("restore done with %d warnings (see above)", warnings)}
 	}

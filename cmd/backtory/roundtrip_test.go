@@ -1,7 +1,8 @@
 package main
 
 import (
-	"io"
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,25 +27,9 @@ func backtory(t *testing.T, args ...string) (int, string) {
 // and stderr.
 func backtoryOut(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	capture := func(f **os.File) (restore func() string) {
-		r, w, _ := os.Pipe()
-		old := *f
-		*f = w
-		done := make(chan string)
-		go func() {
-			b, _ := io.ReadAll(r)
-			done <- string(b)
-		}()
-		return func() string {
-			w.Close()
-			*f = old
-			return <-done
-		}
-	}
-	endOut := capture(&os.Stdout)
-	endErr := capture(&os.Stderr)
-	code := run(args)
-	return code, endOut(), endErr()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
 }
 
 // mustRun runs the CLI and fails the test unless it exits 0.

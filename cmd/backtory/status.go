@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -37,15 +36,15 @@ type statusRow struct {
 	LastRun *state.Run `json:"last_run,omitempty"`
 }
 
-func runStatus(_ context.Context, args []string) error {
-	var g globals
+func runStatus(_ context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var asJSON bool
 	var maxAgeFlag string
 	fs := pflag.NewFlagSet("status", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	fs.StringVar(&maxAgeFlag, "max-age", "", "exit 1 when a source's last successful backup is older than this (e.g. 26h, 2d)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -77,12 +76,12 @@ func runStatus(_ context.Context, args []string) error {
 	}
 	rows := statusRows(recs, time.Now(), maxAge)
 	if asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(st.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rows); err != nil {
 			return err
 		}
-	} else if err := printStatus(os.Stdout, rows, time.Now()); err != nil {
+	} else if err := printStatus(st.stdout, rows, time.Now()); err != nil {
 		return err
 	}
 	return statusError(rows)

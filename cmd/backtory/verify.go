@@ -11,15 +11,15 @@ func init() {
 	register(command{name: "verify", summary: "check every object of every set against its manifest (--deep: decode everything)", run: runVerify})
 }
 
-func runVerify(ctx context.Context, args []string) error {
-	var g globals
+func runVerify(ctx context.Context, st streams, args []string) error {
+	g := globals{streams: st}
 	var setID string
 	var deep bool
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	g.register(fs)
 	fs.StringVar(&setID, "set", "", "verify only this set")
 	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
-	if err := parseFlags(fs, args); err != nil {
+	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
 	ses, err := g.open(ctx)
@@ -71,6 +71,6 @@ func runVerify(ctx context.Context, args []string) error {
 	if setID != "" && checked == 0 {
 		return usagef("no set %q on the remote (see backtory list)", setID)
 	}
-	fmt.Printf("%d sets verified\n", checked)
+	fmt.Fprintf(st.stdout, "%d sets verified\n", checked)
 	return nil
 }
