@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/backtory/backtory/internal/atomicfile"
 )
 
 func init() { registerScheme("file", openLocal) }
@@ -88,7 +90,7 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 		os.Remove(tmp)
 		return fmt.Errorf("put %s: %w", name, err)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // Get opens name at offset off.
@@ -174,18 +176,6 @@ func (l *Local) Close() error { return nil }
 
 // Capabilities: Put always starts over (it rewrites name.part).
 func (l *Local) Capabilities() Capabilities { return Capabilities{Connections: l.conns} }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
 
 // ctxReader stops a copy when its context is cancelled.
 type ctxReader struct {

@@ -20,8 +20,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/backtory/backtory/internal/atomicfile"
 
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -193,34 +194,10 @@ func (b *Box) OpenTo(src io.Reader, path string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".unverified-*")
-	if err != nil {
-		return fmt.Errorf("open: stage: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.CopyBuffer(tmp, r, make([]byte, 256<<10)); err != nil {
+	return atomicfile.Write(path, perm, func(w io.Writer) error {
+		_, err := io.CopyBuffer(w, r, make([]byte, 256<<10))
 		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("open: stage: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("open: stage: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("open: stage: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("open: %w", err)
-	}
-	done = true
-	return nil
+	})
 }
 
 // SignerFingerprint returns the expected signer's fingerprint (40 upper-case
