@@ -162,12 +162,12 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 			rec.Outcome = hooks.StatusWarning
 		}
 		if serr := r.state.SaveRun(rec); serr != nil {
-			log.Warn("cannot record the run for backtory status: " + serr.Error())
+			log.Warn("cannot record the run for backtory status", "err", serr)
 		}
 		if r.cfg.MetricsFile != "" {
 			recs, _ := lastRuns(r.cfg) // unreadable records are reported as never run
 			if merr := writeMetrics(r.cfg.MetricsFile, recs); merr != nil {
-				log.Warn("metrics_file: " + merr.Error())
+				log.Warn("cannot write metrics_file", "err", merr)
 			}
 		}
 	}()
@@ -268,7 +268,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
 	if err := r.state.Remember(r.cfg.Host, s.Name, m.ID); err != nil {
-		log.Warn("cannot remember the newest set: " + err.Error())
+		log.Warn("cannot remember the newest set", "err", err)
 	}
 	if err := snap.Release(ctx); err != nil {
 		if errors.Is(err, snapshot.ErrInvalidated) {
