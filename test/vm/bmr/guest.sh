@@ -110,7 +110,7 @@ listing /mnt/sys >/tmp/before.list
 ids /dev/vda1 /dev/vda2 /dev/mapper/vg0-root /dev/mapper/vg0-data /dev/mapper/vg0-swap | sed 's|/dev/vda|/dev/vdb|g' >/tmp/before.ids
 sfdisk --dump /dev/vda | grep -v -E '^(device|last-lba):' | sed 's|/dev/vda|/dev/vdb|g' >/tmp/before.sfdisk
 
-# What publishRecovery does after each set: the static binary next to the sets.
+# What recovery.Publisher does after each set: the static binary next to the sets.
 sha256sum "$BT" | cut -d' ' -f1 >/backup/remote/bmrhost/sys/backtory.sha256
 cp "$BT" /backup/remote/bmrhost/sys/backtory
 must "$BT" recovery-script --config /root/backtory.yaml -o /tmp/recover.sh
