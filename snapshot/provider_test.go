@@ -175,8 +175,7 @@ func testKilled(t *testing.T, b bed, sig syscall.Signal) {
 func TestHelperProcess(t *testing.T) {
 	env := os.Getenv("BACKTORY_SNAPSHOT_HELPER")
 	if env == "" {
-		// Not a missing component: this test only runs as testKilled's child.
-		t.Skip("helper for the signal tests")
+		return // only runs as testKilled's child
 	}
 	var spec Spec
 	if err := json.Unmarshal([]byte(env), &spec); err != nil {

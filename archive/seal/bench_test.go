@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // benchObject is the size of one sealed object in the benchmarks.
@@ -76,9 +78,7 @@ func BenchmarkOpen(b *testing.B) {
 // BenchmarkGnuPGSeal runs `gpg --encrypt --sign -z 0` on the same data, as
 // the yardstick for BenchmarkSeal (includes gpg's start-up per object).
 func BenchmarkGnuPGSeal(b *testing.B) {
-	if _, err := exec.LookPath("gpg"); err != nil {
-		b.Skip("gpg not installed")
-	}
+	testenv.NeedTool(b, "gpg")
 	fixtures(b)
 	home := b.TempDir()
 	imp := exec.Command("gpg", "--homedir", home, "--batch", "--no-tty", "--quiet", "--import", host.sec, admin.pub)

@@ -542,6 +542,7 @@ func TestPlaintextRejected(t *testing.T) {
 // big pieces: 256 MiB sealed in 4 MiB writes keeps the heap small.
 func TestSealStreams(t *testing.T) {
 	if testing.Short() {
+		// Not a missing component: 256 MiB is slow for -short.
 		t.Skip("seals 256 MiB")
 	}
 	b := hostBox(t)

@@ -10,20 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // deltaNeedTool returns the path of an external tool, skipping the test
 // when it is missing, or failing it when BACKTORY_TEST_STRICT is set.
 func deltaNeedTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatalf("%s is not installed (run test/deps/rdiff.sh): %v", name, err)
-		}
-		t.Skipf("%s is not installed (run test/deps/rdiff.sh)", name)
-	}
-	return p
+	return testenv.NeedTool(t, name)
 }
 
 func TestDeltaCommand(t *testing.T) {

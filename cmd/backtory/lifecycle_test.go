@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/internal/testenv"
 )
 
 // hookConfig writes a config whose hooks append "phase source status" lines
@@ -36,9 +38,7 @@ func readLog(t *testing.T, p string) []string {
 }
 
 func TestHooksAroundBackup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hooks need a root-owned config")
-	}
+	testenv.NeedRoot(t, "hooks need a root-owned config")
 	src := sampleTree(t, 0)
 	dir := t.TempDir()
 	cfg, log := hookConfig(t, dir, src, "")
@@ -101,9 +101,7 @@ func TestLockHeld(t *testing.T) {
 // TestSignalStopsCleanly sends SIGTERM to a backup in progress: it exits
 // non-zero, leaves no set and no spool files, and runs its post hooks.
 func TestSignalStopsCleanly(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hooks need a root-owned config")
-	}
+	testenv.NeedRoot(t, "hooks need a root-owned config")
 	bin := filepath.Join(t.TempDir(), "backtory")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/state"
 )
 
@@ -90,10 +91,7 @@ const nodeExporter = "/var/cache/backtory-test/node-exporter/usr/bin/prometheus-
 // writeMetrics wrote after a real backup.
 func TestMetricsReadByNodeExporter(t *testing.T) {
 	if _, err := os.Stat(nodeExporter); err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatalf("node_exporter missing (run test/deps/metrics.sh): %v", err)
-		}
-		t.Skip("node_exporter missing: run test/deps/metrics.sh")
+		testenv.Missing(t, nodeExporter, "run test/deps/metrics.sh")
 	}
 	src := sampleTree(t, 0)
 	dir := t.TempDir()

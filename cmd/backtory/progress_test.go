@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backtory/backtory/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,7 +126,7 @@ func openPty(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
+		testenv.Need(t, fmt.Errorf("a pseudo-terminal (/dev/ptmx): %w", err), "")
 	}
 	t.Cleanup(func() { m.Close() })
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {

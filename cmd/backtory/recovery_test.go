@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/backtory/backtory/internal/ftptest"
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/recovery"
 )
@@ -21,14 +22,7 @@ import (
 // fails it under BACKTORY_TEST_STRICT (test/deps/recovery.sh installs it).
 func recoveryNeed(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("BACKTORY_TEST_STRICT") != "" {
-			t.Fatalf("%s is missing: run test/deps/recovery.sh", name)
-		}
-		t.Skipf("%s is missing: run test/deps/recovery.sh", name)
-	}
-	return p
+	return testenv.NeedTool(t, name)
 }
 
 // buildStatic builds the static backtory the rescue system runs.

@@ -20,15 +20,14 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/backtory/backtory/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
 // TestSignalAtEachStage sends SIGTERM (or SIGINT) to `backtory backup` in
 // each stage of a run and checks what it leaves behind.
 func TestSignalAtEachStage(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hooks need a root-owned config")
-	}
+	testenv.NeedRoot(t, "hooks need a root-owned config")
 	bin := sigBuild(t)
 
 	t.Run("pre_backup hook", func(t *testing.T) {
@@ -159,9 +158,7 @@ func TestSignalAtEachStage(t *testing.T) {
 // second backup meanwhile exits 4 naming the first's PID, and leaves the
 // first to finish its set.
 func TestSecondRunExitsLocked(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("hooks need a root-owned config")
-	}
+	testenv.NeedRoot(t, "hooks need a root-owned config")
 	bin := sigBuild(t)
 	dir := t.TempDir()
 	hold := `"echo $$ > ` + filepath.Join(dir, "hook.pid") + `; while [ ! -e ` + filepath.Join(dir, "go") + ` ]; do sleep 0.05; done"`
