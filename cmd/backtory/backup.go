@@ -185,12 +185,12 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if err := r.phase(ctx, hooks.PreBackup, s.Hooks.PreBackup, env); err != nil {
 		return err
 	}
-	reader := r.reader(s)
-	if err := checkRollback(ctx, r.state, reader); err != nil {
+	repo := r.repository(s)
+	if err := checkRollback(ctx, r.state, repo); err != nil {
 		return err
 	}
 	started := time.Now()
-	dec, err := decide(ctx, r.cfg, reader, r.force, started)
+	dec, err := decide(ctx, r.cfg, repo, r.force, started)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		},
 	}
 	if dec.Base != "" {
-		base, err := reader.OpenBase(ctx, dec.Base, r.state)
+		base, err := repo.OpenBase(ctx, dec.Base, r.state)
 		if err != nil {
 			return err
 		}
@@ -258,7 +258,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		opt.Base = base
 		r.progress.SetTotal(base.Manifest.Stats.Entries, base.Manifest.Stats.Bytes)
 	}
-	m, err := reader.Backup(ctx, opt)
+	m, err := repo.Backup(ctx, opt)
 	r.progress.Done()
 	if err != nil {
 		return err
@@ -285,11 +285,11 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 // dryRun says, for each source, what a backup would write.
 func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	for _, s := range srcs {
-		reader := r.reader(s)
-		if err := checkRollback(ctx, r.state, reader); err != nil {
+		repo := r.repository(s)
+		if err := checkRollback(ctx, r.state, repo); err != nil {
 			return err
 		}
-		dec, err := decide(ctx, r.cfg, reader, r.force, time.Now())
+		dec, err := decide(ctx, r.cfg, repo, r.force, time.Now())
 		if err != nil {
 			return err
 		}
@@ -297,7 +297,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		kind := "full"
 		if dec.Base != "" {
 			kind = "differential"
-			base, err := reader.OpenBase(ctx, dec.Base, r.state)
+			base, err := repo.OpenBase(ctx, dec.Base, r.state)
 			if err != nil {
 				return err
 			}

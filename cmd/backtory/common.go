@@ -145,8 +145,8 @@ func openRemote(ctx context.Context, cfg *Config, log *slog.Logger) (remote.Back
 	return b, nil
 }
 
-// newReader returns the repository of one source's sets.
-func newReader(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Repository {
+// newRepository returns the repository of one source's sets.
+func newRepository(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Repository {
 	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
 }
 
@@ -202,16 +202,16 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 
 func (s *session) Close() error { return s.b.Close() }
 
-// reader returns the repository of one source's sets.
-func (s *session) reader(src *Source) *archive.Repository {
-	return newReader(s.cfg, s.b, src, s.spool, s.sealer)
+// repository returns the repository of one source's sets.
+func (s *session) repository(src *Source) *archive.Repository {
+	return newRepository(s.cfg, s.b, src, s.spool, s.sealer)
 }
 
 // pick returns the set a read command acts on (--set ID, else the newest
 // at or before --at, else the newest), after checking that the remote was
 // not rolled back.
 func (s *session) pick(ctx context.Context, src *Source, setID, at string) (*archive.Repository, *archive.Manifest, error) {
-	r := s.reader(src)
+	r := s.repository(src)
 	if err := checkRollback(ctx, s.state, r); err != nil {
 		return nil, nil, err
 	}

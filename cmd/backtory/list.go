@@ -48,7 +48,7 @@ func runList(ctx context.Context, st streams, args []string) error {
 	}
 	rows := []setRow{}
 	for _, s := range srcs {
-		r := ses.reader(s)
+		r := ses.repository(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

@@ -51,7 +51,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	}
 	now := time.Now()
 	for _, s := range srcs {
-		r := ses.reader(s)
+		r := ses.repository(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

@@ -89,7 +89,7 @@ func (s *session) publisher() *recovery.Publisher {
 	for i := range s.cfg.Sources {
 		src := &s.cfg.Sources[i]
 		p.Sources = append(p.Sources, recovery.PublishedSource{
-			Source: recovery.Source{Name: src.Name, Path: src.Path}, Sets: s.reader(src)})
+			Source: recovery.Source{Name: src.Name, Path: src.Path}, Sets: s.repository(src)})
 	}
 	return p
 }

@@ -35,7 +35,7 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 	}
 	checked := 0
 	for _, s := range srcs {
-		r := ses.reader(s)
+		r := ses.repository(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
