@@ -41,18 +41,45 @@ func (g *globals) register(fs *pflag.FlagSet) {
 }
 
 // parseFlags parses args with fs and turns flag errors into usage errors;
-// --help prints the flags to stderr.
+// --help prints the command's help to stdout and returns errHelpShown
+// (exit 0). Arguments after the flags are an error unless the command
+// takes some (takesArgs).
 func (st streams) parseFlags(fs *pflag.FlagSet, args []string) error {
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
-			fmt.Fprintf(st.stderr, "usage of backtory %s:\n%s", fs.Name(), fs.FlagUsages())
-			return usageError{fmt.Errorf("help requested")}
+			printCommandHelp(st.stdout, fs)
+			return errHelpShown
 		}
 		return usagef("%s: %v (see backtory %s --help)", fs.Name(), err, fs.Name())
 	}
+	if fs.NArg() > 0 && takesArgs[fs.Name()] == "" {
+		return usagef("%s takes no arguments (got %q; see backtory %s --help)", fs.Name(), fs.Arg(0), fs.Name())
+	}
 	return nil
+}
+
+// takesArgs names the arguments after the flags of the commands that take
+// some, for their help.
+var takesArgs = map[string]string{
+	"ls":              "[PATH...]",
+	"restore":         "[PATH...]",
+	"key import":      "[FROM]",
+	"key fingerprint": "FILE...",
+}
+
+// printCommandHelp prints a command's usage line, summary and flags.
+func printCommandHelp(w io.Writer, fs *pflag.FlagSet) {
+	usage := "backtory " + fs.Name() + " [flags]"
+	if a := takesArgs[fs.Name()]; a != "" {
+		usage += " " + a
+	}
+	fmt.Fprintf(w, "usage: %s\n", usage)
+	if c, ok := commands[fs.Name()]; ok {
+		fmt.Fprintf(w, "\n%s.\n", c.summary)
+	}
+	fmt.Fprintf(w, "\nflags:\n%s", fs.FlagUsages())
 }
 
 // setup loads the config and the logger.

@@ -11,6 +11,9 @@ import (
 // pickSet returns the set a read command acts on: --set ID, else the newest
 // at or before --at, else the newest.
 func pickSet(ctx context.Context, r *archive.Repository, id, at string) (string, error) {
+	if id != "" && at != "" {
+		return "", usagef("--set and --at exclude each other: --set names one set, --at picks one by time")
+	}
 	ids, err := r.SetIDs(ctx)
 	if err != nil {
 		return "", err
