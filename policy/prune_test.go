@@ -162,6 +162,12 @@ func TestParseDuration(t *testing.T) {
 		{"1.5d", 0, false},
 		{"-2h", 0, false},
 		{"soon", 0, false},
+		{"106751d", 106751 * 24 * time.Hour, true},
+		{"106752d", 0, false},
+		{"99999999999d", 0, false},
+		{"99999999999w", 0, false},
+		{"99999999999999999999d", 0, false},
+		{"9999999h", 0, false},
 	} {
 		got, err := ParseDuration(c.in)
 		if (err == nil) != c.ok || got != c.want {
