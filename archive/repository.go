@@ -261,6 +261,17 @@ func (r *Repository) Leftovers(ctx context.Context) ([]Leftover, error) {
 	return out, nil
 }
 
+// SetExists reports whether the remote holds anything under set id's
+// directory: a complete set, or an incomplete one of an interrupted run.
+func (r *Repository) SetExists(ctx context.Context, id string) (bool, error) {
+	dir := SetDir(r.Host, r.Source, id)
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil && !remote.IsNotExist(err) {
+		return false, fmt.Errorf("list %s: %w", dir, err)
+	}
+	return len(infos) > 0, nil
+}
+
 // DeleteSet removes set id: its manifest first, so that from the first
 // deletion on the set no longer exists, then every other object.
 func (r *Repository) DeleteSet(ctx context.Context, id string) error {

@@ -198,6 +198,9 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if dec.Base != "" {
 		kind = archive.KindDiff
 	}
+	if started, err = freeSetTime(ctx, reader, kind, started, log); err != nil {
+		return err
+	}
 	id := archive.NewSetID(kind, started)
 	env.SetID, env.SetKind = id, string(kind)
 	log.Info("writing a "+string(kind), "set", id, "why", dec.Reason)
@@ -280,6 +283,26 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		"changed", m.Stats.Changed, "bytes", humanBytes(m.Stats.Bytes),
 		"stored", humanBytes(m.Stats.StoredBytes), "seconds", m.Finished.Sub(m.Started).Round(100*time.Millisecond).Seconds())
 	return nil
+}
+
+// freeSetTime returns the start time of a new set of kind: t, or, when a
+// set of that kind already started in the same second (set ids count
+// seconds), the next second, after waiting for it.
+func freeSetTime(ctx context.Context, r *archive.Repository, kind archive.Kind, t time.Time, log *slog.Logger) (time.Time, error) {
+	for {
+		taken, err := r.SetExists(ctx, archive.NewSetID(kind, t))
+		if err != nil || !taken {
+			return t, err
+		}
+		next := t.Truncate(time.Second).Add(time.Second)
+		log.Info("a set started in this second already: waiting for the next second (set ids count seconds)", "set", archive.NewSetID(kind, t))
+		select {
+		case <-ctx.Done():
+			return t, ctx.Err()
+		case <-time.After(time.Until(next)):
+		}
+		t = time.Now()
+	}
 }
 
 // dryRun says, for each source, what a backup would write.

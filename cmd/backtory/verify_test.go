@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backtory/backtory/archive"
+)
+
+// TestVerifyReportsEveryDamagedSet: verify goes on past a damaged set,
+// names each damaged one (a differential whose full is damaged too) and
+// exits 1; -q prints nothing when every set is intact.
+func TestVerifyReportsEveryDamagedSet(t *testing.T) {
+	src := sampleTree(t, 0)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, src, "")
+	// Four sets, two of them in the same second as the one before: the
+	// second waits its turn instead of failing.
+	for _, flag := range []string{"--full", "--diff", "--full", "--diff"} {
+		mustRun(t, "backup", "--config", cfg, flag)
+	}
+	sets := setDirs(t, dir)
+	if len(sets) != 4 {
+		t.Fatalf("sets %v, want 4", sets)
+	}
+	code, stdout, stderr := backtoryOut(t, "verify", "--config", cfg, "-q")
+	if code != exitOK || stdout != "" || stderr != "" {
+		t.Errorf("verify -q of intact sets: exit %d, stdout %q, stderr %q; want silence", code, stdout, stderr)
+	}
+	if code, stdout, _ := backtoryOut(t, "verify", "--config", cfg); code != exitOK || stdout != "4 sets verified\n" {
+		t.Errorf("verify: exit %d, %q", code, stdout)
+	}
+
+	full1, diff1, full2, diff2 := sets[0], sets[1], sets[2], sets[3]
+	damage := func(set, object string) {
+		p := filepath.Join(dir, "remote", "testhost", "root", set, object)
+		if err := os.Truncate(p, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damage(full1, "vol-000001.tar.zst")
+	damage(diff2, "files.jsonl.zst")
+	code, stdout, stderr = backtoryOut(t, "verify", "--config", cfg, "-q")
+	if code != exitFailed || stdout != "" {
+		t.Errorf("verify of damaged sets: exit %d, stdout %q; want 1 and nothing", code, stdout)
+	}
+	for _, want := range []string{full1 + "/vol-000001.tar.zst: does not match its manifest", "its full " + full1 + " is damaged",
+		diff2 + "/files.jsonl.zst: does not match its manifest", "3 of 4 sets damaged: root/" + full1 + ", root/" + diff1 + ", root/" + diff2} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, full2) {
+		t.Errorf("an intact set reported damaged:\n%s", stderr)
+	}
+}
+
+// setDirs lists the set directories of source root of testhost, oldest
+// first.
+func setDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, "remote", "testhost", "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i][5:] < ids[j][5:] || ids[i][5:] == ids[j][5:] && ids[i] > ids[j] })
+	return ids
+}
+
+// TestRunsInTheSameSecond: a set id that is taken (by a run in the same
+// second, or one interrupted there) makes the next run wait for a free
+// second with a message, never fail.
+func TestRunsInTheSameSecond(t *testing.T) {
+	src := sampleTree(t, 0)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, src, "")
+	now := time.Now()
+	for _, d := range []time.Duration{0, time.Second} {
+		taken := filepath.Join(dir, "remote", "testhost", "root", archive.NewSetID(archive.KindFull, now.Add(d)))
+		if err := os.MkdirAll(taken, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(taken, "vol-000001.tar.zst"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr := backtoryOut(t, "backup", "--config", cfg, "--full", "-v")
+	if code != exitOK || !strings.Contains(stderr, "waiting for the next second") {
+		t.Fatalf("backup: exit %d, %q", code, stderr)
+	}
+	mustRun(t, "backup", "--config", cfg, "--full")
+	mustRun(t, "backup", "--config", cfg, "--full")
+	if code, stdout, _ := backtoryOut(t, "verify", "--config", cfg); code != exitOK || stdout != "3 sets verified\n" {
+		t.Errorf("verify: exit %d, %q", code, stdout)
+	}
+}
