@@ -66,6 +66,7 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer release()
+	ses.cleanLeftovers(false)
 	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
 		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}

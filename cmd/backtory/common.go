@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -193,7 +194,9 @@ type session struct {
 	state  *state.Dir
 	log    *slog.Logger
 	b      remote.Backend
-	spool  string
+	spool  string // this process's own spool directory
+	// releaseSpool removes the spool directory.
+	releaseSpool func()
 	sealer archive.Sealer  // nil: sets are not sealed
 	signer recovery.Signer // nil: recover.sh and the binary are not signed
 }
@@ -215,19 +218,36 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 			ses.signer = box
 		}
 	}
-	spool, err := ses.state.Spool()
+	spool, release, err := ses.state.Spool()
 	if err != nil {
 		return nil, usagef("state_dir: %v", err)
 	}
 	b, err := openRemote(ctx, cfg, log)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	ses.b, ses.spool = b, spool
+	ses.b, ses.spool, ses.releaseSpool = b, spool, release
 	return ses, nil
 }
 
-func (s *session) Close() error { return s.b.Close() }
+func (s *session) Close() error {
+	s.releaseSpool()
+	return s.b.Close()
+}
+
+// cleanLeftovers removes (or with dryRun counts) what killed runs left in
+// state_dir, and logs it; call it holding the run lock.
+func (s *session) cleanLeftovers(dryRun bool) state.Leftovers {
+	l, err := s.state.CleanLeftovers(time.Now(), dryRun)
+	if l.Files > 0 && !dryRun {
+		s.log.Info("removed the leftovers of interrupted runs from state_dir", "files", l.Files, "bytes", l.Bytes, "state_dir", s.cfg.StateDir)
+	}
+	if err != nil {
+		s.log.Warn("cannot remove every leftover of interrupted runs from state_dir", "err", err)
+	}
+	return l
+}
 
 // reader returns the repository of one source's sets.
 func (s *session) reader(src *Source) *archive.Repository {

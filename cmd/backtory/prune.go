@@ -49,6 +49,9 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	if dryRun {
 		verb = "would delete"
 	}
+	if l := ses.cleanLeftovers(dryRun); l.Files > 0 {
+		fmt.Fprintf(st.stdout, "%s %d files (%s) that interrupted runs left in %s\n", verb, l.Files, humanBytes(l.Bytes), cfg.StateDir)
+	}
 	now := time.Now()
 	for _, s := range srcs {
 		r := ses.reader(s)

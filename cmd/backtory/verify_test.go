@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +19,19 @@ func TestVerifyReportsEveryDamagedSet(t *testing.T) {
 	cfg := writeConfig(t, dir, src, "")
 	// Four sets, two of them in the same second as the one before: the
 	// second waits its turn instead of failing.
+	var sets []string // in the order written
 	for _, flag := range []string{"--full", "--diff", "--full", "--diff"} {
+		before := map[string]bool{}
+		for _, id := range setDirs(t, dir) {
+			before[id] = true
+		}
 		mustRun(t, "backup", "--config", cfg, flag)
+		for _, id := range setDirs(t, dir) {
+			if !before[id] {
+				sets = append(sets, id)
+			}
+		}
 	}
-	sets := setDirs(t, dir)
 	if len(sets) != 4 {
 		t.Fatalf("sets %v, want 4", sets)
 	}
@@ -59,12 +67,11 @@ func TestVerifyReportsEveryDamagedSet(t *testing.T) {
 	}
 }
 
-// setDirs lists the set directories of source root of testhost, oldest
-// first.
+// setDirs lists the set directories of source root of testhost.
 func setDirs(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(dir, "remote", "testhost", "root"))
-	if err != nil {
+	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -73,7 +80,6 @@ func setDirs(t *testing.T, dir string) []string {
 			ids = append(ids, e.Name())
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i][5:] < ids[j][5:] || ids[i][5:] == ids[j][5:] && ids[i] > ids[j] })
 	return ids
 }
 
