@@ -190,15 +190,15 @@ func isTerminal(w io.Writer) bool {
 
 // session is what a command that works with the remote needs.
 type session struct {
-	cfg   *Config
-	state *state.Dir
-	log   *slog.Logger
-	b     remote.Backend
-	spool string // this process's own spool directory
-	// releaseSpool removes the spool directory.
-	releaseSpool func()
-	sealer       archive.Sealer  // nil: sets are not sealed
-	signer       recovery.Signer // nil: recover.sh and the binary are not signed
+	cfg    *Config
+	state  *state.Dir
+	log    *slog.Logger
+	b      remote.Backend
+	spool  string          // this process's own spool directory
+	sealer archive.Sealer  // nil: sets are not sealed
+	signer recovery.Signer // nil: recover.sh and the binary are not signed
+
+	releaseSpool func() // removes the spool directory
 }
 
 // open loads the config and the keys, and opens the remote. Close it.
