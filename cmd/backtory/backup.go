@@ -30,7 +30,7 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
-	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes); write nothing, run no hooks, take no snapshot")
+	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
 		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}
-	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout}
+	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout, listChanges: g.verbose}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -85,6 +85,8 @@ type backupRun struct {
 	progress *progress
 	out      io.Writer // what --dry-run says
 	warnings []string
+
+	listChanges bool // --dry-run -v: every changed path
 }
 
 // run backs up srcs in order; a failing source stops the run.
@@ -328,11 +330,15 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 			opt.Base = base
 			defer base.Close()
 		}
-		st, err := archive.Plan(ctx, opt)
+		fmt.Fprintf(r.out, "source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
+		var changed func(string, archive.PlanChange)
+		if r.listChanges {
+			changed = func(p string, c archive.PlanChange) { fmt.Fprintf(r.out, "  %-8s %s\n", c, livePath(s, p)) }
+		}
+		st, err := archive.Plan(ctx, opt, changed)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		fmt.Fprintf(r.out, "source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
 		fmt.Fprintf(r.out, "  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
 		if dec.Base != "" {
 			fmt.Fprintf(r.out, "  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.Base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))
