@@ -25,11 +25,12 @@ func init() {
 
 func runBackup(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
-	var full, diff, dryRun bool
+	var full, diff, dryRun, verifyBase bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
+	fs.BoolVar(&verifyBase, "verify-base", false, "before a differential, download its full's objects and check their hashes (by default: that each is there with its size)")
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
@@ -70,7 +71,7 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
 		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}
-	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout, listChanges: g.verbose}
+	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout, listChanges: g.verbose, verifyBase: verifyBase}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -87,6 +88,7 @@ type backupRun struct {
 	warnings []string
 
 	listChanges bool // --dry-run -v: every changed path
+	verifyBase  bool // check the hashes of a differential's full first
 }
 
 // run backs up srcs in order; a failing source stops the run.
@@ -193,13 +195,16 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	started := time.Now()
-	dec, err := decide(ctx, r.cfg, reader, r.force, started)
+	dec, err := decide(ctx, r.cfg, reader, r.force, r.verifyBase, started)
 	if err != nil {
 		return err
 	}
 	kind := archive.KindFull
 	if dec.Base != "" {
 		kind = archive.KindDiff
+	}
+	if dec.Warn {
+		r.warn(log, "writing a full: "+dec.Reason)
 	}
 	if started, err = freeSetTime(ctx, reader, kind, started, log); err != nil {
 		return err
@@ -315,7 +320,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err := checkRollback(ctx, r.state, reader); err != nil {
 			return err
 		}
-		dec, err := decide(ctx, r.cfg, reader, r.force, time.Now())
+		dec, err := decide(ctx, r.cfg, reader, r.force, r.verifyBase, time.Now())
 		if err != nil {
 			return err
 		}

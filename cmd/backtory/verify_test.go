@@ -110,3 +110,56 @@ func TestRunsInTheSameSecond(t *testing.T) {
 		t.Errorf("verify: exit %d, %q", code, stdout)
 	}
 }
+
+// TestDifferentialChecksItsFull: a differential is never written against a
+// full that lost an object (or, with --verify-base, whose object changed):
+// the run writes a new full instead and warns why (exit 3).
+func TestDifferentialChecksItsFull(t *testing.T) {
+	src := sampleTree(t, 0)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, src, "")
+	newSet := func(args ...string) (string, int, string) {
+		t.Helper()
+		before := map[string]bool{}
+		for _, id := range setDirs(t, dir) {
+			before[id] = true
+		}
+		code, _, stderr := backtoryOut(t, append([]string{"backup", "--config", cfg}, args...)...)
+		for _, id := range setDirs(t, dir) {
+			if !before[id] {
+				return id, code, stderr
+			}
+		}
+		t.Fatalf("backup %v wrote no set: exit %d, %s", args, code, stderr)
+		return "", 0, ""
+	}
+	vol := func(id string) string { return filepath.Join(dir, "remote", "testhost", "root", id, "vol-000001.tar.zst") }
+	full1, _, _ := newSet()
+
+	// A changed byte keeps the size: only --verify-base sees it.
+	f, err := os.OpenFile(vol(full1), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff}, 100)
+	f.Close()
+	if id, code, stderr := newSet(); code != exitOK || !strings.HasPrefix(id, "diff-") {
+		t.Errorf("backup over a full of the right sizes: %s, exit %d, %s", id, code, stderr)
+	}
+	id, code, stderr := newSet("--verify-base")
+	if code != exitWarnings || !strings.HasPrefix(id, "full-") || !strings.Contains(stderr, "writing a full: the full "+full1+" is damaged on the remote") {
+		t.Errorf("backup --verify-base over a changed full: %s, exit %d, %s", id, code, stderr)
+	}
+
+	// A lost volume is seen without --verify-base.
+	if err := os.Remove(vol(id)); err != nil {
+		t.Fatal(err)
+	}
+	id2, code, stderr := newSet()
+	if code != exitWarnings || !strings.HasPrefix(id2, "full-") || !strings.Contains(stderr, "vol-000001.tar.zst is missing on the remote") {
+		t.Errorf("backup over a full that lost a volume: %s, exit %d, %s", id2, code, stderr)
+	}
+	if id3, code, _ := newSet(); code != exitOK || !strings.HasPrefix(id3, "diff-") {
+		t.Errorf("backup over the new full: %s, exit %d", id3, code)
+	}
+}
