@@ -133,7 +133,9 @@ func TestDifferentialChecksItsFull(t *testing.T) {
 		t.Fatalf("backup %v wrote no set: exit %d, %s", args, code, stderr)
 		return "", 0, ""
 	}
-	vol := func(id string) string { return filepath.Join(dir, "remote", "testhost", "root", id, "vol-000001.tar.zst") }
+	vol := func(id string) string {
+		return filepath.Join(dir, "remote", "testhost", "root", id, "vol-000001.tar.zst")
+	}
 	full1, _, _ := newSet()
 
 	// A changed byte keeps the size: only --verify-base sees it.
