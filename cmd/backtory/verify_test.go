@@ -21,16 +21,11 @@ func TestVerifyReportsEveryDamagedSet(t *testing.T) {
 	// second waits its turn instead of failing.
 	var sets []string // in the order written
 	for _, flag := range []string{"--full", "--diff", "--full", "--diff"} {
-		before := map[string]bool{}
-		for _, id := range setDirs(t, dir) {
-			before[id] = true
+		id, code, stderr := backupNewSet(t, dir, cfg, flag)
+		if code != exitOK {
+			t.Fatalf("backup %s: exit %d, %s", flag, code, stderr)
 		}
-		mustRun(t, "backup", "--config", cfg, flag)
-		for _, id := range setDirs(t, dir) {
-			if !before[id] {
-				sets = append(sets, id)
-			}
-		}
+		sets = append(sets, id)
 	}
 	if len(sets) != 4 {
 		t.Fatalf("sets %v, want 4", sets)
@@ -65,6 +60,24 @@ func TestVerifyReportsEveryDamagedSet(t *testing.T) {
 	if strings.Contains(stderr, full2) {
 		t.Errorf("an intact set reported damaged:\n%s", stderr)
 	}
+}
+
+// backupNewSet runs a backup with args and returns the id of the set it
+// wrote, its exit code and stderr.
+func backupNewSet(t *testing.T, dir, cfg string, args ...string) (string, int, string) {
+	t.Helper()
+	before := map[string]bool{}
+	for _, id := range setDirs(t, dir) {
+		before[id] = true
+	}
+	code, _, stderr := backtoryOut(t, append([]string{"backup", "--config", cfg}, args...)...)
+	for _, id := range setDirs(t, dir) {
+		if !before[id] {
+			return id, code, stderr
+		}
+	}
+	t.Fatalf("backup %v wrote no set: exit %d, %s", args, code, stderr)
+	return "", 0, ""
 }
 
 // setDirs lists the set directories of source root of testhost.
@@ -118,21 +131,7 @@ func TestDifferentialChecksItsFull(t *testing.T) {
 	src := sampleTree(t, 0)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, src, "")
-	newSet := func(args ...string) (string, int, string) {
-		t.Helper()
-		before := map[string]bool{}
-		for _, id := range setDirs(t, dir) {
-			before[id] = true
-		}
-		code, _, stderr := backtoryOut(t, append([]string{"backup", "--config", cfg}, args...)...)
-		for _, id := range setDirs(t, dir) {
-			if !before[id] {
-				return id, code, stderr
-			}
-		}
-		t.Fatalf("backup %v wrote no set: exit %d, %s", args, code, stderr)
-		return "", 0, ""
-	}
+	newSet := func(args ...string) (string, int, string) { return backupNewSet(t, dir, cfg, args...) }
 	vol := func(id string) string {
 		return filepath.Join(dir, "remote", "testhost", "root", id, "vol-000001.tar.zst")
 	}
