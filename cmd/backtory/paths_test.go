@@ -62,6 +62,7 @@ func TestLivePaths(t *testing.T) {
 		{"several sources and a relative path", []string{"etc/hosts"}, `"etc/hosts" is in no source's path`},
 		{"several sources, no path", nil, "say which with --source"},
 		{"paths of two sources", []string{etc + "/etc", other + "/www"}, "give the paths of one source at a time"},
+		{"--set with --at", []string{"--set", "full-20260101T000000Z", "--at", "2026-01-01", other}, "--set and --at exclude each other"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, stdout, stderr := ls(c.args...)
