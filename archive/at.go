@@ -32,8 +32,8 @@ func ParseTime(s string, loc *time.Location) (time.Time, error) {
 	year, month, day, hour, min, sec := n(1), n(2), n(3), n(4), n(5), n(6)
 	var nsec int
 	if m[7] != "" {
-		f, _ := strconv.ParseFloat(m[7], 64)
-		nsec = int(f * 1e9)
+		digits := (m[7][1:] + "000000000")[:9] // nanoseconds; finer digits are dropped
+		nsec, _ = strconv.Atoi(digits)
 	}
 	daysIn := time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 	if month < 1 || month > 12 || day < 1 || day > daysIn || hour > 23 || min > 59 || sec > 59 {
