@@ -38,7 +38,7 @@ func benchTree(b *testing.B) (string, int64) {
 func BenchmarkWalk(b *testing.B) {
 	root, _ := benchTree(b)
 	for b.Loop() {
-		if _, err := archive.Plan(context.Background(), archive.BackupOptions{Root: root}); err != nil {
+		if _, err := archive.Plan(context.Background(), archive.BackupOptions{Root: root}, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

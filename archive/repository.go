@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -188,14 +189,7 @@ func (r *Repository) OpenBase(ctx context.Context, id string, cache Cache) (*Bas
 // and seal. With deep it also decodes every volume and checks every
 // file's content hash against the file table.
 func (r *Repository) Verify(ctx context.Context, m *Manifest, deep bool) error {
-	refs := append([]ObjectRef{m.Files}, m.Volumes...)
-	if m.Sigs != nil {
-		refs = append(refs, *m.Sigs)
-	}
-	if m.Layout != nil {
-		refs = append(refs, *m.Layout)
-	}
-	for _, ref := range refs {
+	for _, ref := range m.objects() {
 		rc, err := r.open(ctx, m, ref)
 		if err != nil {
 			return err
@@ -211,6 +205,57 @@ func (r *Repository) Verify(ctx context.Context, m *Manifest, deep bool) error {
 		return err
 	}
 	return nil
+}
+
+// ErrDamaged is what the errors of CheckObjects and Verify wrap when an
+// object of a set is missing on the remote or differs from the manifest.
+var ErrDamaged = errors.New("damaged")
+
+// damagedError is an error that wraps ErrDamaged.
+type damagedError string
+
+func (e damagedError) Error() string        { return string(e) }
+func (e damagedError) Is(target error) bool { return target == ErrDamaged }
+
+// CheckObjects checks that every object of set m is on the remote with
+// the size the manifest gives, from one listing of the set's directory.
+// With hashes it downloads each object and checks its hash and seal too
+// (Verify). The error wraps ErrDamaged when the set is damaged.
+func (r *Repository) CheckObjects(ctx context.Context, m *Manifest, hashes bool) error {
+	if hashes {
+		return r.Verify(ctx, m, false)
+	}
+	dir := SetDir(m.Host, m.Source, m.ID)
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil && !remote.IsNotExist(err) {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	size := make(map[string]int64, len(infos))
+	for _, i := range infos {
+		size[i.Name] = i.Size
+	}
+	for _, ref := range m.objects() {
+		got, ok := size[ref.Name]
+		switch {
+		case !ok:
+			return damagedError(fmt.Sprintf("%s is missing on the remote", objectPath(dir, ref.Name)))
+		case got != ref.Size:
+			return damagedError(fmt.Sprintf("%s has %d bytes on the remote, its manifest says %d", objectPath(dir, ref.Name), got, ref.Size))
+		}
+	}
+	return nil
+}
+
+// objects lists every object of set m but its manifest.
+func (m *Manifest) objects() []ObjectRef {
+	refs := append([]ObjectRef{m.Files}, m.Volumes...)
+	if m.Sigs != nil {
+		refs = append(refs, *m.Sigs)
+	}
+	if m.Layout != nil {
+		refs = append(refs, *m.Layout)
+	}
+	return refs
 }
 
 // Leftover is an incomplete set, or a temporary object, that an
@@ -261,6 +306,17 @@ func (r *Repository) Leftovers(ctx context.Context) ([]Leftover, error) {
 	return out, nil
 }
 
+// SetExists reports whether the remote holds anything under set id's
+// directory: a complete set, or an incomplete one of an interrupted run.
+func (r *Repository) SetExists(ctx context.Context, id string) (bool, error) {
+	dir := SetDir(r.Host, r.Source, id)
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil && !remote.IsNotExist(err) {
+		return false, fmt.Errorf("list %s: %w", dir, err)
+	}
+	return len(infos) > 0, nil
+}
+
 // DeleteSet removes set id: its manifest first, so that from the first
 // deletion on the set no longer exists, then every other object.
 func (r *Repository) DeleteSet(ctx context.Context, id string) error {
@@ -299,6 +355,9 @@ func (r *Repository) fetch(ctx context.Context, m *Manifest, ref ObjectRef) (*sp
 func (r *Repository) download(ctx context.Context, m *Manifest, ref ObjectRef, f *os.File) error {
 	name := objectPath(SetDir(m.Host, m.Source, m.ID), ref.Name)
 	rc, err := r.Backend.Get(ctx, name, 0)
+	if remote.IsNotExist(err) {
+		return damagedError(fmt.Sprintf("%s is missing on the remote", name))
+	}
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", name, err)
 	}
@@ -309,7 +368,7 @@ func (r *Repository) download(ctx context.Context, m *Manifest, ref ObjectRef, f
 		return fmt.Errorf("fetch %s: %w", name, err)
 	}
 	if n != ref.Size || hex.EncodeToString(h.Sum(nil)) != ref.SHA256 {
-		return fmt.Errorf("%s: does not match its manifest (size %d, want %d; or hash differs): the object is damaged or was replaced", name, n, ref.Size)
+		return damagedError(fmt.Sprintf("%s: does not match its manifest (size %d, want %d; or hash differs): the object is damaged or was replaced", name, n, ref.Size))
 	}
 	_, err = f.Seek(0, io.SeekStart)
 	return err

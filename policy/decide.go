@@ -15,6 +15,10 @@ type Sets interface {
 	SetIDs(ctx context.Context) ([]string, error)
 	// Manifest returns a set's verified manifest and its hash.
 	Manifest(ctx context.Context, id string) (*archive.Manifest, string, error)
+	// CheckObjects checks that a set's objects are on the remote, with
+	// their sizes (and with hashes, their hashes); its error wraps
+	// archive.ErrDamaged when they are not.
+	CheckObjects(ctx context.Context, m *archive.Manifest, hashes bool) error
 }
 
 // Force overrides the policy: "" lets it decide.
@@ -30,6 +34,7 @@ const (
 type Decision struct {
 	Base   string // the full to take a differential against; "" for a full
 	Reason string
+	Warn   bool // the reason is a problem to report as a warning (a damaged full)
 }
 
 // ErrNoFull is Decide's answer to ForceDiff when the source has no full.
@@ -84,4 +89,27 @@ func Decide(ctx context.Context, sets Sets, cfg Config, force Force, now time.Ti
 		}
 	}
 	return Decision{Base: full, Reason: fmt.Sprintf("a differential against %s", full)}, nil
+}
+
+// CheckBase makes sure that the full a differential would be taken
+// against is intact on the remote: every object there with its size, and
+// with hashes its content too. When it is not, the decision becomes a new
+// full, saying why: a differential against it could never be restored.
+// Other errors (the remote is down) are returned.
+func CheckBase(ctx context.Context, sets Sets, dec Decision, hashes bool) (Decision, error) {
+	if dec.Base == "" {
+		return dec, nil
+	}
+	m, _, err := sets.Manifest(ctx, dec.Base)
+	if err != nil {
+		return Decision{}, err
+	}
+	err = sets.CheckObjects(ctx, m, hashes)
+	if errors.Is(err, archive.ErrDamaged) {
+		return Decision{Reason: fmt.Sprintf("the full %s is damaged on the remote (%v): a differential against it could not be restored", dec.Base, err), Warn: true}, nil
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	return dec, nil
 }

@@ -14,12 +14,15 @@ import (
 // fakeSets are a source's sets: ids (oldest first) and the stored size of
 // each; a differential's base is the full before it.
 type fakeSets struct {
-	ids    []string
-	stored map[string]int64
-	err    error
+	ids     []string
+	stored  map[string]int64
+	err     error
+	damaged error // CheckObjects' answer
 }
 
 func (f fakeSets) SetIDs(context.Context) ([]string, error) { return f.ids, f.err }
+
+func (f fakeSets) CheckObjects(context.Context, *archive.Manifest, bool) error { return f.damaged }
 
 func (f fakeSets) Manifest(_ context.Context, id string) (*archive.Manifest, string, error) {
 	m := &archive.Manifest{ID: id}
@@ -99,6 +102,34 @@ func TestCheckRollback(t *testing.T) {
 			err := CheckRollback(context.Background(), fakeSets{ids: c.ids}, "root", c.seen, "/state/seen/h/root")
 			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.HasPrefix(err.Error(), c.err)) {
 				t.Errorf("CheckRollback: %v, want %q", err, c.err)
+			}
+		})
+	}
+}
+
+func TestCheckBase(t *testing.T) {
+	ctx := context.Background()
+	full := archive.NewSetID(archive.KindFull, time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC))
+	diff := Decision{Base: full, Reason: "a differential against " + full}
+	damaged := fmt.Errorf("vol-000001.tar is missing on the remote: %w", archive.ErrDamaged)
+	down := errors.New("connection refused")
+	for _, c := range []struct {
+		name    string
+		in      Decision
+		damaged error
+		want    Decision
+		err     error
+	}{
+		{"a full needs no check", Decision{Reason: "there is no full yet"}, damaged, Decision{Reason: "there is no full yet"}, nil},
+		{"an intact full", diff, nil, diff, nil},
+		{"a damaged full", diff, damaged, Decision{Reason: "the full " + full + " is damaged on the remote (" + damaged.Error() +
+			"): a differential against it could not be restored", Warn: true}, nil},
+		{"the remote is down", diff, down, Decision{}, down},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := CheckBase(ctx, fakeSets{ids: []string{full}, damaged: c.damaged}, c.in, false)
+			if got != c.want || !errors.Is(err, c.err) {
+				t.Errorf("CheckBase = %+v, %v; want %+v, %v", got, err, c.want, c.err)
 			}
 		})
 	}

@@ -68,6 +68,13 @@ func ParseThinning(s string) ([]Rule, error) {
 // kept, and so is every full a kept differential needs. Differentials come
 // first in the answer, so that no differential outlives its full.
 func ChoosePrune(sets []Set, keepFulls int, rules []Rule, now time.Time) []Pruned {
+	drop, _ := PlanPrune(sets, keepFulls, rules, now)
+	return drop
+}
+
+// PlanPrune is ChoosePrune that also returns the sets it keeps, oldest
+// first, each with the rule that keeps it (prune --dry-run shows both).
+func PlanPrune(sets []Set, keepFulls int, rules []Rule, now time.Time) (drop, keep []Pruned) {
 	keptFull := map[string]bool{}
 	nfull := 0
 	for i := len(sets) - 1; i >= 0; i-- {
@@ -76,8 +83,9 @@ func ChoosePrune(sets []Set, keepFulls int, rules []Rule, now time.Time) []Prune
 			nfull++
 		}
 	}
-	// Thinning: for each rule with a period, the newest diff of each bucket.
-	keepByRule := map[string]bool{}
+	// Thinning: for each rule with a period, the newest diff of each
+	// bucket; keptBy names the first rule that keeps a differential.
+	keptBy := map[string]string{}
 	for _, r := range rules {
 		seen := map[int64]bool{}
 		for i := len(sets) - 1; i >= 0; i-- {
@@ -85,37 +93,69 @@ func ChoosePrune(sets []Set, keepFulls int, rules []Rule, now time.Time) []Prune
 			if s.Kind != archive.KindDiff || now.Sub(s.Time) > r.Age {
 				continue
 			}
-			if r.Every == 0 {
-				keepByRule[s.ID] = true
-				continue
-			}
-			b := s.Time.UnixNano() / int64(r.Every)
-			if !seen[b] {
+			b := s.Time.UnixNano() / max(int64(r.Every), 1)
+			if r.Every == 0 || !seen[b] {
 				seen[b] = true
-				keepByRule[s.ID] = true
+				if keptBy[s.ID] == "" {
+					keptBy[s.ID] = r.String()
+				}
 			}
 		}
 	}
-	var drop []Pruned
 	newest := ""
 	if len(sets) > 0 {
 		newest = sets[len(sets)-1].ID
 	}
 	for _, s := range sets {
-		if s.ID == newest {
-			continue
-		}
+		why, kept := "", false
 		switch {
-		case s.Kind == archive.KindFull && !keptFull[s.ID] && !neededBy(s.ID, newest, sets):
-			drop = append(drop, Pruned{s.ID, s.Kind, fmt.Sprintf("older than the newest %d fulls", keepFulls)})
-		case s.Kind == archive.KindDiff && !keptFull[s.Base]:
-			drop = append(drop, Pruned{s.ID, s.Kind, "its full " + s.Base + " is not kept"})
-		case s.Kind == archive.KindDiff && len(rules) > 0 && !keepByRule[s.ID]:
-			drop = append(drop, Pruned{s.ID, s.Kind, "thinned by keep_diffs"})
+		case s.ID == newest:
+			why, kept = "the newest set", true
+		case s.Kind == archive.KindFull && keptFull[s.ID]:
+			why, kept = fmt.Sprintf("one of the newest %d fulls (keep_fulls)", keepFulls), true
+		case s.Kind == archive.KindFull && neededBy(s.ID, newest, sets):
+			why, kept = "the full of the newest set", true
+		case s.Kind == archive.KindFull:
+			why = fmt.Sprintf("older than the newest %d fulls", keepFulls)
+		case !keptFull[s.Base]:
+			why = "its full " + s.Base + " is not kept"
+		case len(rules) == 0:
+			why, kept = "a differential of a kept full (no keep_diffs)", true
+		case keptBy[s.ID] != "":
+			why, kept = "keep_diffs: "+keptBy[s.ID], true
+		default:
+			why = "thinned by keep_diffs"
+		}
+		if kept {
+			keep = append(keep, Pruned{s.ID, s.Kind, why})
+		} else {
+			drop = append(drop, Pruned{s.ID, s.Kind, why})
 		}
 	}
 	sort.SliceStable(drop, func(i, j int) bool { return drop[i].Kind == archive.KindDiff && drop[j].Kind != archive.KindDiff })
-	return drop
+	return drop, keep
+}
+
+// String describes the rule as prune --dry-run explains a kept set.
+func (r Rule) String() string {
+	age := fmt.Sprintf("younger than %s", fmtDays(r.Age))
+	switch r.Every {
+	case 0:
+		return "every differential " + age
+	case 24 * time.Hour:
+		return "the newest of its day, " + age
+	case 7 * 24 * time.Hour:
+		return "the newest of its week, " + age
+	}
+	return "the newest of its month, " + age
+}
+
+// fmtDays writes a span in days when it is whole days.
+func fmtDays(d time.Duration) string {
+	if d%(24*time.Hour) == 0 && d > 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // neededBy reports whether full is the base of the set newest.

@@ -162,10 +162,58 @@ func TestParseDuration(t *testing.T) {
 		{"1.5d", 0, false},
 		{"-2h", 0, false},
 		{"soon", 0, false},
+		{"106751d", 106751 * 24 * time.Hour, true},
+		{"106752d", 0, false},
+		{"99999999999d", 0, false},
+		{"99999999999w", 0, false},
+		{"99999999999999999999d", 0, false},
+		{"9999999h", 0, false},
 	} {
 		got, err := ParseDuration(c.in)
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+// TestPlanPruneExplains: every set is either kept or dropped, each with
+// the rule that decided.
+func TestPlanPruneExplains(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	day := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
+	sets := []Set{
+		{ID: "f30", Kind: archive.KindFull, Time: day(30)},
+		{ID: "d29", Kind: archive.KindDiff, Base: "f30", Time: day(29)},
+		{ID: "f20", Kind: archive.KindFull, Time: day(20)},
+		{ID: "d15", Kind: archive.KindDiff, Base: "f20", Time: day(15)},
+		{ID: "d14", Kind: archive.KindDiff, Base: "f20", Time: day(14)},
+		{ID: "d2", Kind: archive.KindDiff, Base: "f20", Time: day(2)},
+		{ID: "d1", Kind: archive.KindDiff, Base: "f20", Time: day(1)},
+	}
+	rules, err := ParseThinning("3d:all,30d:weekly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop, keep := PlanPrune(sets, 1, rules, now)
+	got := map[string]string{}
+	for _, p := range append(drop, keep...) {
+		got[p.ID] = p.Why
+	}
+	want := map[string]string{
+		"f30": "older than the newest 1 fulls",
+		"d29": "its full f30 is not kept",
+		"f20": "one of the newest 1 fulls (keep_fulls)",
+		"d15": "thinned by keep_diffs",
+		"d14": "keep_diffs: the newest of its week, younger than 30d",
+		"d2":  "keep_diffs: every differential younger than 3d",
+		"d1":  "the newest set",
+	}
+	if len(drop)+len(keep) != len(sets) || len(drop) != 3 {
+		t.Errorf("drop %v, keep %v", drop, keep)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %q, want %q", id, got[id], w)
 		}
 	}
 }

@@ -15,8 +15,9 @@ usage: recover.sh COMMAND [options] [PATH...]
         re-running skips the steps that succeeded (--restart forgets them)
 
 options:
-  --at T                 point in time, UTC: 2026-11-20T14:00:00Z, '2026-11-20 14:00',
-                         20261120T140000Z or a set id (default: the newest set)
+  --at T                 point in time as backtory takes it: RFC 3339 (2026-11-20T14:00:00Z,
+                         2026-11-20T15:00:00+01:00), local time as TZ says ('2026-11-20 14:00',
+                         2026-11-20), or a set id (default: the newest set)
   --map OLD=NEW          restore disk OLD onto disk NEW (sda=vda or /dev/sda=/dev/nvme0n1)
   --skip DISK            leave a recorded disk alone (the disk the backups are on, say)
   --url URL              the remote root (default: $BT_URL)
@@ -133,11 +134,74 @@ unesc() {
 
 # ---- sets and time ----
 
-# settime prints the 14 digits of a set id or a time given to --at.
+# settime prints, as 14 digits YYYYmmddHHMMSS in UTC, the time of a set id
+# or of a time given to --at. It reads what the backtory CLI reads
+# (archive.ParseTime): RFC 3339 (2026-11-20T14:00:00Z,
+# 2026-11-20T15:00:00+01:00), '2026-11-20 15:00:00 +01:00' as 'backtory
+# list' prints it, local time as TZ says (2026-11-20, '2026-11-20 14:00',
+# 2026-11-20T14:00:05) and 20261120T140000Z; it dies on anything else.
 settime() {
-	s_t=$(printf '%s' "$1" | sed 's/^full-//; s/^diff-//' | tr -cd '0-9')
-	while [ ${#s_t} -lt 14 ]; do s_t=${s_t}0; done
-	printf '%s\n' "$s_t" | cut -c1-14
+	s_in=$1
+	case $s_in in full-* | diff-*) s_in=${s_in#*-} ;; esac
+	s_f=$(printf '%s\n' "$s_in" | awk '
+		function days(y, m, d) {
+			y -= (m <= 2)
+			return int(y / 400) * 146097 + (y % 400) * 365 + int((y % 400) / 4) - int((y % 400) / 100) + int((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1 - 719468
+		}
+		function mdays(y, m) {
+			if (m == 2) return (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28
+			return (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31
+		}
+		NR > 1 { exit }
+		{
+			s = $0; h = 0; mi = 0; se = 0; zone = ""
+			if (s ~ /^[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z$/) {
+				y = substr(s, 1, 4) + 0; m = substr(s, 5, 2) + 0; d = substr(s, 7, 2) + 0
+				h = substr(s, 10, 2) + 0; mi = substr(s, 12, 2) + 0; se = substr(s, 14, 2) + 0; zone = "Z"
+			} else {
+				if (s !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]/) exit
+				y = substr(s, 1, 4) + 0; m = substr(s, 6, 2) + 0; d = substr(s, 9, 2) + 0
+				s = substr(s, 11)
+				if (s ~ /^[T ][0-9][0-9]:[0-9][0-9]/) {
+					h = substr(s, 2, 2) + 0; mi = substr(s, 5, 2) + 0; s = substr(s, 7)
+					if (s ~ /^:[0-9][0-9]/) {
+						se = substr(s, 2, 2) + 0; s = substr(s, 4)
+						if (s ~ /^\.[0-9]/) { sub(/^\.[0-9]+/, "", s) }
+					}
+				}
+				sub(/^ +/, "", s)
+				if (s == "Z") zone = "Z"
+				else if (s ~ /^[-+][0-9][0-9]:?[0-9][0-9]$/) zone = s
+				else if (s != "") exit
+			}
+			if (m < 1 || m > 12 || d < 1 || d > mdays(y, m) || h > 23 || mi > 59 || se > 59) exit
+			if (zone == "") { printf "local %04d-%02d-%02d %02d:%02d:%02d\n", y, m, d, h, mi, se; exit }
+			off = 0
+			if (zone != "Z") {
+				zh = substr(zone, 2, 2) + 0; zm = substr(zone, length(zone) - 1, 2) + 0
+				if (zh > 23 || zm > 59) exit
+				off = (zh * 60 + zm) * 60; if (substr(zone, 1, 1) == "-") off = -off
+			}
+			printf "epoch %d\n", days(y, m, d) * 86400 + h * 3600 + mi * 60 + se - off
+		}')
+	case $s_f in
+	local\ *)
+		# The local time's zone offset (daylight saving included) is known
+		# to date -d (GNU, busybox) alone.
+		s_e=$(date -d "${s_f#local }" +%s 2>/dev/null) ||
+			die "--at $1: this system's date cannot read local times: give the zone (e.g. ${s_f#local }Z for UTC, or +01:00)"
+		;;
+	epoch\ *) s_e=${s_f#epoch } ;;
+	*) die "--at $1: want RFC 3339 (2026-11-20T14:00:00Z, 2026-11-20T15:00:00+01:00), local time (2026-11-20, '2026-11-20 14:00[:05]') or a set id" ;;
+	esac
+	printf '%s\n' "$s_e" | awk '{
+		z = int($1 / 86400); r = $1 - z * 86400
+		z += 719468; era = int(z / 146097); doe = z - era * 146097
+		yoe = int((doe - int(doe / 1460) + int(doe / 36524) - int(doe / 146096)) / 365)
+		doy = doe - (365 * yoe + int(yoe / 4) - int(yoe / 100)); mp = int((5 * doy + 2) / 153)
+		d = doy - int((153 * mp + 2) / 5) + 1; m = mp < 10 ? mp + 3 : mp - 9; y = yoe + era * 400 + (m <= 2)
+		printf "%04d%02d%02d%02d%02d%02d\n", y, m, d, int(r / 3600), int(r % 3600 / 60), r % 60
+	}'
 }
 
 # pick_set SOURCE prints "ID BASE" of the newest set of SOURCE at or before
@@ -1203,7 +1267,10 @@ main() {
 		*) break ;;
 		esac
 		case $o_opt in
-		--at) AT=$o_val ;;
+		--at)
+			AT=$o_val
+			settime "$AT" >/dev/null # dies on a time it cannot read
+			;;
 		--to) TO=$o_val ;;
 		--source) SOURCE=$o_val ;;
 		--map)

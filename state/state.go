@@ -6,7 +6,7 @@
 //	lock                                  lock.go
 //	runs/<host>/<source>.json             runs.go
 //	seen/<host>/<source>                  seen.go
-//	spool/                                state.go
+//	spool/<run>/                          leftovers.go (with what killed runs left)
 //	cache/<host>/<source>/<set>.<object>  state.go
 package state
 
@@ -26,15 +26,6 @@ func New(root string) *Dir { return &Dir{root: root} }
 
 // Root returns the directory's path.
 func (d *Dir) Root() string { return d.root }
-
-// Spool returns (and creates) the directory for objects in transit.
-func (d *Dir) Spool() (string, error) {
-	p := filepath.Join(d.root, "spool")
-	if err := os.MkdirAll(p, 0o700); err != nil {
-		return "", err
-	}
-	return p, nil
-}
 
 // Path returns where the cache keeps a copy of object of a set, such as a
 // full's signatures.

@@ -78,9 +78,13 @@ func TestSeen(t *testing.T) {
 
 func TestSpoolAndCache(t *testing.T) {
 	d := New(filepath.Join(t.TempDir(), "state"))
-	spool, err := d.Spool()
-	if fi, serr := os.Stat(spool); err != nil || serr != nil || !fi.IsDir() || spool != filepath.Join(d.Root(), "spool") {
+	spool, release, err := d.Spool()
+	if fi, serr := os.Stat(spool); err != nil || serr != nil || !fi.IsDir() || filepath.Dir(spool) != filepath.Join(d.Root(), "spool") {
 		t.Fatalf("Spool = %s, %v, %v", spool, err, serr)
+	}
+	release()
+	if _, err := os.Stat(spool); err == nil {
+		t.Error("the spool directory outlived its release")
 	}
 	if p := d.Path("h", "root", "full-x", "sigs.zst"); p != filepath.Join(d.Root(), "cache", "h", "root", "full-x.sigs.zst") {
 		t.Errorf("Path = %s", p)
@@ -95,7 +99,7 @@ func TestSpoolAndCache(t *testing.T) {
 	if len(ents) != 1 || !strings.HasPrefix(ents[0].Name(), "full-y.") {
 		t.Errorf("after RemoveCache: %v", ents)
 	}
-	if _, err := New(filepath.Join(keep, "state")).Spool(); err == nil {
+	if _, _, err := New(filepath.Join(keep, "state")).Spool(); err == nil {
 		t.Error("Spool under a file: no error")
 	}
 }

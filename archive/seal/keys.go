@@ -85,6 +85,27 @@ func ImportKey(data []byte, path string) (*Key, error) {
 // Fingerprint returns the primary key's fingerprint, 40 upper-case hex digits.
 func (k *Key) Fingerprint() string { return fingerprint(k.entity.PrimaryKey.Fingerprint) }
 
+// Subkeys returns the fingerprints of the key's subkeys, each with what it
+// may do ("encrypt", "sign").
+func (k *Key) Subkeys() []string {
+	var out []string
+	for _, sk := range k.entity.Subkeys {
+		use := "not valid now"
+		if sig, err := sk.Verify(time.Now(), packetConfig()); err == nil && sig.FlagsValid {
+			var u []string
+			if sig.FlagEncryptCommunications || sig.FlagEncryptStorage {
+				u = append(u, "encrypt")
+			}
+			if sig.FlagSign {
+				u = append(u, "sign")
+			}
+			use = strings.Join(u, ",")
+		}
+		out = append(out, fingerprint(sk.PublicKey.Fingerprint)+" "+use)
+	}
+	return out
+}
+
 // UserID returns the key's primary user ID, or "".
 func (k *Key) UserID() string {
 	if _, id := k.entity.PrimaryIdentity(time.Now(), packetConfig()); id != nil {
@@ -171,7 +192,12 @@ func (b *Box) loadKeyMode(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("encryption: %w", err)
 	}
-	add := func(e *openpgp.Entity) {
+	b.files = map[string]string{}
+	add := func(e *openpgp.Entity, path string) {
+		fpr := fingerprint(e.PrimaryKey.Fingerprint)
+		if b.files[fpr] == "" || e.PrivateKey != nil {
+			b.files[fpr] = path
+		}
 		for i, have := range b.keyring {
 			if bytes.Equal(have.PrimaryKey.Fingerprint, e.PrimaryKey.Fingerprint) {
 				if e.PrivateKey != nil && have.PrivateKey == nil {
@@ -191,14 +217,14 @@ func (b *Box) loadKeyMode(cfg Config) error {
 			return fmt.Errorf("encryption: signing_key %s has no valid signing key (expired or revoked?)", cfg.SigningKey)
 		}
 		b.signer = e
-		add(e)
+		add(e, cfg.SigningKey)
 	}
 	for _, path := range cfg.DecryptionKeys {
 		e, err := loadSecretKey(path, pass)
 		if err != nil {
 			return fmt.Errorf("encryption: decryption_keys: %w", err)
 		}
-		add(e)
+		add(e, path)
 	}
 	seen := map[string]bool{}
 	addRecipient := func(e *openpgp.Entity, path string) error {
@@ -226,7 +252,7 @@ func (b *Box) loadKeyMode(cfg Config) error {
 			if err := addRecipient(e, path); err != nil {
 				return err
 			}
-			add(e)
+			add(e, path)
 		}
 	}
 	for _, e := range b.keyring {

@@ -101,8 +101,9 @@ type Box struct {
 	signer     *openpgp.Entity   // secret, unlocked; nil when the Box can only open
 	recipients []*openpgp.Entity // public; includes the signer
 	keyring    openpgp.EntityList
-	expected   []byte // expected signer's primary fingerprint (key mode)
-	passphrase []byte // passphrase mode only
+	expected   []byte            // expected signer's primary fingerprint (key mode)
+	files      map[string]string // primary fingerprint -> the key file it came from
+	passphrase []byte            // passphrase mode only
 	cfg        *packet.Config
 }
 
@@ -378,7 +379,7 @@ func (b *Box) openError(err error, ids []uint64) error {
 		if len(ids) == 0 {
 			return fmt.Errorf("%w: this object is encrypted with a passphrase, not to a key", ErrWrongKey)
 		}
-		return fmt.Errorf("%w: this object is encrypted to keys %s; ours are %s", ErrWrongKey, keyIDs(ids), keyIDs(ours))
+		return fmt.Errorf("%w: this object is encrypted to %s; the secret keys configured are %s", ErrWrongKey, b.describeKeys(ids), b.secretKeys())
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: the object ends early", ErrCorrupt)
 	}
@@ -421,6 +422,57 @@ type recordingRing struct {
 func (r *recordingRing) EntitiesById(id uint64) []*openpgp.Entity {
 	r.seen = append(r.seen, id)
 	return r.EntityList.EntitiesById(id)
+}
+
+// describeKeys names the keys that hold the (sub)key ids: by primary
+// fingerprint and key file when configured, with a hint when only the
+// public part is; else by key id.
+func (b *Box) describeKeys(ids []uint64) string {
+	var out []string
+	for _, id := range ids {
+		e := b.entityOf(id)
+		if e == nil {
+			out = append(out, fmt.Sprintf("key id %016X, which no configured key file holds", id))
+			continue
+		}
+		fpr := fingerprint(e.PrimaryKey.Fingerprint)
+		d := fmt.Sprintf("key %s (%s)", fpr, b.files[fpr])
+		if e.PrivateKey == nil {
+			d += ", whose secret key is not configured: add its secret key file to decryption_keys"
+		}
+		out = append(out, d)
+	}
+	return strings.Join(out, "; ")
+}
+
+// secretKeys names the configured secret keys by primary fingerprint and file.
+func (b *Box) secretKeys() string {
+	var out []string
+	for _, e := range b.keyring {
+		if e.PrivateKey != nil {
+			fpr := fingerprint(e.PrimaryKey.Fingerprint)
+			out = append(out, fmt.Sprintf("%s (%s)", fpr, b.files[fpr]))
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
+}
+
+// entityOf returns the configured key whose primary key or subkey has id.
+func (b *Box) entityOf(id uint64) *openpgp.Entity {
+	for _, e := range b.keyring {
+		if e.PrimaryKey.KeyId == id {
+			return e
+		}
+		for _, sk := range e.Subkeys {
+			if sk.PublicKey.KeyId == id {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 func (b *Box) decryptionKeyIDs() []uint64 {

@@ -240,24 +240,35 @@ func TestBadSignatureValidMDC(t *testing.T) {
 	t.Log(err)
 }
 
+// TestWrongDecryptionKey: a wrong-key error names the object's keys by
+// primary fingerprint and the key file that holds them, and the secret
+// keys configured, never bare subkey ids.
 func TestWrongDecryptionKey(t *testing.T) {
-	b := hostBox(t)
-	// other seals to admin only; host cannot decrypt.
+	fixtures(t)
+	// other seals to admin (and itself); host cannot decrypt.
 	byOther, err := New(Config{SigningKey: other.sec, Recipients: []string{admin.pub}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sealed := seal(t, byOther, []byte("x"))
-	ob, err := New(Config{SigningKey: host.sec})
+	// The opener knows admin's public key only.
+	ob, err := New(Config{SigningKey: host.sec, Recipients: []string{admin.pub}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = open(ob, sealed)
-	if !errors.Is(err, ErrWrongKey) || !strings.Contains(err.Error(), "encrypted to keys") {
+	if !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("wrong key: %v", err)
 	}
-	t.Log(err)
-	_ = b
+	for _, want := range []string{
+		"key " + admin.fpr + " (" + admin.pub + "), whose secret key is not configured: add its secret key file to decryption_keys",
+		"which no configured key file holds",
+		"the secret keys configured are " + host.fpr + " (" + host.sec + ")",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("wrong key: %v\nwant %q", err, want)
+		}
+	}
 }
 
 func TestProtectedKey(t *testing.T) {

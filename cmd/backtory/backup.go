@@ -25,12 +25,13 @@ func init() {
 
 func runBackup(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
-	var full, diff, dryRun bool
+	var full, diff, dryRun, verifyBase bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
-	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes); write nothing, run no hooks, take no snapshot")
+	fs.BoolVar(&verifyBase, "verify-base", false, "before a differential, download its full's objects and check their hashes (by default: that each is there with its size)")
+	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,10 +67,11 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer release()
+	ses.cleanLeftovers(false)
 	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
 		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
 	}
-	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout}
+	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout, listChanges: g.verbose, verifyBase: verifyBase}
 	if dryRun {
 		return run.dryRun(ctx, srcs)
 	}
@@ -84,6 +86,9 @@ type backupRun struct {
 	progress *progress
 	out      io.Writer // what --dry-run says
 	warnings []string
+
+	listChanges bool // --dry-run -v: every changed path
+	verifyBase  bool // check the hashes of a differential's full first
 }
 
 // run backs up srcs in order; a failing source stops the run.
@@ -190,13 +195,19 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	started := time.Now()
-	dec, err := decide(ctx, r.cfg, repo, r.force, started)
+	dec, err := decide(ctx, r.cfg, repo, r.force, r.verifyBase, started)
 	if err != nil {
 		return err
 	}
 	kind := archive.KindFull
 	if dec.Base != "" {
 		kind = archive.KindDiff
+	}
+	if dec.Warn {
+		r.warn(log, "writing a full: "+dec.Reason)
+	}
+	if started, err = freeSetTime(ctx, repo, kind, started, log); err != nil {
+		return err
 	}
 	id := archive.NewSetID(kind, started)
 	env.SetID, env.SetKind = id, string(kind)
@@ -282,6 +293,26 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	return nil
 }
 
+// freeSetTime returns the start time of a new set of kind: t, or, when a
+// set of that kind already started in the same second (set ids count
+// seconds), the next second, after waiting for it.
+func freeSetTime(ctx context.Context, r *archive.Repository, kind archive.Kind, t time.Time, log *slog.Logger) (time.Time, error) {
+	for {
+		taken, err := r.SetExists(ctx, archive.NewSetID(kind, t))
+		if err != nil || !taken {
+			return t, err
+		}
+		next := t.Truncate(time.Second).Add(time.Second)
+		log.Info("a set started in this second already: waiting for the next second (set ids count seconds)", "set", archive.NewSetID(kind, t))
+		select {
+		case <-ctx.Done():
+			return t, ctx.Err()
+		case <-time.After(time.Until(next)):
+		}
+		t = time.Now()
+	}
+}
+
 // dryRun says, for each source, what a backup would write.
 func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	for _, s := range srcs {
@@ -289,7 +320,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err := checkRollback(ctx, r.state, repo); err != nil {
 			return err
 		}
-		dec, err := decide(ctx, r.cfg, repo, r.force, time.Now())
+		dec, err := decide(ctx, r.cfg, repo, r.force, r.verifyBase, time.Now())
 		if err != nil {
 			return err
 		}
@@ -304,11 +335,15 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 			opt.Base = base
 			defer base.Close()
 		}
-		st, err := archive.Plan(ctx, opt)
+		fmt.Fprintf(r.out, "source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
+		var changed func(string, archive.PlanChange)
+		if r.listChanges {
+			changed = func(p string, c archive.PlanChange) { fmt.Fprintf(r.out, "  %-8s %s\n", c, livePath(s, p)) }
+		}
+		st, err := archive.Plan(ctx, opt, changed)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		fmt.Fprintf(r.out, "source %s: would write a %s (%s)\n", s.Name, kind, dec.Reason)
 		fmt.Fprintf(r.out, "  tree: %d paths, %d files, %s\n", st.Entries, st.Files, humanBytes(st.Bytes))
 		if dec.Base != "" {
 			fmt.Fprintf(r.out, "  since %s: %d new, %d changed, %d deleted; at most %s to read\n", dec.Base, st.New, st.Changed, st.Deleted, humanBytes(st.ChangedBytes))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -41,18 +42,45 @@ func (g *globals) register(fs *pflag.FlagSet) {
 }
 
 // parseFlags parses args with fs and turns flag errors into usage errors;
-// --help prints the flags to stderr.
+// --help prints the command's help to stdout and returns errHelpShown
+// (exit 0). Arguments after the flags are an error unless the command
+// takes some (takesArgs).
 func (st streams) parseFlags(fs *pflag.FlagSet, args []string) error {
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
-			fmt.Fprintf(st.stderr, "usage of backtory %s:\n%s", fs.Name(), fs.FlagUsages())
-			return usageError{fmt.Errorf("help requested")}
+			printCommandHelp(st.stdout, fs)
+			return errHelpShown
 		}
 		return usagef("%s: %v (see backtory %s --help)", fs.Name(), err, fs.Name())
 	}
+	if fs.NArg() > 0 && takesArgs[fs.Name()] == "" {
+		return usagef("%s takes no arguments (got %q; see backtory %s --help)", fs.Name(), fs.Arg(0), fs.Name())
+	}
 	return nil
+}
+
+// takesArgs names the arguments after the flags of the commands that take
+// some, for their help.
+var takesArgs = map[string]string{
+	"ls":              "[PATH...]",
+	"restore":         "[PATH...]",
+	"key import":      "[FROM]",
+	"key fingerprint": "FILE...",
+}
+
+// printCommandHelp prints a command's usage line, summary and flags.
+func printCommandHelp(w io.Writer, fs *pflag.FlagSet) {
+	usage := "backtory " + fs.Name() + " [flags]"
+	if a := takesArgs[fs.Name()]; a != "" {
+		usage += " " + a
+	}
+	fmt.Fprintf(w, "usage: %s\n", usage)
+	if c, ok := commands[fs.Name()]; ok {
+		fmt.Fprintf(w, "\n%s.\n", c.summary)
+	}
+	fmt.Fprintf(w, "\nflags:\n%s", fs.FlagUsages())
 }
 
 // setup loads the config and the logger.
@@ -166,9 +194,11 @@ type session struct {
 	state  *state.Dir
 	log    *slog.Logger
 	b      remote.Backend
-	spool  string
+	spool  string          // this process's own spool directory
 	sealer archive.Sealer  // nil: sets are not sealed
 	signer recovery.Signer // nil: recover.sh and the binary are not signed
+
+	releaseSpool func() // removes the spool directory
 }
 
 // open loads the config and the keys, and opens the remote. Close it.
@@ -188,19 +218,36 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 			ses.signer = box
 		}
 	}
-	spool, err := ses.state.Spool()
+	spool, release, err := ses.state.Spool()
 	if err != nil {
 		return nil, usagef("state_dir: %v", err)
 	}
 	b, err := openRemote(ctx, cfg, log)
 	if err != nil {
+		release()
 		return nil, err
 	}
-	ses.b, ses.spool = b, spool
+	ses.b, ses.spool, ses.releaseSpool = b, spool, release
 	return ses, nil
 }
 
-func (s *session) Close() error { return s.b.Close() }
+func (s *session) Close() error {
+	s.releaseSpool()
+	return s.b.Close()
+}
+
+// cleanLeftovers removes (or with dryRun counts) what killed runs left in
+// state_dir, and logs it; call it holding the run lock.
+func (s *session) cleanLeftovers(dryRun bool) state.Leftovers {
+	l, err := s.state.CleanLeftovers(time.Now(), dryRun)
+	if l.Files > 0 && !dryRun {
+		s.log.Info("removed the leftovers of interrupted runs from state_dir", "files", l.Files, "bytes", l.Bytes, "state_dir", s.cfg.StateDir)
+	}
+	if err != nil {
+		s.log.Warn("cannot remove every leftover of interrupted runs from state_dir", "err", err)
+	}
+	return l
+}
 
 // repository returns the repository of one source's sets.
 func (s *session) repository(src *Source) *archive.Repository {

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -83,13 +84,13 @@ func parseSize(s string) (int64, error) {
 	if m == nil {
 		return 0, fmt.Errorf("size %q: want a number with an optional unit (KiB, MiB, GiB, KB, MB, GB)", s)
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: %w", s, err)
-	}
 	unit := strings.TrimSuffix(m[2], "B")
 	mult := map[string]int64{"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
 		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}[unit]
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q is too large (at most 8EiB)", s)
+	}
 	return n * mult, nil
 }
 
@@ -109,22 +110,65 @@ func loadConfig(path string) (*Config, error) {
 var yamlLineRe = regexp.MustCompile(`line (\d+): `)
 
 func parseConfig(path string, raw []byte) (*Config, error) {
+	if err := checkText(raw); err != nil {
+		return nil, usagef("%s:%v", path, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, usagef("%s", yamlError(path, err))
+	}
+	if len(root.Content) == 0 {
+		return nil, usagef("%s: the config is empty", path)
+	}
+	if top := root.Content[0]; top.Kind != yaml.MappingNode {
+		return nil, usagef("%s:%d: the config is a %s, not a mapping of keys (host:, sources:, remote:, ...)", path, top.Line, nodeKind(top))
+	}
 	cfg := &Config{path: path}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
-		if err == io.EOF {
-			return nil, usagef("%s: the config is empty", path)
-		}
 		return nil, usagef("%s", yamlError(path, err))
 	}
-	var root yaml.Node
-	yaml.Unmarshal(raw, &root)
 	cfg.root = &root
 	if err := cfg.check(); err != nil {
 		return nil, usagef("%v", err)
 	}
 	return cfg, nil
+}
+
+// checkText returns "LINE: not a YAML text: ..." for input that holds
+// what YAML never does: NUL and other control characters, or bytes that
+// are not UTF-8 (a binary file given as the config).
+func checkText(raw []byte) error {
+	line, col := 1, 1
+	for len(raw) > 0 {
+		r, size := utf8.DecodeRune(raw)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("%d: not a YAML text: a byte 0x%02x that is not UTF-8 at column %d (is it a binary file?)", line, raw[0], col)
+		case r == 0:
+			return fmt.Errorf("%d: not a YAML text: a NUL byte at column %d (is it a binary file?)", line, col)
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f:
+			return fmt.Errorf("%d: not a YAML text: a control character U+%04X at column %d (is it a binary file?)", line, r, col)
+		case r == '\n':
+			line, col = line+1, 0
+		}
+		raw, col = raw[size:], col+1
+	}
+	return nil
+}
+
+// nodeKind names a YAML node's kind for an error message.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("single value %q", n.Value)
+	case yaml.AliasNode:
+		return "alias"
+	}
+	return "document"
 }
 
 // yamlError turns yaml.v3's messages into "file:line: message" lines.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 
@@ -29,10 +31,11 @@ state_dir: {{.StateDir}}
 
 # What to back up. snapshot: none | zfs | lvm | btrfs (see docs/snapshots.md).
 sources:
-  - name: root
+  - name: {{.Name}}
     path: {{.Source}}
     snapshot: none
-    exclude: ["/proc/**", "/sys/**", "/dev/**", "/run/**", "/tmp/**", "/var/tmp/**", "/var/cache/**"]
+    # Patterns are relative to the source's path: "/x/**" is {{.Source}}/x.
+    exclude: [{{.Exclude}}]
 
 # Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md).
 remote:
@@ -71,7 +74,7 @@ func runInit(ctx context.Context, st streams, args []string) error {
 	fs.StringVarP(&config, "config", "c", defaultConfigPath, "where to write the config")
 	fs.StringVar(&host, "host", "", "host name on the remote (default: this machine's hostname)")
 	fs.StringVar(&remoteURL, "remote", "file:///srv/backtory", "remote URL")
-	fs.StringVar(&source, "source", "/", "the path to back up")
+	fs.StringVar(&source, "source", "/", "the path to back up (the source is named after it: / is root, /srv/www srv-www)")
 	fs.StringVar(&stateDir, "state-dir", "/var/lib/backtory", "local state directory")
 	fs.BoolVar(&force, "force", false, "overwrite an existing config (never an existing key)")
 	if err := st.parseFlags(fs, args); err != nil {
@@ -84,6 +87,10 @@ func runInit(ctx context.Context, st streams, args []string) error {
 		}
 		host = strings.SplitN(h, ".", 2)[0]
 	}
+	if !filepath.IsAbs(source) {
+		return usagef("init: --source %q: give the absolute path to back up", source)
+	}
+	source = filepath.Clean(source)
 	if _, err := os.Stat(config); err == nil && !force {
 		return usagef("init: %s exists: edit it, or pass --force to overwrite it", config)
 	}
@@ -97,7 +104,11 @@ func runInit(ctx context.Context, st streams, args []string) error {
 	if k, err := seal.ReadKeyFile(sec); err == nil {
 		fpr = k.Fingerprint() // keep an existing key: backups depend on it
 	} else {
-		k, err := seal.GenerateKey("backtory "+host, "")
+		_, email, err := hostUserID()
+		if err != nil {
+			email = "root@" + host
+		}
+		k, err := seal.GenerateKey("backtory "+host, email)
 		if err != nil {
 			return fmt.Errorf("init: generate key: %w", err)
 		}
@@ -108,7 +119,7 @@ func runInit(ctx context.Context, st streams, args []string) error {
 	}
 	var b strings.Builder
 	err := configTemplate.Execute(&b, map[string]string{"Host": host, "StateDir": stateDir, "Source": source,
-		"Remote": remoteURL, "Public": pub, "Secret": sec})
+		"Name": sourceName(source), "Exclude": initExcludes(source), "Remote": remoteURL, "Public": pub, "Secret": sec})
 	if err != nil {
 		return err
 	}
@@ -127,4 +138,40 @@ Keep OFFLINE, away from this machine, or its backups die with it:
 Then check the config and run: backtory backup --config %s
 `, config, pub, fpr, sec, config)
 	return nil
+}
+
+// sourceName names a source after its path: "root" for /, else the path
+// with its slashes as dashes (/srv/www is srv-www).
+func sourceName(p string) string {
+	if p == "/" {
+		return "root"
+	}
+	name := badNameChars.ReplaceAllString(strings.ReplaceAll(strings.Trim(p, "/"), "/", "-"), "_")
+	if !nameRe.MatchString(name) {
+		name = "src-" + name
+	}
+	return name
+}
+
+var badNameChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// systemExcludes are the live paths that hold no files worth keeping:
+// kernel and runtime file systems, temporaries and caches.
+var systemExcludes = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/cache"}
+
+// initExcludes returns the exclude list (YAML flow items) for a source at
+// p: the system paths inside it, relative to it.
+func initExcludes(p string) string {
+	var out []string
+	for _, x := range systemExcludes {
+		rel := x
+		if p != "/" {
+			var ok bool
+			if rel, ok = strings.CutPrefix(x, p); !ok || !strings.HasPrefix(rel, "/") {
+				continue
+			}
+		}
+		out = append(out, strconv.Quote(rel+"/**"))
+	}
+	return strings.Join(out, ", ")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -14,7 +15,7 @@ import (
 func init() {
 	register(command{
 		name:    "key",
-		summary: "OpenPGP keys: generate, export, import, fingerprint",
+		summary: "OpenPGP keys: generate, list (the config's), export, import, fingerprint",
 		run: func(_ context.Context, st streams, args []string) error {
 			return keyCommand(st, args)
 		},
@@ -22,7 +23,9 @@ func init() {
 }
 
 const keyUsage = `usage:
-  backtory key generate --name NAME [--email EMAIL] --public FILE --secret FILE [--passphrase-file FILE]
+  backtory key generate [--name NAME] [--email EMAIL] --public FILE --secret FILE [--passphrase-file FILE]
+                                              user ID default: "backtory HOST <root@HOSTNAME>"
+  backtory key list [--config FILE]           every key the config uses: file, fingerprints, user ID
   backtory key export --secret FILE           print the public key of a secret key file
   backtory key import --to FILE [FROM]        check a key (e.g. from gpg --export-secret-keys) and
                                               store it with the right mode; FROM "-" or omitted: stdin
@@ -44,6 +47,8 @@ func keyCommand(st streams, args []string) error {
 		return keyImport(st, args)
 	case "fingerprint":
 		return keyFingerprint(st, args)
+	case "list":
+		return keyList(st, args)
 	case "-h", "--help", "help":
 		fmt.Fprintln(st.stdout, keyUsage)
 		return nil
@@ -53,16 +58,28 @@ func keyCommand(st streams, args []string) error {
 
 func keyGenerate(st streams, args []string) error {
 	fs := pflag.NewFlagSet("key generate", pflag.ContinueOnError)
-	name := fs.String("name", "", "user ID name, e.g. \"backtory web1\"")
-	email := fs.String("email", "", "user ID email (optional)")
+	name := fs.String("name", "", "user ID name (default \"backtory HOST\", this machine's short host name)")
+	email := fs.String("email", "", "user ID email (default root@ this machine's host name)")
 	pub := fs.String("public", "", "where to write the public key (armored)")
 	sec := fs.String("secret", "", "where to write the secret key (armored, mode 0600)")
 	passFile := fs.String("passphrase-file", "", "protect the secret key with the passphrase in this file")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *name == "" || *pub == "" || *sec == "" || fs.NArg() > 0 {
-		return usagef("key generate: needs --name, --public and --secret\n%s", keyUsage)
+	if *pub == "" || *sec == "" {
+		return usagef("key generate: needs --public and --secret\n%s", keyUsage)
+	}
+	if *name == "" || *email == "" {
+		n, e, err := hostUserID()
+		if err != nil {
+			return usagef("key generate: give --name and --email: %v", err)
+		}
+		if *name == "" {
+			*name = n
+		}
+		if *email == "" {
+			*email = e
+		}
 	}
 	pass, err := seal.ReadPassphrase(*passFile)
 	if err != nil {
@@ -153,6 +170,72 @@ func keyFingerprint(st streams, args []string) error {
 			return fmt.Errorf("key fingerprint: %w", err)
 		}
 		fmt.Fprintf(st.stdout, "%s %s\n", k.Fingerprint(), k.UserID())
+	}
+	return nil
+}
+
+// hostUserID returns the user ID of a host key made here: the name
+// "backtory HOST" (the short host name) and the email root@HOSTNAME, so
+// that every host's key says whose it is.
+func hostUserID() (name, email string, err error) {
+	h, err := os.Hostname()
+	if err != nil {
+		return "", "", err
+	}
+	return "backtory " + strings.SplitN(h, ".", 2)[0], "root@" + h, nil
+}
+
+// keyList prints every key the config's encryption section names: its
+// role, file, primary fingerprint, user ID and subkeys.
+func keyList(st streams, args []string) error {
+	fs := pflag.NewFlagSet("key list", pflag.ContinueOnError)
+	config := fs.StringP("config", "c", defaultConfigPath, "config file")
+	if err := st.parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	enc := cfg.Encryption
+	if enc == nil {
+		fmt.Fprintf(st.stdout, "%s has no encryption section: sets are not sealed\n", cfg.path)
+		return nil
+	}
+	if enc.Mode == seal.ModePassphrase {
+		fmt.Fprintln(st.stdout, "passphrase mode: sets are sealed with a passphrase, no keys")
+		return nil
+	}
+	type use struct{ role, file string }
+	var uses []use
+	if enc.SigningKey != "" {
+		uses = append(uses, use{"signing_key", enc.SigningKey})
+	}
+	for _, f := range enc.Recipients {
+		uses = append(uses, use{"recipient", f})
+	}
+	for _, f := range enc.DecryptionKeys {
+		uses = append(uses, use{"decryption_key", f})
+	}
+	for i, u := range uses {
+		if i > 0 {
+			fmt.Fprintln(st.stdout)
+		}
+		k, err := seal.ReadKeyFile(u.file)
+		if err != nil {
+			return fmt.Errorf("key list: %s: %w", u.role, err)
+		}
+		kind := "public"
+		if k.HasSecret() {
+			kind = "secret"
+		}
+		fmt.Fprintf(st.stdout, "%s %s (%s)\n  primary %s %s\n", u.role, u.file, kind, k.Fingerprint(), k.UserID())
+		for _, sk := range k.Subkeys() {
+			fmt.Fprintf(st.stdout, "  subkey  %s\n", sk)
+		}
+	}
+	if enc.SignerFingerprint != "" {
+		fmt.Fprintf(st.stdout, "\nsigner_fingerprint %s\n", enc.SignerFingerprint)
 	}
 	return nil
 }

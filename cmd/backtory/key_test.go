@@ -50,7 +50,7 @@ func TestKeyCommand(t *testing.T) {
 		{"export", []string{"export", "--secret", sec}, "", "BEGIN PGP PUBLIC KEY BLOCK", "", false},
 		{"export public", []string{"export", "--secret", pub}, "", "", "not a secret key", false},
 		{"generate again", []string{"generate", "--name", "x", "--public", pub, "--secret", sec}, "", "", "already exists", false},
-		{"generate without name", []string{"generate", "--public", "a", "--secret", "b"}, "", "", "needs --name", true},
+		{"generate without files", []string{"generate", "--name", "x"}, "", "", "needs --public and --secret", true},
 		{"no subcommand", nil, "", "", "missing subcommand", true},
 		{"unknown subcommand", []string{"frob"}, "", "", "unknown subcommand", true},
 		{"bad flag", []string{"export", "--passphrase", "secret"}, "", "", "unknown flag", true},

@@ -79,7 +79,7 @@ func runList(ctx context.Context, st streams, args []string) error {
 			base = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Source, r.ID, r.Kind, base,
-			r.Time.Local().Format("2006-01-02 15:04:05"), r.Files, humanBytes(r.Bytes), humanBytes(r.StoredBytes))
+			showTime(r.Time), r.Files, humanBytes(r.Bytes), humanBytes(r.StoredBytes))
 	}
 	return tw.Flush()
 }

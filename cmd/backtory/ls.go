@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 
@@ -37,7 +36,7 @@ func runLs(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer ses.Close()
-	src, err := g.oneSource(ses.cfg)
+	src, inside, err := g.sourceForPaths(ses.cfg, fset.Args())
 	if err != nil {
 		return err
 	}
@@ -50,22 +49,20 @@ func runLs(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer closer.Close()
-	var prefixes []string
-	for _, p := range fset.Args() {
-		prefixes = append(prefixes, strings.TrimPrefix(path.Clean("/"+p), "/"))
-	}
+	pm := newPathMatch(fset.Args(), inside)
 	out := bufio.NewWriter(st.stdout)
 	defer out.Flush()
 	enc := json.NewEncoder(out)
 	for {
 		e, err := table.Next()
 		if err == io.EOF {
-			return nil
+			out.Flush()
+			return pm.err(src, m.ID)
 		}
 		if err != nil {
 			return err
 		}
-		if !under(string(e.Path), prefixes) {
+		if !pm.selects(string(e.Path)) {
 			continue
 		}
 		if asJSON {

@@ -17,7 +17,8 @@ import (
 	"syscall"
 )
 
-// version is stamped by the Makefile with -ldflags "-X main.version=...".
+// version is stamped by the Makefile with -ldflags "-X main.version=...";
+// without it, versionString reads the build info Go records.
 var version = "dev"
 
 // Exit codes, documented in README.md.
@@ -93,15 +94,21 @@ const memoryLimit = 96 << 20
 // the exit code. The process's standard input is the commands' stdin.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st := streams{stdin: os.Stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		printUsage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1:
+		printUsage(stdout)
 		return exitOK
-	}
-	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(stdout, "backtory", version)
+	case args[0] == "help":
+		// help CMD [SUB] is CMD [SUB] --help.
+		args = append(args[1:len(args):len(args)], "--help")
+	case args[0] == "version" || args[0] == "--version":
+		if len(args) > 1 {
+			return report(stderr, usagef("%s takes no arguments (got %q)", args[0], args[1]))
+		}
+		fmt.Fprintln(stdout, "backtory", versionString())
 		return exitOK
 	}
 	c, ok := commands[args[0]]
@@ -118,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // report prints err as one line and returns the exit code for it.
 func report(stderr io.Writer, err error) int {
-	if err == nil {
+	if err == nil || errors.Is(err, errHelpShown) {
 		return exitOK
 	}
 	var ue usageError
@@ -140,6 +147,42 @@ func report(stderr io.Writer, err error) int {
 	}
 }
 
+// errHelpShown is what a command returns after printing its --help: exit 0.
+var errHelpShown = errors.New("help shown")
+
+// versionString is the -ldflags version, else the module version, VCS
+// revision and time that Go records in every build made in a checkout.
+func versionString() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	v := version
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	var rev, when, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " (" + rev + dirty + " " + when + ")"
+	}
+	return v + " " + bi.GoVersion
+}
+
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: backtory COMMAND [flags]\n\ncommands:")
 	names := make([]string, 0, len(commands))
@@ -150,5 +193,6 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nEvery command takes --config PATH (default /etc/backtory/backtory.yaml).")
+	fmt.Fprintln(w, "\nEvery command takes --config PATH (default /etc/backtory/backtory.yaml).\n"+
+		"backtory help COMMAND (or COMMAND --help) shows a command's flags; backtory --version its version.")
 }

@@ -24,7 +24,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	var dryRun bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
-	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be deleted, delete nothing")
+	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be kept and deleted, and why; delete nothing")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +49,9 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	if dryRun {
 		verb = "would delete"
 	}
+	if l := ses.cleanLeftovers(dryRun); l.Files > 0 {
+		fmt.Fprintf(st.stdout, "%s %d files (%s) that interrupted runs left in %s\n", verb, l.Files, humanBytes(l.Bytes), cfg.StateDir)
+	}
 	now := time.Now()
 	for _, s := range srcs {
 		r := ses.repository(s)
@@ -68,7 +71,12 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 			}
 			sets = append(sets, set)
 		}
-		drop := policy.ChoosePrune(sets, cfg.Policy.KeepFulls, rules, now)
+		drop, keep := policy.PlanPrune(sets, cfg.Policy.KeepFulls, rules, now)
+		if dryRun {
+			for _, k := range keep {
+				fmt.Fprintf(st.stdout, "would keep %s/%s: %s\n", s.Name, k.ID, k.Why)
+			}
+		}
 		for _, d := range drop {
 			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
 			if !dryRun {

@@ -64,7 +64,19 @@ func TestPruneCLI(t *testing.T) {
 	old := start.Add(-48 * time.Hour)
 	os.Chtimes(filepath.Join(dir, "remote", stale, "vol-000001.tar.zst"), old, old)
 
-	mustRun(t, "prune", "--config", cfg, "--dry-run")
+	// --dry-run names every set once, kept or deleted, with its rule.
+	_, plan, _ := backtoryOut(t, "prune", "--config", cfg, "--dry-run")
+	for _, id := range ids {
+		n := strings.Count(plan, "would keep root/"+id+": ") + strings.Count(plan, "would delete root/"+id+": ")
+		if n != 1 {
+			t.Errorf("prune --dry-run names %s %d times:\n%s", id, n, plan)
+		}
+	}
+	for _, want := range []string{": the newest set\n", ": one of the newest 2 fulls (keep_fulls)\n", ": keep_diffs: every differential younger than 10d\n"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("prune --dry-run gives no set the reason %q:\n%s", want, plan)
+		}
+	}
 	after, _ := r.SetIDs(ctx)
 	if !reflect.DeepEqual(after, ids) {
 		t.Fatalf("--dry-run deleted sets: %v -> %v", ids, after)
@@ -112,6 +124,18 @@ func TestBackupDryRun(t *testing.T) {
 	code, out, _ = backtoryOut(t, "backup", "--config", cfg, "--dry-run")
 	if code != 0 || !strings.Contains(out, "would write a differential") || !strings.Contains(out, "1 new") || !strings.Contains(out, "1 deleted") {
 		t.Fatalf("dry run after changes: exit %d, %q", code, out)
+	}
+	// -v lists each changed path, as it is live, with its kind of change.
+	os.Chmod(filepath.Join(src, "etc/text.conf"), 0o600)
+	code, out, _ = backtoryOut(t, "backup", "--config", cfg, "--dry-run", "-v")
+	for _, want := range []string{"  content  " + src + "/etc/hosts\n", "  new      " + src + "/brand-new\n",
+		"  deleted  " + src + "/tiny\n", "  metadata " + src + "/etc/text.conf\n"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("dry run -v: exit %d, no %q in\n%s", code, want, out)
+		}
+	}
+	if strings.Contains(out, src+"/empty\n") {
+		t.Errorf("dry run -v lists an unchanged path:\n%s", out)
 	}
 	if after, _ := filepath.Glob(filepath.Join(dir, "remote/*/*/*")); len(after) != len(before) {
 		t.Fatalf("a dry run wrote to the remote: %v -> %v", before, after)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 
@@ -42,7 +43,7 @@ func runRecoveryScript(ctx context.Context, st streams, args []string) error {
 	}
 	defer ses.Close()
 	log := ses.log
-	src, err := g.oneSource(ses.cfg)
+	src, err := g.layoutSource(ses.cfg)
 	if err != nil {
 		return err
 	}
@@ -72,6 +73,21 @@ func runRecoveryScript(ctx context.Context, st streams, args []string) error {
 	}
 	log.Info("wrote recovery script", "file", out, "set", m.ID, "sha256", recovery.SHA256(script))
 	return nil
+}
+
+// layoutSource returns the source whose set gives recover.sh its layout:
+// --source, the only one, or the one at / (else the first). The script
+// restores every source whichever gives the layout.
+func (g *globals) layoutSource(cfg *Config) (*Source, error) {
+	if g.source != "" || len(cfg.Sources) == 1 {
+		return g.oneSource(cfg)
+	}
+	for i := range cfg.Sources {
+		if filepath.Clean(cfg.Sources[i].Path) == "/" {
+			return &cfg.Sources[i], nil
+		}
+	}
+	return &cfg.Sources[0], nil
 }
 
 // publisher returns the recovery.Publisher of this session: every

@@ -35,7 +35,7 @@ func runRestore(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer ses.Close()
-	src, err := g.oneSource(ses.cfg)
+	src, inside, err := g.sourceForPaths(ses.cfg, fs.Args())
 	if err != nil {
 		return err
 	}
@@ -43,10 +43,13 @@ func runRestore(ctx context.Context, st streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkPaths(ctx, r, m, src, newPathMatch(fs.Args(), inside)); err != nil {
+		return err
+	}
 	log := ses.log
 	warnings := 0
 	rst, err := r.Restore(ctx, m, archive.RestoreOptions{
-		Target: to, Paths: fs.Args(), Force: force,
+		Target: to, Paths: inside, Force: force,
 		Warn: func(path, msg string) {
 			warnings++
 			log.Warn(msg, "path", path)

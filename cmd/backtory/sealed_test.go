@@ -25,10 +25,11 @@ func newSealedRepo(t *testing.T) *sealedRepo {
 	r.remote = filepath.Join(r.dir, "remote")
 	mustRun(t, "init", "--config", r.cfg, "--remote", "file://"+r.remote, "--source", r.src,
 		"--state-dir", filepath.Join(r.dir, "state"), "--host", "testhost")
-	// Small volumes so that a set has several; no default excludes.
+	// Small volumes so that a set has several; the source called root
+	// (init names it after its path).
 	raw, _ := os.ReadFile(r.cfg)
 	s := strings.Replace(string(raw), "volume_size: 256MiB", "volume_size: 1MiB", 1)
-	s = strings.Replace(s, `exclude: ["/proc/**", "/sys/**", "/dev/**", "/run/**", "/tmp/**", "/var/tmp/**", "/var/cache/**"]`, "exclude: []", 1)
+	s = strings.Replace(s, "name: "+sourceName(r.src)+"\n", "name: root\n", 1)
 	os.WriteFile(r.cfg, []byte(s), 0o600)
 	mustRun(t, "backup", "--config", r.cfg)
 	r.full = onlySet(t, r.remote, "full-")

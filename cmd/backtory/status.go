@@ -144,7 +144,7 @@ func statusLine(r statusRow, now time.Time) string {
 	if last == nil {
 		b.WriteString("never run")
 	} else {
-		fmt.Fprintf(&b, "%s %s ago", last.Outcome, humanAge(now.Sub(last.Finished)))
+		fmt.Fprintf(&b, "%s %s ago (%s)", last.Outcome, humanAge(now.Sub(last.Finished)), showTime(last.Finished))
 		if last.SetID != "" {
 			fmt.Fprintf(&b, ", set %s (%d files, %s, stored %s)", last.SetID, last.Files, humanBytes(last.Bytes), humanBytes(last.Stored))
 		}
@@ -152,7 +152,7 @@ func statusLine(r statusRow, now time.Time) string {
 			b.WriteString(": " + last.Error)
 		}
 		if ok := last.LastSuccess; ok != nil && !ok.Finished.Equal(last.Finished) {
-			fmt.Fprintf(&b, "; last success %s ago, set %s", humanAge(now.Sub(ok.Finished)), ok.SetID)
+			fmt.Fprintf(&b, "; last success %s ago (%s), set %s", humanAge(now.Sub(ok.Finished)), showTime(ok.Finished), ok.SetID)
 		}
 	}
 	if !r.OK {

@@ -45,6 +45,7 @@ func TestStatusRows(t *testing.T) {
 		Error: "source root: remote: connection refused", LastSuccess: ok}
 	failedNever := state.Run{Source: "data", Outcome: "failure", Finished: now.Add(-time.Minute), Error: "source data: boom"}
 	never := state.Run{Source: "data"}
+	at3h, at10m, at1m := showTime(ok.Finished), showTime(failed.Finished), showTime(failedNever.Finished)
 	for _, c := range []struct {
 		name    string
 		rec     state.Run
@@ -54,19 +55,19 @@ func TestStatusRows(t *testing.T) {
 		problem string
 	}{
 		{"success", okRec, 0, true,
-			"root: success 3h ago, set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB)", ""},
+			"root: success 3h ago (" + at3h + "), set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB)", ""},
 		{"success within max age", okRec, 26 * time.Hour, true,
-			"root: success 3h ago, set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB)", ""},
+			"root: success 3h ago (" + at3h + "), set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB)", ""},
 		{"success too old", okRec, 2 * time.Hour, false,
-			"root: success 3h ago, set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB) [last successful backup 3h ago (full-20261123T085900Z), older than --max-age 2h]",
+			"root: success 3h ago (" + at3h + "), set full-20261123T085900Z (12 files, 2.0 KiB, stored 1.0 KiB) [last successful backup 3h ago (full-20261123T085900Z), older than --max-age 2h]",
 			"older than --max-age 2h"},
 		{"failure after a recent success", failed, 26 * time.Hour, true,
-			"root: failure 10m ago: source root: remote: connection refused; last success 3h ago, set full-20261123T085900Z", ""},
+			"root: failure 10m ago (" + at10m + "): source root: remote: connection refused; last success 3h ago (" + at3h + "), set full-20261123T085900Z", ""},
 		{"failure after an old success", failed, time.Hour, false,
-			"root: failure 10m ago: source root: remote: connection refused; last success 3h ago, set full-20261123T085900Z [last successful backup 3h ago (full-20261123T085900Z), older than --max-age 1h]",
+			"root: failure 10m ago (" + at10m + "): source root: remote: connection refused; last success 3h ago (" + at3h + "), set full-20261123T085900Z [last successful backup 3h ago (full-20261123T085900Z), older than --max-age 1h]",
 			"last successful backup 3h ago"},
 		{"failure, never a success", failedNever, 0, false,
-			"data: failure 1m ago: source data: boom [never backed up successfully]", "never backed up successfully"},
+			"data: failure 1m ago (" + at1m + "): source data: boom [never backed up successfully]", "never backed up successfully"},
 		{"never run", never, 0, false, "data: never run [never backed up successfully]", "never backed up successfully"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,7 +144,8 @@ func TestStatusCommand(t *testing.T) {
 		stdout []string // substrings
 		stderr string
 	}{
-		{nil, exitOK, []string{"data: warning 2h ago, set diff-b", "root: failure 1h ago: source root: boom; last success 1d6h ago, set full-a"}, ""},
+		{nil, exitOK, []string{"data: warning 2h ago (" + showTime(now.Add(-2*time.Hour)) + "), set diff-b",
+			"root: failure 1h ago (" + showTime(now.Add(-time.Hour)) + "): source root: boom; last success 1d6h ago (" + showTime(now.Add(-30*time.Hour)) + "), set full-a"}, ""},
 		{[]string{"--max-age", "2d"}, exitOK, []string{"root: failure"}, ""},
 		{[]string{"--max-age", "26h"}, exitFailed, []string{"[last successful backup 1d6h ago (full-a), older than --max-age 1d2h]"},
 			"backtory: source root: last successful backup 1d6h ago (full-a), older than --max-age 1d2h"},
