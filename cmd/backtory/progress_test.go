@@ -27,7 +27,7 @@ func TestFormatProgress(t *testing.T) {
 		{progressState{entries: 0, totalEntries: 40, elapsed: 20 * time.Second}, 0,
 			"0/40 files  0 B  0%  0 B/s"},
 		{progressState{entries: 50, bytes: 5 << 30, totalEntries: 40, totalBytes: 4 << 30, elapsed: 20 * time.Second}, 0,
-			"50/40 files  5.0 GiB/4.0 GiB  100%  256.0 MiB/s  ETA 0s"},
+			"50/50 files  5.0 GiB/5.0 GiB  100%  256.0 MiB/s  ETA 0s"},
 		{progressState{entries: 1234, bytes: 30 << 20, elapsed: 10 * time.Second}, 12, "1234 files "},
 	} {
 		if got := formatProgress(c.s, c.width); got != c.want {
