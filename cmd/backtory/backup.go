@@ -134,7 +134,6 @@ func (r *backupRun) run(ctx context.Context, srcs []*Source) error {
 		}
 	}
 	if err != nil {
-		r.log.Error("backup failed", "err", err)
 		env.Status, env.Error = r.outcome(err)
 		r.phase(context.WithoutCancel(ctx), hooks.OnFailure, r.cfg.Hooks.OnFailure, env)
 	}
@@ -247,8 +246,9 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		r.sourceWarnings += rec.Warnings
 		rec.Outcome = hooks.StatusSuccess
 		if err != nil {
+			// The error itself ends the run: report prints it, and
+			// globals.finish logs it to --log-file.
 			rec.Outcome, rec.Error = hooks.StatusFailure, oneLine(err.Error())
-			log.Error("backup of the source failed", "err", err)
 		} else {
 			log.Info("backup done", runSummary(rec)...)
 		}
