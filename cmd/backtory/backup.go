@@ -84,9 +84,9 @@ type backupRun struct {
 	*session
 	force    policy.Force
 	progress *progress
-	out      io.Writer     // what --dry-run says
-	json     io.Writer     // --json: one result per source; nil without
-	logFile  string        // --log-file, for the hooks
+	out      io.Writer // what --dry-run says
+	json     io.Writer // --json: one result per source; nil without
+	logFile  string    // --log-file, for the hooks
 	started  time.Time
 	warnings []string
 	// recs are the sources' run records, in the order they ran; they are
@@ -316,17 +316,17 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
-		SourcePath:   s.Path,
-		Root:         snap.Path(),
-		Snapshot:     snapshotLabel(snap),
-		Exclude:      s.Exclude,
-		CrossMounts:  s.CrossMounts,
-		VolumeSize:   int64(r.cfg.VolumeSize),
-		Compression:  comp,
-		Uploads:      r.b.Capabilities().Connections,
-		Tool:         "backtory " + version,
-		Started:      started,
-		Layout:       layout,
+		SourcePath:  s.Path,
+		Root:        snap.Path(),
+		Snapshot:    snapshotLabel(snap),
+		Exclude:     s.Exclude,
+		CrossMounts: s.CrossMounts,
+		VolumeSize:  int64(r.cfg.VolumeSize),
+		Compression: comp,
+		Uploads:     r.b.Capabilities().Connections,
+		Tool:        "backtory " + version,
+		Started:     started,
+		Layout:      layout,
 		Progress: func(entries int, read int64) {
 			rec.Read = read
 			r.progress.Update(entries, read)

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // TestCronLikeRun runs the binary as cron does (no terminal, no stdin, a
@@ -36,15 +35,19 @@ func TestCronLikeRun(t *testing.T) {
 
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "backup", "--config", cfg, "--quiet", "--log-file", logFile)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &out, &out // stdin: /dev/null
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, &out, &out                     // stdin: /dev/null
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/root", "SHELL=/bin/sh"} // cron's
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}                  // no controlling terminal
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}                    // no controlling terminal
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// The victim vanishes while a-big is read: once the run has a-big
 	// open, it is frozen, the victim removed, the run thawed.
-	go func() { time.Sleep(5 * time.Second); t.Logf("after 5s: %s", &out); exec.Command("sh", "-c", fmt.Sprintf("ls -l /proc/%d/fd; cat /proc/%d/stack; cat /proc/%d/status | head -3", cmd.Process.Pid, cmd.Process.Pid, cmd.Process.Pid)).Run() }()
+	go func() {
+		time.Sleep(5 * time.Second)
+		t.Logf("after 5s: %s", &out)
+		exec.Command("sh", "-c", fmt.Sprintf("ls -l /proc/%d/fd; cat /proc/%d/stack; cat /proc/%d/status | head -3", cmd.Process.Pid, cmd.Process.Pid, cmd.Process.Pid)).Run()
+	}()
 	waitOpen(t, cmd.Process.Pid, filepath.Join(src, "a-big"), &out)
 	cmd.Process.Signal(syscall.SIGSTOP)
 	os.Remove(victim)
