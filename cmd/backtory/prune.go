@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,12 +20,13 @@ func init() {
 // it, so that a run still uploading is never disturbed.
 const leftoverGrace = 24 * time.Hour
 
-func runPrune(ctx context.Context, st streams, args []string) error {
+func runPrune(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
-	var dryRun bool
+	var dryRun, asJSON bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be deleted, delete nothing")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout instead of lines (see docs/json.md)")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +34,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer func() { err = g.finish("prune", err) }()
 	defer ses.Close()
 	cfg, b := ses.cfg, ses.b
 	log := ses.log
@@ -50,12 +53,17 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		verb = "would delete"
 	}
 	now := time.Now()
+	out := st.stdout
+	if asJSON {
+		out = io.Discard
+	}
 	for _, s := range srcs {
 		r := ses.reader(s)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
 		}
+		res := pruneJSON{Source: s.Name, DryRun: dryRun, Sets: len(ids), Deleted: []prunedSet{}, Leftovers: []prunedExtra{}}
 		var sets []policy.Set
 		for _, id := range ids {
 			m, _, err := r.Manifest(ctx, id)
@@ -70,7 +78,8 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		}
 		drop := policy.ChoosePrune(sets, cfg.Policy.KeepFulls, rules, now)
 		for _, d := range drop {
-			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			fmt.Fprintf(out, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			res.Deleted = append(res.Deleted, prunedSet{Set: d.ID, Why: d.Why})
 			if !dryRun {
 				if err := r.DeleteSet(ctx, d.ID); err != nil {
 					return err
@@ -89,7 +98,8 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 				log.Info("leaving a recent incomplete upload alone", "dir", l.Dir)
 				continue
 			}
-			fmt.Fprintf(st.stdout, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
+			fmt.Fprintf(out, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
+			res.Leftovers = append(res.Leftovers, prunedExtra{Dir: l.Dir, Objects: len(l.Objects)})
 			if dryRun {
 				continue
 			}
@@ -97,6 +107,13 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 				if err := b.Delete(ctx, l.Dir+"/"+o); err != nil {
 					return fmt.Errorf("delete %s/%s: %w", l.Dir, o, err)
 				}
+			}
+		}
+		log.Info("prune done", "source", s.Name, "dry_run", dryRun, "sets", res.Sets,
+			"deleted", len(res.Deleted), "leftovers", len(res.Leftovers))
+		if asJSON {
+			if err := writeJSON(st.stdout, res); err != nil {
+				return err
 			}
 		}
 	}
