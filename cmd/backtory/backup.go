@@ -369,33 +369,37 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 
 // expected returns the entries and bytes a backup will read, for the
 // progress line's percentage and ETA, when the progress is shown: for a
-// differential, the new and changed files' bytes (a walk of the tree that
-// reads no content, against a second reading of the full's table); for a
-// full, the tree the last successful run of the source found (0, 0 when
-// there was none: the line then shows no total).
+// full, the tree the last successful run of the source found; for a
+// differential, or a full without a previous run, a walk of the tree that
+// reads no content (a differential's against a second reading of the
+// full's table: the new and changed files' bytes). 0, 0 when unknown.
 func (r *backupRun) expected(ctx context.Context, reader *archive.Repository, dec policy.Decision, opt archive.BackupOptions, log *slog.Logger) (int, int64) {
 	if !r.progress.Shown() {
 		return 0, 0
 	}
+	opt.Warn, opt.Progress = nil, nil
 	if dec.Base == "" {
 		recs, _ := r.state.Runs(r.cfg.Host, []string{reader.Source})
-		if len(recs) == 1 && recs[0].LastSuccess != nil {
+		if len(recs) == 1 && recs[0].LastSuccess != nil && recs[0].LastSuccess.Bytes > 0 {
 			last := recs[0].LastSuccess
 			return max(last.Entries, last.Files), last.Bytes
 		}
-		return 0, 0
+	} else {
+		base, err := reader.OpenBase(ctx, dec.Base, r.state)
+		if err != nil {
+			log.Debug("no estimate for the progress", "err", err)
+			return 0, 0
+		}
+		defer base.Close()
+		opt.Base = base
 	}
-	base, err := reader.OpenBase(ctx, dec.Base, r.state)
-	if err != nil {
-		log.Debug("no estimate for the progress", "err", err)
-		return 0, 0
-	}
-	defer base.Close()
-	opt.Base, opt.Warn, opt.Progress = base, nil, nil
 	st, err := archive.Plan(ctx, opt)
 	if err != nil {
 		log.Debug("no estimate for the progress", "err", err)
 		return 0, 0
+	}
+	if dec.Base == "" {
+		return st.Entries, st.Bytes
 	}
 	return st.Entries, st.ChangedBytes
 }

@@ -94,7 +94,8 @@ func TestCronLikeRun(t *testing.T) {
 	}
 }
 
-// waitOpen waits until process pid has file open (its /proc/PID/fd).
+// waitOpen waits until process pid has a file open whose path starts with
+// file (its /proc/PID/fd).
 func waitOpen(t *testing.T, pid int, file string, out *bytes.Buffer) {
 	t.Helper()
 	fds := fmt.Sprintf("/proc/%d/fd", pid)
@@ -105,7 +106,7 @@ func waitOpen(t *testing.T, pid int, file string, out *bytes.Buffer) {
 			t.Fatalf("the run ended before it opened %s: %v\n%s", file, err, out)
 		}
 		for _, e := range ents {
-			if l, _ := os.Readlink(filepath.Join(fds, e.Name())); l == file {
+			if l, _ := os.Readlink(filepath.Join(fds, e.Name())); strings.HasPrefix(l, file) {
 				return
 			}
 		}

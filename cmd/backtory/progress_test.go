@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,24 @@ func BenchmarkProgressUpdate(b *testing.B) {
 				p.Update(i, int64(i)<<12)
 			}
 		})
+	}
+}
+
+// TestProgressInterval: off a terminal, --progress-interval logs the
+// progress as log lines with numbers, and nothing draws a line.
+func TestProgressInterval(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sampleTree(t, 0), "")
+	code, _, stderr := backtoryOut(t, "backup", "--config", cfg, "--progress-interval", "1ns")
+	if code != 0 || strings.Contains(stderr, "\r") {
+		t.Fatalf("exit %d:\n%q", code, stderr)
+	}
+	re := regexp.MustCompile(`(?m)^\S+ backtory: progress files=\d+ bytes=\d+ files_total=\d+ bytes_total=\d+ percent=\d+`)
+	if n := len(re.FindAllString(stderr, -1)); n < 2 {
+		t.Errorf("%d progress lines:\n%s", n, stderr)
+	}
+	code, _, stderr = backtoryOut(t, "backup", "--config", cfg)
+	if code != 0 || strings.Contains(stderr, "progress") {
+		t.Errorf("without --progress-interval (exit %d):\n%s", code, stderr)
 	}
 }
