@@ -9,6 +9,7 @@ package main
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/backtory/backtory/internal/ftptest"
 	"github.com/backtory/backtory/internal/testenv"
@@ -134,5 +136,49 @@ func TestFailureMatrix(t *testing.T) {
 				t.Errorf("the log file has no timestamped error line with %q:\n%s", tc.want, lf)
 			}
 		})
+	}
+}
+
+// TestServerBackDuringRetries: a server that is down when the run starts
+// but back within the retries is a transient failure: the connection is
+// tried again with a growing pause, and the backup succeeds.
+func TestServerBackDuringRetries(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+	srv.Kill()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "backtory.yaml")
+	os.WriteFile(cfg, []byte("host: testhost\nstate_dir: "+filepath.Join(dir, "state")+"\n"+
+		"sources:\n  - name: root\n    path: "+sampleTree(t, 0)+"\n"+
+		"remote:\n  url: "+srv.URL("backups")+"\n  user: "+ftptest.User+"\n  password_file: "+srv.PasswordFile+
+		"\n  tls_ca: "+srv.CAFile+"\n  retries: 4\n"), 0o600)
+	done := make(chan string)
+	go func() {
+		code, out, stderr := backtoryOut(t, "backup", "--config", cfg, "-v")
+		done <- fmt.Sprintf("exit %d\n%s%s", code, out, stderr)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	srv.Launch()
+	got := <-done
+	if !strings.HasPrefix(got, "exit 0\n") || !strings.Contains(got, "remote: retrying") {
+		t.Errorf("a server back within the retries:\n%s", got)
+	}
+}
+
+// TestGlobalHookWarningsCount: failing global hooks with on_error:
+// continue are warnings of every source: exit 3, status and metrics say so.
+func TestGlobalHookWarningsCount(t *testing.T) {
+	dir := t.TempDir()
+	metrics := filepath.Join(dir, "backtory.prom")
+	cfg := writeConfig(t, dir, sampleTree(t, 0), "metrics_file: "+metrics+"\nhooks:\n"+
+		"  pre_backup: [{run: 'exit 4', on_error: continue}]\n  post_backup: ['exit 5']\n")
+	code, stderr := backtory(t, "backup", "--config", cfg, "--quiet")
+	if code != exitWarnings || !strings.Contains(stderr, "backup done with 2 warnings (the first: pre_backup hook \"exit 4\": exit status 4") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+	if code, out, _ := backtoryOut(t, "status", "--config", cfg, "--json"); code != 0 || !strings.Contains(out, `"outcome": "warning"`) || !strings.Contains(out, `"warnings": 2`) {
+		t.Errorf("status (exit %d):\n%s", code, out)
+	}
+	if prom, _ := os.ReadFile(metrics); !strings.Contains(string(prom), `backtory_last_run_warnings{source="root"} 2`+"\n") {
+		t.Errorf("metrics:\n%s", prom)
 	}
 }
