@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/backtory/backtory/internal/testenv"
@@ -156,5 +158,51 @@ func TestNotificationHooks(t *testing.T) {
 	}
 	if mail, _ := os.ReadFile(e.mail); !strings.Contains(string(mail), "connection refused") {
 		t.Errorf("a remote that is down mailed %q", mail)
+	}
+}
+
+// TestCronBackupLine runs the cron file's nightly job as cron would (sh -c,
+// cron's PATH and environment, no terminal, stdin from /dev/null), with a
+// global hook that fails with on_error: continue: cron mails the warning
+// itself, the backup exits 3, and prune still runs. The README shows the
+// same line.
+func TestCronBackupLine(t *testing.T) {
+	b, _ := os.ReadFile("cron/backtory")
+	var job string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "30 3 ") {
+			job = strings.Join(strings.Fields(l)[6:], " ")
+		}
+	}
+	readme, _ := os.ReadFile("../README.md")
+	if !strings.Contains(string(readme), strings.ReplaceAll(job, "backtory ", "/usr/local/sbin/backtory ")) {
+		t.Errorf("README.md does not show the cron file's job %q", job)
+	}
+	testenv.NeedRoot(t, "hooks need a root-owned config")
+	bin := buildBacktory(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "f"), []byte("x\n"), 0o644)
+	cfg := filepath.Join(dir, "backtory.yaml")
+	os.WriteFile(cfg, []byte("host: web1\nstate_dir: "+dir+"/state\nsources:\n  - name: root\n    path: "+src+"\n"+
+		"remote:\n  url: file://"+dir+"/remote\nhooks:\n  post_backup: [{run: 'echo notify failed >&2; exit 1', on_error: continue}]\n"), 0o600)
+	logFile := filepath.Join(dir, "backtory.log")
+	line := strings.ReplaceAll(job, "/var/log/backtory.log", logFile)
+	line = regexp.MustCompile(`backtory (\w+)`).ReplaceAllString(line, filepath.Dir(bin)+"/backtory $1 --config "+cfg)
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=/root", "LOGNAME=root"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	mail, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, mail)
+	}
+	want := "backtory: warning: backup done with 1 warning: post_backup hook \"echo notify failed >&2; exit 1\": exit status 1 (stderr: \"notify failed\") (on_error: continue)\n"
+	if !strings.HasSuffix(string(mail), want) {
+		t.Errorf("cron would mail:\n%s\nwant it to end with\n%s", mail, want)
+	}
+	lf, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(lf), "backtory: prune done source=\"root\"") {
+		t.Errorf("prune did not run after exit 3:\n%s", lf)
 	}
 }
