@@ -344,9 +344,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		defer base.Close()
 		opt.Base = base
 	}
-	r.progress.Start(r.expected(ctx, reader, dec, opt, log))
-	m, err := reader.Backup(ctx, opt)
-	r.progress.Done()
+	m, err := r.backupWithProgress(ctx, reader, dec, opt, log)
 	if err != nil {
 		return err
 	}
@@ -367,16 +365,37 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	return nil
 }
 
+// backupWithProgress writes the set with the progress shown, if it is:
+// what the backup will read is estimated beside it (see expected), and the
+// line shows the total once it is known, so the estimate never delays
+// the backup.
+func (r *backupRun) backupWithProgress(ctx context.Context, reader *archive.Repository, dec policy.Decision, opt archive.BackupOptions, log *slog.Logger) (*archive.Manifest, error) {
+	r.progress.Start(0, 0)
+	defer r.progress.Done()
+	if !r.progress.Shown() {
+		return reader.Backup(ctx, opt)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	estimated := make(chan struct{})
+	go func() {
+		defer close(estimated)
+		if entries, bytes := r.expected(pctx, reader, dec, opt, log); pctx.Err() == nil {
+			r.progress.SetTotal(entries, bytes)
+		}
+	}()
+	m, err := reader.Backup(ctx, opt)
+	stop()
+	<-estimated
+	return m, err
+}
+
 // expected returns the entries and bytes a backup will read, for the
-// progress line's percentage and ETA, when the progress is shown: for a
+// progress line's percentage and ETA: for a
 // full, the tree the last successful run of the source found; for a
 // differential, or a full without a previous run, a walk of the tree that
 // reads no content (a differential's against a second reading of the
 // full's table: the new and changed files' bytes). 0, 0 when unknown.
 func (r *backupRun) expected(ctx context.Context, reader *archive.Repository, dec policy.Decision, opt archive.BackupOptions, log *slog.Logger) (int, int64) {
-	if !r.progress.Shown() {
-		return 0, 0
-	}
 	opt.Warn, opt.Progress = nil, nil
 	if dec.Base == "" {
 		recs, _ := r.state.Runs(r.cfg.Host, []string{reader.Source})
