@@ -139,7 +139,7 @@ func TestJournalStream(t *testing.T) {
 		regexp.MustCompile(`^<6>backtory: writing a full source="root"`),
 		regexp.MustCompile(`^<6>backtory: backup done source="root" .* files=\d+ `),
 		regexp.MustCompile(`^<4>backtory: warning: post_backup hook "exit 3": exit status 3 \(on_error: continue\) phase="post_backup"$`),
-		regexp.MustCompile(`^backtory: warning: backup done with 1 warning: post_backup hook`),
+		regexp.MustCompile(`^<4>backtory: warning: backup done with 1 warning: post_backup hook`),
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("stderr for the journal:\n%s", b)
