@@ -189,6 +189,12 @@ func (r *Repository) OpenBase(ctx context.Context, id string, cache Cache) (*Bas
 // and seal. With deep it also decodes every volume and checks every
 // file's content hash against the file table.
 func (r *Repository) Verify(ctx context.Context, m *Manifest, deep bool) error {
+	return r.VerifyProgress(ctx, m, deep, nil)
+}
+
+// VerifyProgress is Verify telling progress, if not nil, about a deep
+// check's entries and bytes (see RestoreOptions.Progress).
+func (r *Repository) VerifyProgress(ctx context.Context, m *Manifest, deep bool, progress func(entries int, bytes int64)) error {
 	for _, ref := range m.objects() {
 		rc, err := r.open(ctx, m, ref)
 		if err != nil {
@@ -201,7 +207,7 @@ func (r *Repository) Verify(ctx context.Context, m *Manifest, deep bool) error {
 		}
 	}
 	if deep {
-		_, err := r.Restore(ctx, m, RestoreOptions{DryRun: true})
+		_, err := r.Restore(ctx, m, RestoreOptions{DryRun: true, Progress: progress})
 		return err
 	}
 	return nil

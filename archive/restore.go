@@ -30,6 +30,9 @@ type RestoreOptions struct {
 	DryRun bool
 	// Warn is told about metadata that could not be restored.
 	Warn func(path, msg string)
+	// Progress, if set, is called after each entry with the entries
+	// restored and the content bytes written (or checked) so far.
+	Progress func(entries int, bytes int64)
 }
 
 // RestoreStats counts what a restore did.
@@ -99,6 +102,9 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 		}
 		if err := x.entry(ctx, e); err != nil {
 			return RestoreStats{}, err
+		}
+		if opt.Progress != nil {
+			opt.Progress(x.entries, x.bytes)
 		}
 	}
 	if err := x.popDirs(""); err != nil {

@@ -32,8 +32,11 @@ type BackupOptions struct {
 	Tool        string // "backtory <version>"
 	// Warn is told about each path that could not be archived exactly.
 	Warn func(path, msg string)
-	// Progress, if set, is called after each entry.
-	Progress func(entries int, bytes int64)
+	// Progress, if set, is called after each entry with the entries
+	// recorded and the content bytes read so far: every file's of a full,
+	// the new and changed files' of a differential (what Plan's
+	// ChangedBytes bounds), never an unchanged file's.
+	Progress func(entries int, read int64)
 	// Base, if set, makes the set a differential against this full.
 	Base *Base
 	// Layout, if set, is stored as the set's layout object (the machine's
@@ -112,6 +115,7 @@ type setWriter struct {
 	sigs  *objectWriter // a full's block signatures
 	key   []byte        // a full's MAC key
 	diff  *differ       // a differential's comparison with its full
+	read  int64         // content bytes read, for Progress
 }
 
 func (s *setWriter) run(ctx context.Context) error {
@@ -246,8 +250,11 @@ func (s *setWriter) record(e *Entry, inVolume bool) error {
 	if e.Change != "" && e.Change != ChangeUnchanged {
 		s.m.Stats.Changed++
 	}
+	if e.Type == TypeFile && e.Change != ChangeUnchanged {
+		s.read += e.Size
+	}
 	if s.opt.Progress != nil {
-		s.opt.Progress(s.m.Stats.Entries, s.m.Stats.Bytes)
+		s.opt.Progress(s.m.Stats.Entries, s.read)
 	}
 	if inVolume && s.vol.stored() >= s.opt.VolumeSize {
 		return s.closeVolume()

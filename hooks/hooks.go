@@ -82,6 +82,7 @@ type Env struct {
 	SetKind      string // BACKTORY_SET_KIND: full or diff
 	Status       string // BACKTORY_STATUS: StatusSuccess, StatusWarning or StatusFailure
 	Error        string // BACKTORY_ERROR: the one-line error of a failed run
+	LogFile      string // BACKTORY_LOG_FILE: the run's --log-file, empty without one
 }
 
 // HookError is the failure of one hook: it exited non-zero, could not be
@@ -232,6 +233,7 @@ func (e Env) Vars() []string {
 		"BACKTORY_SET_KIND=" + e.SetKind,
 		"BACKTORY_STATUS=" + e.Status,
 		"BACKTORY_ERROR=" + e.Error,
+		"BACKTORY_LOG_FILE=" + e.LogFile,
 	}
 }
 

@@ -35,6 +35,7 @@ func TestRunEnvironment(t *testing.T) {
 	want := []string{
 		"BACKTORY_ERROR=upload vol-000001: connection refused",
 		"BACKTORY_HOST=web1",
+		"BACKTORY_LOG_FILE=",
 		"BACKTORY_PHASE=post_backup",
 		"BACKTORY_SET_ID=full-20261122T030000Z",
 		"BACKTORY_SET_KIND=full",

@@ -246,7 +246,7 @@ func (f *FTP) Capabilities() Capabilities {
 func openFTP(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
 	f, err := newFTP(u, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", redact(u), err)
+		return nil, &ConfigError{fmt.Errorf("remote %s: %w", redact(u), err)}
 	}
 	policy := RetryPolicy{Attempts: cfg.Retries, Backoff: ftpBackoff, MaxBackoff: maxBackoff, Transient: ftpTransient}
 	if policy.Attempts <= 0 {

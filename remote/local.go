@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"github.com/backtory/backtory/internal/atomicfile"
 )
@@ -25,9 +26,12 @@ type Local struct {
 
 func openLocal(_ context.Context, u *url.URL, cfg Config, _ *slog.Logger) (Backend, error) {
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, fmt.Errorf("remote url %q: a file:// url needs an absolute path (file:///srv/backups)", u.String())
+		return nil, &ConfigError{fmt.Errorf("remote url %q: a file:// url needs an absolute path (file:///srv/backups)", u.String())}
 	}
 	l, err := NewLocal(u.Path)
+	if err != nil && !isNoSpace(err) {
+		return nil, &ConfigError{err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +55,12 @@ func NewLocal(root string) (*Local, error) {
 	probe.Close()
 	os.Remove(probe.Name())
 	return &Local{root: root, conns: Config{}.connections()}, nil
+}
+
+// isNoSpace reports a full filesystem or an exceeded quota: a failure of
+// the run, not of the configuration.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func (l *Local) path(name string) (string, error) {

@@ -96,17 +96,27 @@ func registerScheme(scheme string, o opener) { openers[scheme] = o }
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("remote url %q: %w", cfg.URL, err)
+		return nil, &ConfigError{fmt.Errorf("remote url %q: %w", cfg.URL, err)}
 	}
 	o, ok := openers[u.Scheme]
 	if !ok {
-		return nil, fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", cfg.URL, u.Scheme, strings.Join(Schemes(), ", "))
+		return nil, &ConfigError{fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", cfg.URL, u.Scheme, strings.Join(Schemes(), ", "))}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return o(ctx, u, cfg, log)
 }
+
+// ConfigError is an Open failure caused by the remote's configuration (its
+// URL, user, password file, TLS settings, a local directory that cannot be
+// made), which no retry or later run can fix; any other Open failure (a
+// server down or refusing the login, a certificate that does not verify)
+// is the remote's.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Schemes lists the URL schemes Open accepts.
 func Schemes() []string {

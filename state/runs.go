@@ -24,25 +24,33 @@ type Run struct {
 	Error    string    `json:"error,omitempty"`
 	SetID    string    `json:"set,omitempty"`
 	Kind     string    `json:"kind,omitempty"`
+	Why      string    `json:"why,omitempty"` // why a full or a differential
+	Entries  int       `json:"entries,omitempty"`
 	Files    int       `json:"files,omitempty"`
+	Changed  int       `json:"changed,omitempty"` // a differential's new and changed paths
 	Bytes    int64     `json:"bytes,omitempty"`
+	Read     int64     `json:"read_bytes,omitempty"` // content bytes read from the tree
 	Stored   int64     `json:"stored_bytes,omitempty"`
 	Warnings int       `json:"warnings,omitempty"`
 	// LastSuccess is the last run that made a set (success or warning).
 	LastSuccess *Run `json:"last_success,omitempty"`
+	// LastFailure is the last run that failed.
+	LastFailure *Run `json:"last_failure,omitempty"`
 }
 
 // SaveRun stores rec as the last run of rec.Source of rec.Host, keeping
-// the last successful one.
+// the last successful one and the last failed one.
 func (d *Dir) SaveRun(rec Run) error {
 	p := d.runFile(rec.Host, rec.Source)
 	if prev, err := loadRun(p); err == nil {
-		rec.LastSuccess = prev.LastSuccess
+		rec.LastSuccess, rec.LastFailure = prev.LastSuccess, prev.LastFailure
 	}
+	self := rec
+	self.LastSuccess, self.LastFailure = nil, nil
 	if rec.Outcome != "failure" {
-		ok := rec
-		ok.LastSuccess = nil
-		rec.LastSuccess = &ok
+		rec.LastSuccess = &self
+	} else {
+		rec.LastFailure = &self
 	}
 	raw, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {

@@ -25,9 +25,10 @@ func TestRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	okAlone, warnedAlone := ok, warned
+	okAlone, warnedAlone, failedAlone := ok, warned, failed
 	wantRoot, wantData := failed, warned
 	wantRoot.LastSuccess, wantData.LastSuccess = &okAlone, &warnedAlone
+	wantRoot.LastFailure = &failedAlone // the last failure is kept beside the last success
 	want := []Run{wantData, {Host: "h", Source: "never"}, wantRoot}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Runs:\n got %+v\nwant %+v", got, want)

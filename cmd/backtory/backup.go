@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -23,15 +24,16 @@ func init() {
 	register(command{name: "backup", summary: "back up every source (a full, or a differential against the last full)", run: runBackup})
 }
 
-func runBackup(ctx context.Context, st streams, args []string) error {
+func runBackup(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
-	var full, diff, dryRun, verifyBase bool
+	var full, diff, dryRun, verifyBase, asJSON bool
 	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
 	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
 	fs.BoolVar(&verifyBase, "verify-base", false, "before a differential, download its full's objects and check their hashes (by default: that each is there with its size)")
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,31 +50,30 @@ func runBackup(ctx context.Context, st streams, args []string) error {
 	case diff:
 		force = policy.ForceDiff
 	}
-	ses, err := g.open(ctx)
+	cfg, log, err := g.setup()
 	if err != nil {
 		return err
 	}
-	defer ses.Close()
-	srcs, err := g.sources(ses.cfg)
+	defer func() { err = g.finish("backup", err) }()
+	srcs, err := g.sources(cfg)
 	if err != nil {
 		return err
 	}
 	for _, s := range srcs {
 		if fi, err := os.Stat(s.Path); err != nil || !fi.IsDir() {
-			return usagef("%s:%d: source %s: path %s is not a directory that exists", ses.cfg.path, ses.cfg.line("sources"), s.Name, s.Path)
+			return usagef("%s:%d: source %s: path %s is not a directory that exists", cfg.path, cfg.line("sources"), s.Name, s.Path)
 		}
 	}
-	release, err := acquireLock(ses.cfg.StateDir)
-	if err != nil {
-		return err
+	run := &backupRun{session: newSession(cfg, log), force: force, progress: g.progress, out: g.stdout,
+		logFile: g.logFile, started: time.Now(), listChanges: g.verbose, verifyBase: verifyBase}
+	if asJSON {
+		run.json = g.stdout
 	}
-	defer release()
-	ses.cleanLeftovers(false)
-	if ses.sealer == nil && remote.IsNetwork(ses.cfg.Remote.URL) {
-		ses.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
-	}
-	run := &backupRun{session: ses, force: force, progress: g.progress, out: g.stdout, listChanges: g.verbose, verifyBase: verifyBase}
 	if dryRun {
+		if err := run.connect(ctx); err != nil {
+			return err
+		}
+		defer run.Close()
 		return run.dryRun(ctx, srcs)
 	}
 	return run.run(ctx, srcs)
@@ -85,37 +86,123 @@ type backupRun struct {
 	force    policy.Force
 	progress *progress
 	out      io.Writer // what --dry-run says
+	json     io.Writer // --json: one result per source; nil without
+	logFile  string    // --log-file, for the hooks
+	started  time.Time
 	warnings []string
 
 	listChanges bool // --dry-run -v: every changed path
 	verifyBase  bool // check the hashes of a differential's full first
+	// recs are the sources' run records, in the order they ran; they are
+	// saved together when the run ends (record).
+	recs []state.Run
+	// sourceWarnings counts the warnings that belong to one source's run;
+	// the others (global hooks) count for every source.
+	sourceWarnings int
 }
 
-// run backs up srcs in order; a failing source stops the run.
+// run backs up srcs in order; a failing source stops the run. Whatever
+// fails after the config was read (the remote, a hook, a snapshot, a
+// source) is a failure of the run: on_failure hooks run, and every source
+// is recorded as failed for status and the metrics. Only a usage error
+// (exit 2) or another run holding the lock (exit 4) leave no record.
 func (r *backupRun) run(ctx context.Context, srcs []*Source) error {
-	env := hooks.Env{Host: r.cfg.Host}
-	err := r.phase(ctx, hooks.PreBackup, r.cfg.Hooks.PreBackup, env)
+	env := hooks.Env{Host: r.cfg.Host, LogFile: r.logFile}
+	release, err := acquireLock(r.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = r.connect(ctx)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
 	if err == nil {
-		for _, s := range srcs {
-			if err = r.source(ctx, s, env); err != nil {
-				break
+		defer r.Close()
+		r.cleanLeftovers(false)
+		if r.sealer == nil && remote.IsNetwork(r.cfg.Remote.URL) {
+			r.log.Warn("objects go over the network unsealed: add an 'encryption:' section (see backtory init)")
+		}
+		err = r.phase(ctx, hooks.PreBackup, r.cfg.Hooks.PreBackup, env)
+		if err == nil {
+			for _, s := range srcs {
+				if err = r.source(ctx, s, env); err != nil {
+					break
+				}
 			}
 		}
-	}
-	always := context.WithoutCancel(ctx)
-	env.Status, env.Error = r.outcome(err)
-	if herr := r.phase(always, hooks.PostBackup, r.cfg.Hooks.PostBackup, env); err == nil {
-		err = herr
+		always := context.WithoutCancel(ctx)
+		env.Status, env.Error = r.outcome(err)
+		if herr := r.phase(always, hooks.PostBackup, r.cfg.Hooks.PostBackup, env); err == nil {
+			err = herr
+		}
 	}
 	if err != nil {
 		env.Status, env.Error = r.outcome(err)
-		r.phase(always, hooks.OnFailure, r.cfg.Hooks.OnFailure, env)
+		r.phase(context.WithoutCancel(ctx), hooks.OnFailure, r.cfg.Hooks.OnFailure, env)
+	}
+	r.record(srcs, err)
+	if err != nil {
 		return err
 	}
-	if len(r.warnings) > 0 {
-		return warningsError{fmt.Sprintf("backup done with %d warnings (see above)", len(r.warnings))}
+	if n := len(r.warnings); n > 0 {
+		// The warning itself, not just a count: under cron with --quiet
+		// this line may be all that is read.
+		msg := fmt.Sprintf("backup done with 1 warning: %s", r.warnings[0])
+		if n > 1 {
+			msg = fmt.Sprintf("backup done with %d warnings (the first: %s; each is logged above)", n, r.warnings[0])
+		}
+		return warningsError{msg}
 	}
 	return nil
+}
+
+// record saves the run of every source in srcs for status and the
+// metrics: the records of the sources that ran, and a failure for those
+// that did not run because err stopped the run first. Warnings of no
+// source (global hooks, the unsealed remote) count for each.
+func (r *backupRun) record(srcs []*Source, err error) {
+	global := len(r.warnings) - r.sourceWarnings
+	now := time.Now()
+	for _, s := range srcs {
+		var rec *state.Run
+		for i := range r.recs {
+			if r.recs[i].Source == s.Name {
+				rec = &r.recs[i]
+			}
+		}
+		if rec == nil {
+			if err == nil {
+				continue // cannot happen: every source ran
+			}
+			rec = &state.Run{Host: r.cfg.Host, Source: s.Name, Started: r.started, Finished: now,
+				Outcome: hooks.StatusFailure, Error: "not backed up: " + oneLine(err.Error())}
+		}
+		rec.Warnings += global
+		if rec.Outcome == hooks.StatusSuccess && rec.Warnings > 0 {
+			rec.Outcome = hooks.StatusWarning
+		}
+		if rec.Outcome == hooks.StatusSuccess && err != nil {
+			// A later step (a global post_backup hook) failed the run.
+			rec.Outcome, rec.Error = hooks.StatusFailure, oneLine(err.Error())
+		}
+		if serr := r.state.SaveRun(*rec); serr != nil {
+			r.log.Warn("cannot record the run for backtory status", "source", s.Name, "err", serr)
+		}
+		r.result(*rec)
+	}
+	if r.cfg.MetricsFile != "" {
+		recs, _ := lastRuns(r.cfg) // unreadable records are reported as never run
+		if merr := writeMetrics(r.cfg.MetricsFile, recs); merr != nil {
+			r.log.Warn("cannot write metrics_file", "err", merr)
+		}
+	}
+}
+
+// oneLine joins the lines of msg with "; ".
+func oneLine(msg string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", " ; ")), " ")
 }
 
 // phase runs hooks; a failure of continue-hooks becomes a warning.
@@ -158,23 +245,19 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	always := context.WithoutCancel(ctx)
 	rec := state.Run{Host: r.cfg.Host, Source: s.Name, Started: time.Now()}
 	warnedBefore := len(r.warnings)
+	var dec policy.Decision
 	defer func() {
 		rec.Finished, rec.Warnings = time.Now(), len(r.warnings)-warnedBefore
+		r.sourceWarnings += rec.Warnings
 		rec.Outcome = hooks.StatusSuccess
 		if err != nil {
-			rec.Outcome, rec.Error = hooks.StatusFailure, err.Error()
-		} else if rec.Warnings > 0 {
-			rec.Outcome = hooks.StatusWarning
+			// The error itself ends the run: report prints it, and
+			// globals.finish logs it to --log-file.
+			rec.Outcome, rec.Error = hooks.StatusFailure, oneLine(err.Error())
+		} else {
+			log.Info("backup done", runSummary(rec)...)
 		}
-		if serr := r.state.SaveRun(rec); serr != nil {
-			log.Warn("cannot record the run for backtory status", "err", serr)
-		}
-		if r.cfg.MetricsFile != "" {
-			recs, _ := lastRuns(r.cfg) // unreadable records are reported as never run
-			if merr := writeMetrics(r.cfg.MetricsFile, recs); merr != nil {
-				log.Warn("cannot write metrics_file", "err", merr)
-			}
-		}
+		r.recs = append(r.recs, rec)
 	}()
 	defer func() {
 		env.Status, env.Error = r.outcome(err)
@@ -195,10 +278,11 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	started := time.Now()
-	dec, err := decide(ctx, r.cfg, repo, r.force, r.verifyBase, started)
+	dec, err = decide(ctx, r.cfg, repo, r.force, r.verifyBase, started)
 	if err != nil {
 		return err
 	}
+	rec.Why = dec.Reason
 	kind := archive.KindFull
 	if dec.Base != "" {
 		kind = archive.KindDiff
@@ -243,18 +327,21 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	}
 	comp, _ := archive.ParseCompression(r.cfg.Compression)
 	opt := archive.BackupOptions{
-		SourcePath:   s.Path,
-		Root:         snap.Path(),
-		Snapshot:     snapshotLabel(snap),
-		Exclude:      s.Exclude,
-		CrossMounts:  s.CrossMounts,
-		VolumeSize:   int64(r.cfg.VolumeSize),
-		Compression:  comp,
-		Uploads:      r.b.Capabilities().Connections,
-		Tool:         "backtory " + version,
-		Started:      started,
-		Layout:       layout,
-		Progress:     r.progress.Update,
+		SourcePath:  s.Path,
+		Root:        snap.Path(),
+		Snapshot:    snapshotLabel(snap),
+		Exclude:     s.Exclude,
+		CrossMounts: s.CrossMounts,
+		VolumeSize:  int64(r.cfg.VolumeSize),
+		Compression: comp,
+		Uploads:     r.b.Capabilities().Connections,
+		Tool:        "backtory " + version,
+		Started:     started,
+		Layout:      layout,
+		Progress: func(entries int, read int64) {
+			rec.Read = read
+			r.progress.Update(entries, read)
+		},
 		BeforeCommit: snap.Verify,
 		Warn: func(path, msg string) {
 			r.warn(log, path+": "+msg)
@@ -267,10 +354,8 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		}
 		defer base.Close()
 		opt.Base = base
-		r.progress.SetTotal(base.Manifest.Stats.Entries, base.Manifest.Stats.Bytes)
 	}
-	m, err := repo.Backup(ctx, opt)
-	r.progress.Done()
+	m, err := r.backupWithProgress(ctx, repo, dec, opt, log)
 	if err != nil {
 		return err
 	}
@@ -278,6 +363,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		r.warn(log, "cannot publish the recovery script: "+err.Error())
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
+	rec.Entries, rec.Changed = m.Stats.Entries, m.Stats.Changed
 	if err := r.state.Remember(r.cfg.Host, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set", "err", err)
 	}
@@ -287,9 +373,6 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		}
 		r.warn(log, "release snapshot: "+err.Error())
 	}
-	log.Info("backup done", "set", m.ID, "kind", m.Kind, "files", m.Stats.Files,
-		"changed", m.Stats.Changed, "bytes", humanBytes(m.Stats.Bytes),
-		"stored", humanBytes(m.Stats.StoredBytes), "seconds", m.Finished.Sub(m.Started).Round(100*time.Millisecond).Seconds())
 	return nil
 }
 
@@ -311,6 +394,83 @@ func freeSetTime(ctx context.Context, r *archive.Repository, kind archive.Kind, 
 		}
 		t = time.Now()
 	}
+}
+
+// backupWithProgress writes the set with the progress shown, if it is:
+// what the backup will read is estimated beside it (see expected), and the
+// line shows the total once it is known, so the estimate never delays
+// the backup.
+func (r *backupRun) backupWithProgress(ctx context.Context, reader *archive.Repository, dec policy.Decision, opt archive.BackupOptions, log *slog.Logger) (*archive.Manifest, error) {
+	r.progress.Start(0, 0)
+	defer r.progress.Done()
+	if !r.progress.Shown() {
+		return reader.Backup(ctx, opt)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	estimated := make(chan struct{})
+	go func() {
+		defer close(estimated)
+		if entries, bytes := r.expected(pctx, reader, dec, opt, log); pctx.Err() == nil {
+			r.progress.SetTotal(entries, bytes)
+		}
+	}()
+	m, err := reader.Backup(ctx, opt)
+	stop()
+	<-estimated
+	return m, err
+}
+
+// expected returns the entries and bytes a backup will read, for the
+// progress line's percentage and ETA: for a
+// full, the tree the last successful run of the source found; for a
+// differential, or a full without a previous run, a walk of the tree that
+// reads no content (a differential's against a second reading of the
+// full's table: the new and changed files' bytes). 0, 0 when unknown.
+func (r *backupRun) expected(ctx context.Context, reader *archive.Repository, dec policy.Decision, opt archive.BackupOptions, log *slog.Logger) (int, int64) {
+	opt.Warn, opt.Progress = nil, nil
+	if dec.Base == "" {
+		recs, _ := r.state.Runs(r.cfg.Host, []string{reader.Source})
+		if len(recs) == 1 && recs[0].LastSuccess != nil && recs[0].LastSuccess.Bytes > 0 {
+			last := recs[0].LastSuccess
+			return max(last.Entries, last.Files), last.Bytes
+		}
+	} else {
+		base, err := reader.OpenBase(ctx, dec.Base, r.state)
+		if err != nil {
+			log.Debug("no estimate for the progress", "err", err)
+			return 0, 0
+		}
+		defer base.Close()
+		opt.Base = base
+	}
+	st, err := archive.Plan(ctx, opt, nil)
+	if err != nil {
+		log.Debug("no estimate for the progress", "err", err)
+		return 0, 0
+	}
+	if dec.Base == "" {
+		return st.Entries, st.Bytes
+	}
+	return st.Entries, st.ChangedBytes
+}
+
+// result prints rec as one JSON object on stdout with --json.
+func (r *backupRun) result(rec state.Run) {
+	if r.json == nil {
+		return
+	}
+	if err := writeJSON(r.json, backupResult(rec)); err != nil {
+		r.log.Warn("cannot write the --json result", "err", err)
+	}
+}
+
+// runSummary is the attributes of a source's closing log line: kind, why,
+// files, changed, bytes read, stored, seconds, warnings; numbers as numbers.
+func runSummary(rec state.Run) []any {
+	return []any{"set", rec.SetID, "kind", rec.Kind, "why", rec.Why, "files", rec.Files,
+		"changed", rec.Changed, "bytes", rec.Bytes, "read", rec.Read, "stored", rec.Stored,
+		"seconds", rec.Finished.Sub(rec.Started).Round(100 * time.Millisecond).Seconds(),
+		"warnings", rec.Warnings}
 }
 
 // dryRun says, for each source, what a backup would write.

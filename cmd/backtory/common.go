@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,17 +29,24 @@ type globals struct {
 	quiet     bool
 	logFile   string
 	logFormat string
+	// progressEvery, when set, logs the progress this often off a terminal.
+	progressEvery time.Duration
 	// progress is the terminal's progress line (a no-op off a terminal).
 	progress *progress
+	// fileLog writes to --log-file only (nil without one): the command's
+	// final error goes there, as it goes to stderr.
+	fileLog  *slog.Logger
+	logClose func() error
 }
 
 func (g *globals) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.config, "config", "c", defaultConfigPath, "config file")
 	fs.StringVar(&g.source, "source", "", "the source to act on (default: every source, or the only one)")
 	fs.BoolVarP(&g.verbose, "verbose", "v", false, "say more")
-	fs.BoolVarP(&g.quiet, "quiet", "q", false, "print errors only")
-	fs.StringVar(&g.logFile, "log-file", "", "also append the log to this file")
+	fs.BoolVarP(&g.quiet, "quiet", "q", false, "print warnings and errors only (no progress, no info)")
+	fs.StringVar(&g.logFile, "log-file", "", "also append the log to this file (info and up, timestamped, even with --quiet)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&g.progressEvery, "progress-interval", 0, "off a terminal, log the progress this often (e.g. 1m)")
 }
 
 // parseFlags parses args with fs and turns flag errors into usage errors;
@@ -96,38 +104,93 @@ func (g *globals) setup() (*Config, *slog.Logger, error) {
 	return cfg, log, nil
 }
 
-// logger returns the run's logger: human lines on a terminal, quiet under
-// cron (warnings and errors only) unless --verbose.
+// logger returns the run's logger. On stderr: info and up (--quiet:
+// warnings and errors; --verbose: debug), text lines timestamped off a
+// terminal, with sd-daemon priority prefixes and no timestamp when stderr
+// is the systemd journal (see journalStream). To --log-file: info and up
+// (debug with --verbose) whatever --quiet says, always timestamped.
 func (g *globals) logger() (*slog.Logger, error) {
-	level := slog.LevelWarn
+	if g.logFormat != "text" && g.logFormat != "json" {
+		return nil, usagef("--log-format %q: want text or json", g.logFormat)
+	}
+	if g.progressEvery < 0 {
+		return nil, usagef("--progress-interval %v: want a positive duration", g.progressEvery)
+	}
+	level, fileLevel := slog.LevelInfo, slog.LevelInfo
+	switch {
+	case g.verbose:
+		level, fileLevel = slog.LevelDebug, slog.LevelDebug
+	case g.quiet:
+		level = slog.LevelWarn
+	}
 	onTerminal := isTerminal(g.stderr)
-	if onTerminal {
-		level = slog.LevelInfo
-	}
-	if g.verbose {
-		level = slog.LevelDebug
-	}
-	if g.quiet {
-		level = slog.LevelError
-	}
 	// The progress line goes to a terminal only, never into logs or pipes.
 	g.progress = newProgress(g.stderr, onTerminal && !g.quiet && g.logFormat == "text")
-	var w io.Writer = g.progress.Writer(g.stderr)
+	w := g.progress.Writer(g.stderr)
+	var h slog.Handler
+	if g.logFormat == "json" {
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	} else {
+		lh := newLineHandler(w, level, !onTerminal)
+		if journalStream(g.stderr) {
+			lh.withTime, lh.journal = false, true
+		}
+		h = lh
+	}
 	if g.logFile != "" {
 		f, err := os.OpenFile(g.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, usagef("log file: %v", err)
 		}
-		w = io.MultiWriter(w, f)
+		g.logClose = f.Close
+		var fh slog.Handler = newLineHandler(f, fileLevel, true)
+		if g.logFormat == "json" {
+			fh = slog.NewJSONHandler(f, &slog.HandlerOptions{Level: fileLevel})
+		}
+		g.fileLog = slog.New(fh)
+		h = slog.NewMultiHandler(h, fh)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch g.logFormat {
-	case "text":
-		return slog.New(newLineHandler(w, level, false)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	log := slog.New(h)
+	if !onTerminal && g.progressEvery > 0 {
+		g.progress.Periodic(log, g.progressEvery)
 	}
-	return nil, usagef("--log-format %q: want text or json", g.logFormat)
+	return log, nil
+}
+
+// finish logs the command's outcome to --log-file (stderr has it from
+// report) and closes the file: an error at error level, a run that ended
+// with warnings at warning level. It returns err.
+func (g *globals) finish(cmd string, err error) error {
+	if g.fileLog != nil && err != nil {
+		var we warningsError
+		if errors.As(err, &we) {
+			g.fileLog.Warn(cmd+" done with warnings", "err", err)
+		} else {
+			g.fileLog.Error(cmd+" failed", "err", err)
+		}
+	}
+	if g.logClose != nil {
+		g.logClose()
+		g.fileLog, g.logClose = nil, nil
+	}
+	return err
+}
+
+// journalStream reports whether w is the systemd journal: systemd sets
+// JOURNAL_STREAM to the device and inode of the stream it connects to a
+// service's stderr (systemd.exec(5)), so a journal line needs no
+// timestamp, and a "<N>" prefix gives it its priority.
+func journalStream(w io.Writer) bool {
+	js := os.Getenv("JOURNAL_STREAM")
+	f, ok := w.(*os.File)
+	if js == "" || !ok {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false
+	}
+	return js == fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
 
 // sources returns the configured sources the command acts on.
@@ -162,13 +225,18 @@ func (g *globals) oneSource(cfg *Config) (*Source, error) {
 	return cfg.source(g.source)
 }
 
-// openRemote opens the configured remote, logging to log; a failure is a
-// usage error when the remote cannot be used at all (a bad URL, an
-// unwritable directory).
+// openRemote opens the configured remote, logging to log. A remote that
+// cannot be used as configured (a bad URL, no password, a local directory
+// that cannot be made) is a usage error with the config's line; a server
+// that is down, refuses the login or fails TLS is a failure of the run.
 func openRemote(ctx context.Context, cfg *Config, log *slog.Logger) (remote.Backend, error) {
 	b, err := remote.Open(ctx, cfg.Remote, log)
-	if err != nil {
+	var ce *remote.ConfigError
+	if errors.As(err, &ce) {
 		return nil, usagef("%s:%d: %v", cfg.path, cfg.line("remote", "url"), err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -207,32 +275,49 @@ func (g *globals) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	box, err := cfg.keys()
-	if err != nil {
+	ses := newSession(cfg, log)
+	if err := ses.connect(ctx); err != nil {
 		return nil, err
 	}
-	ses := &session{cfg: cfg, state: state.New(cfg.StateDir), log: log}
-	if box != nil {
-		ses.sealer = box
-		if box.SignerFingerprint() != "" { // passphrase mode has no signing key
-			ses.signer = box
-		}
-	}
-	spool, release, err := ses.state.Spool()
-	if err != nil {
-		return nil, usagef("state_dir: %v", err)
-	}
-	b, err := openRemote(ctx, cfg, log)
-	if err != nil {
-		release()
-		return nil, err
-	}
-	ses.b, ses.spool, ses.releaseSpool = b, spool, release
 	return ses, nil
 }
 
+// newSession returns the session of a loaded config, not yet connected.
+func newSession(cfg *Config, log *slog.Logger) *session {
+	return &session{cfg: cfg, state: state.New(cfg.StateDir), log: log, releaseSpool: func() {}}
+}
+
+// connect loads the keys, makes this process's spool and opens the remote.
+func (s *session) connect(ctx context.Context) error {
+	box, err := s.cfg.keys()
+	if err != nil {
+		return err
+	}
+	if box != nil {
+		s.sealer = box
+		if box.SignerFingerprint() != "" { // passphrase mode has no signing key
+			s.signer = box
+		}
+	}
+	spool, release, err := s.state.Spool()
+	if err != nil {
+		return usagef("state_dir: %v", err)
+	}
+	b, err := openRemote(ctx, s.cfg, s.log)
+	if err != nil {
+		release()
+		return err
+	}
+	s.b, s.spool, s.releaseSpool = b, spool, release
+	return nil
+}
+
+// Close releases the spool and closes the remote, if it was opened.
 func (s *session) Close() error {
 	s.releaseSpool()
+	if s.b == nil {
+		return nil
+	}
 	return s.b.Close()
 }
 

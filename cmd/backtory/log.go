@@ -12,16 +12,19 @@ import (
 
 // lineHandler is the text log: one line per record,
 //
-//	[TIME ]backtory: [debug: |warning: |error: ]message key=value ...
+//	[<PRIORITY>][TIME ]backtory: [debug: |warning: |error: ]message key=value ...
 //
-// for people reading a terminal or a mail from cron. Strings (and errors,
-// by their message) are quoted, numbers and booleans written as they are;
-// groups prefix their keys ("g.key").
+// for people reading a terminal, a log file or a mail from cron. Strings
+// (and errors, by their message) are quoted, numbers and booleans written
+// as they are; groups prefix their keys ("g.key"). For the systemd journal
+// each line starts with its sd-daemon priority ("<3>" error, "<4>"
+// warning, "<6>" info, "<7>" debug; sd-daemon(3)), which journald strips.
 type lineHandler struct {
 	mu       *sync.Mutex
 	w        io.Writer
 	level    slog.Leveler
 	withTime bool   // start each line with the record's time (RFC 3339)
+	journal  bool   // start each line with its sd-daemon priority
 	prefix   string // the open groups, "g1.g2."
 	attrs    string // preformatted attributes of WithAttrs
 }
@@ -36,6 +39,9 @@ func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool {
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
+	if h.journal {
+		b.WriteString(journalPriority(r.Level))
+	}
 	if h.withTime && !r.Time.IsZero() {
 		b.WriteString(r.Time.Format(time.RFC3339) + " ")
 	}
@@ -78,6 +84,19 @@ func (h *lineHandler) WithGroup(name string) slog.Handler {
 	n := *h
 	n.prefix += name + "."
 	return &n
+}
+
+// journalPriority is the sd-daemon prefix of a record of level l.
+func journalPriority(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "<3>"
+	case l >= slog.LevelWarn:
+		return "<4>"
+	case l >= slog.LevelInfo:
+		return "<6>"
+	}
+	return "<7>"
 }
 
 // appendAttr writes " key=value" for a, and for each attribute of a group.

@@ -2,14 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/slogtest"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestLineHandlerSlogtest checks the text handler against the standard
@@ -105,5 +111,51 @@ func TestLineHandlerValues(t *testing.T) {
 		"backtory: debug: detail g.n=1\n"
 	if buf.String() != want {
 		t.Errorf("got\n%swant\n%s", buf.String(), want)
+	}
+}
+
+// TestJournalStream: under systemd, with stderr connected to the journal
+// (JOURNAL_STREAM names its device and inode), lines carry their
+// sd-daemon priority and no timestamp (the journal has its own); anywhere
+// else off a terminal they start with an RFC 3339 timestamp.
+func TestJournalStream(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sampleTree(t, 0), "hooks:\n  post_backup:\n    - run: 'exit 3'\n      on_error: continue\n")
+	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	var st unix.Stat_t
+	unix.Fstat(int(stderr.Fd()), &st)
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	var stdout bytes.Buffer
+	if code := run(context.Background(), []string{"backup", "--config", cfg}, &stdout, stderr); code != exitWarnings {
+		t.Fatalf("exit %d", code)
+	}
+	b, _ := os.ReadFile(stderr.Name())
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^<6>backtory: writing a full source="root"`),
+		regexp.MustCompile(`^<6>backtory: backup done source="root" .* files=\d+ `),
+		regexp.MustCompile(`^<4>backtory: warning: post_backup hook "exit 3": exit status 3 \(on_error: continue\) phase="post_backup"$`),
+		regexp.MustCompile(`^<4>backtory: warning: backup done with 1 warning: post_backup hook`),
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("stderr for the journal:\n%s", b)
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %q does not match %s", lines[i], re)
+		}
+	}
+
+	// Another file: not the journal.
+	other, _ := os.Create(filepath.Join(dir, "other"))
+	defer other.Close()
+	run(context.Background(), []string{"backup", "--config", cfg}, &stdout, other)
+	b, _ = os.ReadFile(other.Name())
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ backtory: writing a `).Match(b) {
+		t.Errorf("off the journal and off a terminal:\n%s", b)
 	}
 }

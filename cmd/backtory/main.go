@@ -131,18 +131,25 @@ func report(stderr io.Writer, err error) int {
 	var ue usageError
 	var we warningsError
 	var le lockedError
+	// In the systemd journal the line carries its priority, as the log's.
+	prio := func(p string) string {
+		if journalStream(stderr) {
+			return p
+		}
+		return ""
+	}
 	switch {
 	case errors.As(err, &we):
-		fmt.Fprintln(stderr, "backtory: warning:", err)
+		fmt.Fprintln(stderr, prio("<4>")+"backtory: warning:", err)
 		return exitWarnings
 	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "backtory:", err)
+		fmt.Fprintln(stderr, prio("<3>")+"backtory:", err)
 		return exitUsage
 	case errors.As(err, &le):
-		fmt.Fprintln(stderr, "backtory:", err)
+		fmt.Fprintln(stderr, prio("<3>")+"backtory:", err)
 		return exitLocked
 	default:
-		fmt.Fprintln(stderr, "backtory:", err)
+		fmt.Fprintln(stderr, prio("<3>")+"backtory:", err)
 		return exitFailed
 	}
 }

@@ -41,6 +41,8 @@ var metrics = []metric{
 		func(r *state.Run) float64 { return unixSeconds(r.LastSuccess) }},
 	{"backtory_last_run_success", "1 if the source's last backup run made a set (with or without warnings), 0 if it failed or never ran.",
 		func(r *state.Run) float64 { return boolFloat(r.Outcome == "success" || r.Outcome == "warning") }},
+	{"backtory_last_failure_timestamp_seconds", "When the source's last failed backup run ended (Unix time; 0: never); its error is the reason label of backtory_last_run_failure_info.",
+		func(r *state.Run) float64 { return unixSeconds(r.LastFailure) }},
 	{"backtory_last_run_warnings", "Warnings of the source's last backup run (files changed while read, failed hooks with on_error: continue).",
 		func(r *state.Run) float64 { return float64(r.Warnings) }},
 	{"backtory_last_run_duration_seconds", "How long the source's last backup run took.",
@@ -58,8 +60,15 @@ var metrics = []metric{
 		func(r *state.Run) float64 { return lastSet(r, func(s *state.Run) float64 { return float64(s.Stored) }) }},
 }
 
+// failureInfo is the metric that carries the last run's error as a label.
+const failureInfo = "backtory_last_run_failure_info"
+
+// maxReason bounds the reason label (a label is not a log).
+const maxReason = 300
+
 // formatMetrics renders recs as Prometheus text: HELP and TYPE, then one
-// gauge per source, for each metric.
+// gauge per source, for each metric; last, failureInfo: 1 with the error
+// as its reason label when the last run failed, else 0 with an empty one.
 func formatMetrics(recs []state.Run) []byte {
 	var b bytes.Buffer
 	for _, m := range metrics {
@@ -68,6 +77,17 @@ func formatMetrics(recs []state.Run) []byte {
 			fmt.Fprintf(&b, "%s{source=\"%s\"} %s\n", m.name, escapeLabel(recs[i].Source),
 				strconv.FormatFloat(m.value(&recs[i]), 'f', -1, 64))
 		}
+	}
+	fmt.Fprintf(&b, "# HELP %s 1 if the source's last backup run failed, its one-line error the reason label.\n# TYPE %s gauge\n", failureInfo, failureInfo)
+	for _, r := range recs {
+		failed, reason := 0, ""
+		if r.Outcome == "failure" {
+			failed, reason = 1, r.Error
+			if len(reason) > maxReason {
+				reason = reason[:maxReason] + "..."
+			}
+		}
+		fmt.Fprintf(&b, "%s{source=\"%s\",reason=\"%s\"} %d\n", failureInfo, escapeLabel(r.Source), escapeLabel(reason), failed)
 	}
 	return b.Bytes()
 }

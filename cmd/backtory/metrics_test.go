@@ -24,7 +24,8 @@ func TestFormatMetrics(t *testing.T) {
 	rootRec := *ok
 	rootRec.LastSuccess = ok
 	failed := state.Run{Source: "data", Outcome: "failure", Started: t0.Add(time.Hour), Finished: t0.Add(time.Hour + 1500*time.Millisecond),
-		Error: "boom", LastSuccess: &state.Run{Source: "data", Outcome: "warning", Finished: t0.Add(-24 * time.Hour), Files: 7, Bytes: 70, Stored: 90}}
+		Error: "boom", LastFailure: &state.Run{Source: "data", Outcome: "failure", Finished: t0.Add(time.Hour + 1500*time.Millisecond)},
+		LastSuccess: &state.Run{Source: "data", Outcome: "warning", Finished: t0.Add(-24 * time.Hour), Files: 7, Bytes: 70, Stored: 90}}
 	never := state.Run{Source: `we"ird\`}
 	got := string(formatMetrics([]state.Run{failed, rootRec, never}))
 	unix := float64(t0.Unix())
@@ -50,12 +51,16 @@ func TestFormatMetrics(t *testing.T) {
 		`backtory_last_set_stored_bytes{source="data"} 90` + "\n",
 		`backtory_last_set_stored_bytes{source="we\"ird\\"} 0` + "\n",
 		`backtory_last_run_warnings{source="root"} 0` + "\n",
+		`backtory_last_failure_timestamp_seconds{source="data"} ` + f(unix+3601.5) + "\n",
+		`backtory_last_failure_timestamp_seconds{source="root"} 0` + "\n",
+		`backtory_last_run_failure_info{source="data",reason="boom"} 1` + "\n",
+		`backtory_last_run_failure_info{source="root",reason=""} 0` + "\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if n := strings.Count(got, "# TYPE "); n != len(metrics) || strings.Count(got, "\n") != len(metrics)*(2+3) {
+	if n := strings.Count(got, "# TYPE "); n != len(metrics)+1 || strings.Count(got, "\n") != (len(metrics)+1)*(2+3) {
 		t.Errorf("metrics: %d families, %d lines:\n%s", n, strings.Count(got, "\n"), got)
 	}
 }

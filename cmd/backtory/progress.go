@@ -1,11 +1,14 @@
 package main
 
-// The progress bar of a backup on a terminal: files, bytes, rate and ETA on
-// one line of stderr, redrawn in place a few times a second.
+// The progress of a backup, a restore or a deep verify: on a terminal,
+// files, bytes, rate and ETA on one line of stderr, redrawn in place a few
+// times a second; off a terminal, with --progress-interval, the same as a
+// log line every interval.
 
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -30,6 +33,12 @@ type progress struct {
 	now     func() time.Time
 	width   int // terminal columns; 0 when unknown
 
+	// log and every, when set (Periodic), log the progress every interval
+	// instead of drawing a line.
+	log    *slog.Logger
+	every  time.Duration
+	logged time.Time
+
 	mu           sync.Mutex
 	start, drawn time.Time
 	entries      int
@@ -42,6 +51,32 @@ type progress struct {
 // redrawEvery is the least time between two redraws.
 const redrawEvery = 250 * time.Millisecond
 
+// Periodic makes p log its state to log every interval (for runs off a
+// terminal: --progress-interval) instead of drawing a line.
+func (p *progress) Periodic(log *slog.Logger, every time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log, p.every, p.enabled = log, every, true
+}
+
+// Shown reports whether p shows anything: a line on a terminal, or
+// periodic log lines.
+func (p *progress) Shown() bool { return p != nil && p.enabled }
+
+// Start begins a new piece of work (a source's backup, a restore, one set
+// of a verify): the counters, the clock and the totals start again.
+// entries and bytes are the work expected, 0 when unknown.
+func (p *progress) Start(entries int, bytes int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start, p.logged = p.now(), p.now()
+	p.entries, p.bytes = 0, 0
+	p.totalEntries, p.totalBytes = entries, bytes
+}
+
 // Update records the work done so far (archive.BackupOptions.Progress) and
 // redraws the line at most every redrawEvery.
 func (p *progress) Update(entries int, bytes int64) {
@@ -52,12 +87,19 @@ func (p *progress) Update(entries int, bytes int64) {
 	defer p.mu.Unlock()
 	p.entries, p.bytes = entries, bytes
 	now := p.now()
+	st := progressState{entries, bytes, p.totalEntries, p.totalBytes, now.Sub(p.start)}
+	if p.log != nil {
+		if now.Sub(p.logged) >= p.every {
+			p.logged = now
+			p.log.Info("progress", st.attrs()...)
+		}
+		return
+	}
 	if now.Sub(p.drawn) < redrawEvery {
 		return
 	}
 	p.drawn = now
-	line := formatProgress(progressState{entries, bytes, p.totalEntries, p.totalBytes, now.Sub(p.start)}, p.width)
-	fmt.Fprint(p.w, "\r"+line+"\x1b[K")
+	fmt.Fprint(p.w, "\r"+formatProgress(st, p.width)+"\x1b[K")
 	p.shown = true
 }
 
@@ -73,7 +115,7 @@ func (p *progress) SetTotal(entries int, bytes int64) {
 
 // Done clears the line; the next Update starts a new one.
 func (p *progress) Done() {
-	if p == nil || !p.enabled {
+	if p == nil || !p.enabled || p.log != nil {
 		return
 	}
 	p.mu.Lock()
@@ -86,7 +128,7 @@ func (p *progress) Done() {
 // write, so log lines printed to the same terminal do not run into it; the
 // next Update draws the line again below them.
 func (p *progress) Writer(w io.Writer) io.Writer {
-	if p == nil || !p.enabled {
+	if p == nil || !p.enabled || p.log != nil {
 		return w
 	}
 	return progressWriter{p, w}
@@ -127,7 +169,12 @@ type progressState struct {
 //
 //	1234 files  1.2 GiB  45.6 MiB/s
 //	1234/5000 files  1.2 GiB/4.0 GiB  30%  45.6 MiB/s  ETA 1m10s
+//
+// A total is the work known so far: when the work outgrows the estimate
+// (files added since it was made) the total grows with it, so the line
+// never shows more done than its total, nor more than 100%.
 func formatProgress(s progressState, width int) string {
+	s = s.grown()
 	var b strings.Builder
 	if s.totalEntries > 0 {
 		fmt.Fprintf(&b, "%d/%d files", s.entries, s.totalEntries)
@@ -145,8 +192,7 @@ func formatProgress(s progressState, width int) string {
 	if secs >= 1 {
 		fmt.Fprintf(&b, "  %s/s", humanBytes(int64(float64(s.bytes)/secs)))
 	}
-	if done, ok := fractionDone(s); ok && done > 0 && secs >= 1 {
-		left := time.Duration(float64(s.elapsed) * (1 - done) / done)
+	if left, ok := s.eta(); ok {
 		b.WriteString("  ETA " + humanAge(left))
 	}
 	line := b.String()
@@ -154,6 +200,47 @@ func formatProgress(s progressState, width int) string {
 		line = line[:width-1]
 	}
 	return line
+}
+
+// grown returns s with its totals raised to the work done when it is more.
+func (s progressState) grown() progressState {
+	if s.totalEntries > 0 {
+		s.totalEntries = max(s.totalEntries, s.entries)
+	}
+	if s.totalBytes > 0 {
+		s.totalBytes = max(s.totalBytes, s.bytes)
+	}
+	return s
+}
+
+// eta is the time left at the rate so far, once a second has passed and
+// some of a known total is done.
+func (s progressState) eta() (time.Duration, bool) {
+	done, ok := fractionDone(s.grown())
+	if !ok || done <= 0 || s.elapsed < time.Second {
+		return 0, false
+	}
+	return time.Duration(float64(s.elapsed) * (1 - done) / done), true
+}
+
+// attrs are s as log attributes, numbers as numbers: files, bytes, their
+// totals when known, percent and eta_seconds when known.
+func (s progressState) attrs() []any {
+	s = s.grown()
+	a := []any{"files", s.entries, "bytes", s.bytes}
+	if s.totalEntries > 0 {
+		a = append(a, "files_total", s.totalEntries)
+	}
+	if s.totalBytes > 0 {
+		a = append(a, "bytes_total", s.totalBytes)
+	}
+	if done, ok := fractionDone(s); ok {
+		a = append(a, "percent", int(done*100))
+	}
+	if left, ok := s.eta(); ok {
+		a = append(a, "eta_seconds", int64(left.Seconds()))
+	}
+	return a
 }
 
 // fractionDone is the share of the work done, by bytes when their total is

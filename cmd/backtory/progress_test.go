@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestFormatProgress(t *testing.T) {
 		{progressState{entries: 0, totalEntries: 40, elapsed: 20 * time.Second}, 0,
 			"0/40 files  0 B  0%  0 B/s"},
 		{progressState{entries: 50, bytes: 5 << 30, totalEntries: 40, totalBytes: 4 << 30, elapsed: 20 * time.Second}, 0,
-			"50/40 files  5.0 GiB/4.0 GiB  100%  256.0 MiB/s  ETA 0s"},
+			"50/50 files  5.0 GiB/5.0 GiB  100%  256.0 MiB/s  ETA 0s"},
 		{progressState{entries: 1234, bytes: 30 << 20, elapsed: 10 * time.Second}, 12, "1234 files "},
 	} {
 		if got := formatProgress(c.s, c.width); got != c.want {
@@ -172,5 +173,24 @@ func BenchmarkProgressUpdate(b *testing.B) {
 				p.Update(i, int64(i)<<12)
 			}
 		})
+	}
+}
+
+// TestProgressInterval: off a terminal, --progress-interval logs the
+// progress as log lines with numbers, and nothing draws a line.
+func TestProgressInterval(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, sampleTree(t, 0), "")
+	code, _, stderr := backtoryOut(t, "backup", "--config", cfg, "--progress-interval", "1ns")
+	if code != 0 || strings.Contains(stderr, "\r") {
+		t.Fatalf("exit %d:\n%q", code, stderr)
+	}
+	re := regexp.MustCompile(`(?m)^\S+ backtory: progress files=\d+ bytes=\d+ files_total=\d+ bytes_total=\d+ percent=\d+`)
+	if n := len(re.FindAllString(stderr, -1)); n < 2 {
+		t.Errorf("%d progress lines:\n%s", n, stderr)
+	}
+	code, _, stderr = backtoryOut(t, "backup", "--config", cfg)
+	if code != 0 || strings.Contains(stderr, "progress") {
+		t.Errorf("without --progress-interval (exit %d):\n%s", code, stderr)
 	}
 }

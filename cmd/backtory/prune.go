@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,12 +20,13 @@ func init() {
 // it, so that a run still uploading is never disturbed.
 const leftoverGrace = 24 * time.Hour
 
-func runPrune(ctx context.Context, st streams, args []string) error {
+func runPrune(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
-	var dryRun bool
+	var dryRun, asJSON bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be kept and deleted, and why; delete nothing")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout instead of lines (see docs/json.md)")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +34,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer func() { err = g.finish("prune", err) }()
 	defer ses.Close()
 	cfg, b := ses.cfg, ses.b
 	log := ses.log
@@ -49,8 +52,12 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	if dryRun {
 		verb = "would delete"
 	}
+	out := st.stdout
+	if asJSON {
+		out = io.Discard
+	}
 	if l := ses.cleanLeftovers(dryRun); l.Files > 0 {
-		fmt.Fprintf(st.stdout, "%s %d files (%s) that interrupted runs left in %s\n", verb, l.Files, humanBytes(l.Bytes), cfg.StateDir)
+		fmt.Fprintf(out, "%s %d files (%s) that interrupted runs left in %s\n", verb, l.Files, humanBytes(l.Bytes), cfg.StateDir)
 	}
 	now := time.Now()
 	for _, s := range srcs {
@@ -59,6 +66,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		if err != nil {
 			return err
 		}
+		res := pruneJSON{Source: s.Name, DryRun: dryRun, Sets: len(ids), Kept: []prunedSet{}, Deleted: []prunedSet{}, Leftovers: []prunedExtra{}}
 		var sets []policy.Set
 		for _, id := range ids {
 			m, _, err := r.Manifest(ctx, id)
@@ -72,13 +80,15 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 			sets = append(sets, set)
 		}
 		drop, keep := policy.PlanPrune(sets, cfg.Policy.KeepFulls, rules, now)
-		if dryRun {
-			for _, k := range keep {
-				fmt.Fprintf(st.stdout, "would keep %s/%s: %s\n", s.Name, k.ID, k.Why)
+		for _, k := range keep {
+			if dryRun {
+				fmt.Fprintf(out, "would keep %s/%s: %s\n", s.Name, k.ID, k.Why)
 			}
+			res.Kept = append(res.Kept, prunedSet{Set: k.ID, Why: k.Why})
 		}
 		for _, d := range drop {
-			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			fmt.Fprintf(out, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			res.Deleted = append(res.Deleted, prunedSet{Set: d.ID, Why: d.Why})
 			if !dryRun {
 				if err := r.DeleteSet(ctx, d.ID); err != nil {
 					return err
@@ -97,7 +107,8 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 				log.Info("leaving a recent incomplete upload alone", "dir", l.Dir)
 				continue
 			}
-			fmt.Fprintf(st.stdout, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
+			fmt.Fprintf(out, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))
+			res.Leftovers = append(res.Leftovers, prunedExtra{Dir: l.Dir, Objects: len(l.Objects)})
 			if dryRun {
 				continue
 			}
@@ -105,6 +116,13 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 				if err := b.Delete(ctx, l.Dir+"/"+o); err != nil {
 					return fmt.Errorf("delete %s/%s: %w", l.Dir, o, err)
 				}
+			}
+		}
+		log.Info("prune done", "source", s.Name, "dry_run", dryRun, "sets", res.Sets,
+			"deleted", len(res.Deleted), "leftovers", len(res.Leftovers))
+		if asJSON {
+			if err := writeJSON(st.stdout, res); err != nil {
+				return err
 			}
 		}
 	}

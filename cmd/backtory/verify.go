@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -14,14 +15,15 @@ func init() {
 	register(command{name: "verify", summary: "check every object of every set against its manifest and report every damaged set (--deep: decode everything)", run: runVerify})
 }
 
-func runVerify(ctx context.Context, st streams, args []string) error {
+func runVerify(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var setID string
-	var deep bool
+	var deep, asJSON bool
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	g.register(fs)
 	fs.StringVar(&setID, "set", "", "verify only this set")
 	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,37 +31,30 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer func() { err = g.finish("verify", err) }()
 	defer ses.Close()
-	cfg := ses.cfg
-	log := ses.log
-	srcs, err := g.sources(cfg)
+	srcs, err := g.sources(ses.cfg)
 	if err != nil {
 		return err
 	}
 	checked := 0
 	var damaged []string
 	for _, s := range srcs {
-		r := ses.repository(s)
-		ids, err := r.SetIDs(ctx)
+		res := verifyJSON{Source: s.Name, Deep: deep, Damaged: []verifyDamaged{}}
+		started := time.Now()
+		err := verifySource(ctx, ses, &g, s, setID, deep, &res)
+		res.Seconds = time.Since(started).Round(time.Millisecond).Seconds()
+		if asJSON {
+			if werr := writeJSON(st.stdout, res); err == nil {
+				err = werr
+			}
+		}
 		if err != nil {
 			return err
 		}
-		bad := map[string]bool{} // this source's damaged sets
-		for _, id := range ids {
-			if setID != "" && id != setID {
-				continue
-			}
-			checked++
-			if err := verifySet(ctx, r, id, deep, setID != "", bad); err != nil {
-				if ctx.Err() != nil {
-					return err
-				}
-				bad[id] = true
-				damaged = append(damaged, s.Name+"/"+id)
-				log.Error("set damaged", "source", s.Name, "set", id, "err", err)
-				continue
-			}
-			log.Info("set verified", "source", s.Name, "set", id, "deep", deep)
+		checked += res.Checked + len(res.Damaged)
+		for _, d := range res.Damaged {
+			damaged = append(damaged, s.Name+"/"+d.Set)
 		}
 	}
 	if setID != "" && checked == 0 {
@@ -68,8 +63,37 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 	if len(damaged) > 0 {
 		return fmt.Errorf("verify: %d of %d sets damaged: %s", len(damaged), checked, strings.Join(damaged, ", "))
 	}
-	if !g.quiet {
+	if !asJSON && !g.quiet {
 		fmt.Fprintf(st.stdout, "%d sets verified\n", checked)
+	}
+	return nil
+}
+
+// verifySource checks the sets of one source (only setID when set): every
+// one, each damaged set recorded in res and logged, the others counted.
+// It fails only when the sets cannot be listed or the run is interrupted.
+func verifySource(ctx context.Context, ses *session, g *globals, s *Source, setID string, deep bool, res *verifyJSON) error {
+	r := ses.repository(s)
+	ids, err := r.SetIDs(ctx)
+	if err != nil {
+		return err
+	}
+	bad := map[string]bool{} // this source's damaged sets
+	for _, id := range ids {
+		if setID != "" && id != setID {
+			continue
+		}
+		if err := verifySet(ctx, r, g, id, deep, setID != "", bad); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			bad[id] = true
+			res.damaged(id, err)
+			ses.log.Error("set damaged", "source", s.Name, "set", id, "err", err)
+			continue
+		}
+		res.Checked++
+		ses.log.Info("set verified", "source", s.Name, "set", id, "deep", deep)
 	}
 	return nil
 }
@@ -77,12 +101,15 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 // verifySet checks set id of r; a differential also needs its full on the
 // remote, the very one it was taken against and not damaged (bad holds the
 // sets found damaged so far). With withBase the full is verified too.
-func verifySet(ctx context.Context, r *archive.Repository, id string, deep, withBase bool, bad map[string]bool) error {
+func verifySet(ctx context.Context, r *archive.Repository, g *globals, id string, deep, withBase bool, bad map[string]bool) error {
 	m, _, err := r.Manifest(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := r.Verify(ctx, m, deep); err != nil {
+	g.progress.Start(m.Stats.Entries, m.Stats.Bytes)
+	err = r.VerifyProgress(ctx, m, deep, g.progress.Update)
+	g.progress.Done()
+	if err != nil {
 		return err
 	}
 	if m.Base == nil {
@@ -104,4 +131,9 @@ func verifySet(ctx context.Context, r *archive.Repository, id string, deep, with
 		}
 	}
 	return nil
+}
+
+// damaged records err as the damage of set id.
+func (res *verifyJSON) damaged(id string, err error) {
+	res.Damaged = append(res.Damaged, verifyDamaged{Set: id, Error: oneLine(err.Error())})
 }

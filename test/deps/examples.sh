@@ -1,13 +1,14 @@
 #!/bin/bash
 # Installs what the tests of examples/ (examples/examples_test.go) need on
-# Debian 12: shellcheck, systemd-analyze (package systemd), and a MariaDB
+# Debian 12: shellcheck, systemd-analyze (package systemd), curl (the
+# healthchecks hook), and a MariaDB
 # server and client for the database hooks. Only mariadb-server-core is
 # installed, not mariadb-server, so no database service is set up or
 # started: the test runs its own mariadbd on a socket in a temporary
 # directory. Idempotent; fast when everything is present.
 set -eu
 
-pkgs="shellcheck systemd mariadb-server-core mariadb-client coreutils"
+pkgs="shellcheck systemd mariadb-server-core mariadb-client coreutils curl"
 apt_opts="-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3"
 
 installed() { dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
