@@ -441,6 +441,9 @@ func (s *SFTP) put(c *sftpConn, full, tmp string, src *upload) error {
 	if src.rs != nil {
 		if fi, err := c.sc.Stat(tmp); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 			off = s.resumeAt(c, tmp, src, fi.Size())
+			if off > 0 {
+				s.pool.log.Debug("remote: continuing a partial upload", "name", tmp, "offset", off, "size", src.size)
+			}
 		}
 		if _, err := src.rs.Seek(src.start+off, io.SeekStart); err != nil {
 			return &readError{err}
@@ -752,12 +755,18 @@ func (s *SFTP) explain(err error) error {
 	var hk *HostKeyError
 	var df *diskFullError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &hk), errors.As(err, &df):
+	case errors.As(err, &ue), errors.As(err, &df):
 		return err
+	case errors.As(err, &hk): // without x/crypto's "ssh: handshake failed: "
+		return &userError{hk.Error(), err}
 	case errors.Is(err, fs.ErrPermission):
 		return &userError{fmt.Sprintf("the SFTP server refused access (permission denied): %v; check the directory's owner and mode on the server, and that the url's path is inside the account's chroot", err), err}
 	case isAuthError(err):
-		return &userError{fmt.Sprintf("the SFTP server %s refused the login of user %s (%s); check that the key's public half is in the account's authorized_keys", s.pool.addr, s.pool.config.User, authDetail(err)), err}
+		hint := "check that the key's public half is in the account's authorized_keys"
+		if !strings.Contains(err.Error(), "publickey") {
+			hint = "check remote.password_file"
+		}
+		return &userError{fmt.Sprintf("the SFTP server %s refused the login of user %s (%s); %s", s.pool.addr, s.pool.config.User, authDetail(err), hint), err}
 	case isTimeout(err) || errors.Is(err, errStalled):
 		return &userError{fmt.Sprintf("the SFTP server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", s.pool.addr, s.pool.timeout), err}
 	case errors.Is(err, sftp.ErrSSHFxConnectionLost):

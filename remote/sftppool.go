@@ -175,8 +175,10 @@ func (c *sftpConn) keepalive(timeout time.Duration, log *slog.Logger) {
 func (c *sftpConn) kill() {
 	c.once.Do(func() {
 		close(c.done)
-		c.sc.Close()
-		c.ssh.Close()
+		// The socket first: closing the SFTP session or the SSH client
+		// writes to it, which blocks while the server stops reading.
 		c.nc.Close()
+		c.ssh.Close()
+		c.sc.Close()
 	})
 }
