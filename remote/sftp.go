@@ -235,8 +235,8 @@ type knownKey struct {
 func (e *HostKeyError) Error() string {
 	got := KeyString(e.Key)
 	if !e.Changed {
-		return fmt.Sprintf("the SFTP server %s is not in %s (never accepted silently): it offers %s; if that is the server's key (ask its admin, or run ssh-keygen -lf on its host key), trust it with: backtory remote trust",
-			e.Addr, e.KnownHosts, got)
+		return fmt.Sprintf("the SFTP server %s is not in %s (never accepted silently): it offers %s; if that is the server's key (ask its admin, or run ssh-keygen -lf on its host key), trust it with: backtory remote trust --fingerprint %s",
+			e.Addr, e.KnownHosts, got, Fingerprint(e.Key))
 	}
 	var had []string
 	for _, k := range e.Want {
@@ -249,8 +249,12 @@ func (e *HostKeyError) Error() string {
 // KeyString is a host key as people compare it: its type and SHA-256
 // fingerprint, as ssh-keygen -l prints them.
 func KeyString(k ssh.PublicKey) string {
-	return strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(k.Type(), "ssh-"), "ecdsa-sha2-")) + " key " + ssh.FingerprintSHA256(k)
+	return strings.ToUpper(strings.TrimPrefix(strings.TrimPrefix(k.Type(), "ssh-"), "ecdsa-sha2-")) + " key " + Fingerprint(k)
 }
+
+// Fingerprint is a host key's SHA-256 fingerprint ("SHA256:..."), as
+// ssh-keygen -l prints it.
+func Fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }
 
 func openSFTP(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
 	s, err := newSFTP(u, cfg, log)
