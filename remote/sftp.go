@@ -15,7 +15,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -51,7 +50,7 @@ type SFTP struct {
 	conns   int
 	uploads chan struct{} // a token per running upload
 
-	dirs sync.Map // directories known to exist on the server
+	dirs dirCache // directories known to exist on the server
 }
 
 // Put uploads r to name.part, checks its size, flushes it to disk where the
@@ -61,23 +60,11 @@ type SFTP struct {
 // continues it once its tail matches r; otherwise the partial name.part of
 // a failed Put is removed.
 func (s *SFTP) Put(ctx context.Context, name string, r io.Reader) error {
-	clean, err := CleanName(name)
+	clean, src, done, err := beginPut(ctx, name, r, s.uploads)
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	src, err := newUpload(r)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	select {
-	case s.uploads <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("put %s: %w", name, ctx.Err())
-	}
-	defer func() { <-s.uploads }()
+	defer done()
 
 	full := s.abs(clean)
 	tmp := TempName(full)
@@ -88,7 +75,7 @@ func (s *SFTP) Put(ctx context.Context, name string, r io.Reader) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	if src.rs == nil || errors.As(err, new(*diskFullError)) || errors.As(err, new(*readError)) {
+	if abandonPartial(src, err, errors.As(err, new(*diskFullError))) {
 		// The partial object cannot be resumed (or takes space the server
 		// lacks): remove it, best effort.
 		s.removeTemp(tmp)
@@ -190,12 +177,7 @@ func (s *SFTP) Delete(ctx context.Context, name string) error {
 		if err := c.sc.Remove(full); err != nil {
 			return pathErr("delete", full, err)
 		}
-		for d := path.Dir(full); d != s.root && strings.HasPrefix(d, s.root); d = path.Dir(d) {
-			if c.sc.RemoveDirectory(d) != nil {
-				break // not empty
-			}
-			s.dirs.Delete(d)
-		}
+		s.dirs.removeEmptyParents(s.root, full, c.sc.RemoveDirectory)
 		return nil
 	})
 	if err != nil {
@@ -461,7 +443,7 @@ func (s *SFTP) put(c *sftpConn, full, tmp string, src *upload) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory may have been removed by a Delete since we made
 		// it: make it again and retry once.
-		s.forgetDirs(path.Dir(full))
+		s.dirs.forget(path.Dir(full))
 		if err := s.mkdirAll(c, path.Dir(full)); err != nil {
 			return err
 		}
@@ -569,29 +551,14 @@ func (s *SFTP) resumeAt(c *sftpConn, tmp string, src *upload, size int64) int64 
 const sftpInFlight = 64 * 32 << 10
 
 func (s *SFTP) mkdirAll(c *sftpConn, dir string) error {
-	if dir == "/" || dir == "." {
-		return nil
-	}
-	if _, ok := s.dirs.Load(dir); ok {
-		return nil
-	}
-	if err := s.mkdirAll(c, path.Dir(dir)); err != nil {
-		return err
-	}
-	if err := c.sc.Mkdir(dir); err != nil {
-		fi, serr := c.sc.Stat(dir)
-		if serr != nil || !fi.IsDir() {
-			return pathErr("mkdir", dir, err)
+	return s.dirs.ensure(dir, func(d string) error {
+		if err := c.sc.Mkdir(d); err != nil {
+			if fi, serr := c.sc.Stat(d); serr != nil || !fi.IsDir() {
+				return pathErr("mkdir", d, err)
+			}
 		}
-	}
-	s.dirs.Store(dir, struct{}{})
-	return nil
-}
-
-func (s *SFTP) forgetDirs(dir string) {
-	for ; dir != "/" && dir != "."; dir = path.Dir(dir) {
-		s.dirs.Delete(dir)
-	}
+		return nil
+	})
 }
 
 // removeTemp deletes an abandoned temporary object, best effort, on a
@@ -778,15 +745,6 @@ func (s *SFTP) explain(err error) error {
 	}
 	return err
 }
-
-// userError carries a message meant for the user and the original error.
-type userError struct {
-	msg string
-	err error
-}
-
-func (e *userError) Error() string { return e.msg }
-func (e *userError) Unwrap() error { return e.err }
 
 func isAuthError(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "ssh: unable to authenticate")
