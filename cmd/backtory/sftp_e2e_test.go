@@ -6,12 +6,14 @@ package main
 // sftp, scp and curl.
 
 import (
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backtory/backtory/internal/sshtest"
 	"github.com/backtory/backtory/internal/treecmp"
@@ -200,4 +202,87 @@ func sshKeygenFingerprint(t *testing.T, kh string) string {
 		t.Fatalf("ssh-keygen -lf %s: %q", kh, f)
 	}
 	return f[1]
+}
+
+// TestSFTPBackupServerCrash kills sshd (and its sessions) while a backup
+// uploads: brought back at once, the run retries and completes; left down,
+// the run fails with one line and commits no set, and the next run makes
+// the full that restores exactly.
+func TestSFTPBackupServerCrash(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	for _, restart := range []bool{true, false} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			srv := sshtest.Start(t)
+			src := sampleTree(t, 0)
+			for i := range 12 {
+				writeTestFile(t, filepath.Join(src, "random", fmt.Sprintf("f%02d", i)), randomBytes(t, 4<<20), 0o644)
+			}
+			dir := t.TempDir()
+			cfg := sftpConfig(t, dir, src, srv, "backups", srv.KnownHosts, "")
+			crashed := make(chan struct{})
+			go func() {
+				defer close(crashed)
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+					if uploading(filepath.Join(srv.Data, "backups")) {
+						srv.Kill()
+						if restart {
+							srv.Launch()
+						}
+						return
+					}
+				}
+			}()
+			code, stderr := backtory(t, "backup", "--config", cfg)
+			<-crashed
+			if restart {
+				if code != 0 {
+					t.Fatalf("backup with sshd restarted under it: exit %d: %s", code, stderr)
+				}
+			} else {
+				if code == 0 || !strings.Contains(stderr, "cannot connect to the SFTP server") {
+					t.Fatalf("backup with sshd gone: exit %d: %q", code, stderr)
+				}
+				for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+					if !strings.HasPrefix(l, "backtory: ") {
+						t.Errorf("the failure is not one line:\n%s", stderr)
+					}
+				}
+				srv.Launch()
+				if _, out, _ := backtoryOut(t, "list", "--config", cfg); strings.Contains(out, "full-") {
+					t.Fatalf("the failed run committed a set:\n%s", out)
+				}
+				mustRun(t, "backup", "--config", cfg)
+			}
+			_, out, _ := backtoryOut(t, "list", "--config", cfg)
+			if strings.Count(out, "full-") != 1 || strings.Contains(out, "diff-") {
+				t.Fatalf("list after the crash:\n%s", out)
+			}
+			to := filepath.Join(dir, "restored")
+			mustRun(t, "restore", "--config", cfg, "--to", to)
+			assertSameTree(t, src, to)
+		})
+	}
+}
+
+// uploading reports whether any object (or its temporary) is on the server
+// below dir.
+func uploading(dir string) bool {
+	found := false
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() && strings.HasPrefix(filepath.Base(p), "vol-") {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
