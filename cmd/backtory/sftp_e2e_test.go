@@ -70,16 +70,7 @@ func TestSFTPBackupRestore(t *testing.T) {
 	assertSameTree(t, src, to)
 	mustRun(t, "verify", "--config", cfg)
 
-	var sets, parts []string
-	filepath.Walk(filepath.Join(srv.Data, "backups"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.IsDir() && (strings.HasPrefix(fi.Name(), "full-") || strings.HasPrefix(fi.Name(), "diff-")) {
-			sets = append(sets, fi.Name())
-		}
-		if err == nil && strings.HasSuffix(p, ".part") {
-			parts = append(parts, p)
-		}
-		return nil
-	})
+	sets, parts := serverSets(filepath.Join(srv.Data, "backups"))
 	if len(sets) != 2 || len(parts) != 0 || !strings.HasPrefix(sets[0], "diff-") {
 		t.Fatalf("on the server: sets %q, leftover temporary objects %q", sets, parts)
 	}
@@ -262,6 +253,21 @@ func TestSFTPBackupServerCrash(t *testing.T) {
 			assertSameTree(t, src, to)
 		})
 	}
+}
+
+// serverSets walks a server's directory for the set directories and the
+// temporary objects left in it.
+func serverSets(dir string) (sets, parts []string) {
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.IsDir() && (strings.HasPrefix(fi.Name(), "full-") || strings.HasPrefix(fi.Name(), "diff-")) {
+			sets = append(sets, fi.Name())
+		}
+		if err == nil && strings.HasSuffix(p, ".part") {
+			parts = append(parts, p)
+		}
+		return nil
+	})
+	return sets, parts
 }
 
 // uploading reports whether any object (or its temporary) is on the server
