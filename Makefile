@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The project's packages (a bench work tree may hold stray Go files).
 PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
-.PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers lint demo clean deps
+.PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -52,6 +52,11 @@ bench-rsyncdelta: build
 
 bench-peers:
 	bench/peers/run.sh
+
+# backtory over SFTP to a local sshd: upload throughput against sftp/scp,
+# full and second backup against restic's sftp backend.
+bench-sftp:
+	bench/sftp.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi

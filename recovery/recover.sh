@@ -224,7 +224,10 @@ pick_set() {
 
 # fetch REL DEST downloads the remote object REL (host/source/...) to DEST
 # with whatever this system has (or the methods of --fetch, in order):
-# cp, curl, GNU wget, lftp, busybox wget, busybox ftpget.
+# cp, curl, GNU wget, lftp, busybox wget, busybox ftpget; for sftp://,
+# OpenSSH's sftp, scp, then curl, with the key in $BACKTORY_SSH_KEY (else
+# ssh-agent or ~/.ssh) and the host key from $BACKTORY_KNOWN_HOSTS
+# (default /etc/backtory/known_hosts), never accepting an unknown one.
 fetch() {
 	f_url=${URL%/}/$1
 	rm -f "$2"
@@ -240,6 +243,7 @@ fetch() {
 	f_path=/${f_rest#*/}
 	f_host=${f_hp%:*}
 	f_port=21
+	[ "$f_scheme" = sftp ] && f_port=22
 	case $f_hp in *:*) f_port=${f_hp##*:} ;; esac
 	f_pass=""
 	if [ -n "$USER_NAME" ]; then
@@ -251,16 +255,59 @@ fetch() {
 	fi
 	f_auth=""
 	[ -n "$USER_NAME" ] && f_auth="$USER_NAME:$f_pass@"
-	for f_m in ${FETCH:-curl wget lftp busybox-wget busybox-ftpget}; do
+	f_methods="curl wget lftp busybox-wget busybox-ftpget"
+	if [ "$f_scheme" = sftp ]; then
+		f_methods="sftp scp curl"
+		# OpenSSH's clients cannot read a password from a file; curl can.
+		[ -n "$f_pass" ] && [ -z "${BACKTORY_SSH_KEY:-}" ] && f_methods="curl sftp scp"
+		f_kh=${BACKTORY_KNOWN_HOSTS:-/etc/backtory/known_hosts}
+		[ -r "$f_kh" ] || die "sftp: no known_hosts file $f_kh to check the server's host key with: set BACKTORY_KNOWN_HOSTS (the backed-up host's /etc/backtory/known_hosts)"
+		f_khost=$f_host
+		[ "$f_port" = 22 ] || f_khost="[$f_host]:$f_port"
+		# OpenSSH's options: the host key from f_kh only, never asking.
+		set -- "$1" "$2" -o BatchMode=yes -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$f_kh" \
+			-o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=30 -o ServerAliveInterval=15 -P "$f_port"
+		if [ -n "${BACKTORY_SSH_KEY:-}" ]; then
+			set -- "$@" -o IdentitiesOnly=yes -i "$BACKTORY_SSH_KEY"
+		fi
+		case $f_path in /~/*) f_path=${f_path#/~/} ;; esac
+		f_login=$f_host
+		[ -n "$USER_NAME" ] && f_login=$USER_NAME@$f_host
+	fi
+	for f_m in ${FETCH:-$f_methods}; do
 		case $f_m in
+		sftp | scp)
+			[ "$f_scheme" = sftp ] || continue
+			f_bin=$(tool "$f_m") || continue
+			f_dest=$2
+			shift 2
+			if [ "$f_m" = sftp ]; then
+				printf 'get "%s" "%s"\n' "$f_path" "$f_dest" | "$f_bin" -q -b - "$@" "$f_login" >/dev/null
+			else
+				"$f_bin" -q "$@" "$f_login:$f_path" "$f_dest"
+			fi
+			return
+			;;
 		curl)
 			f_bin=$(tool curl) || continue
+			if [ "$f_scheme" = sftp ]; then
+				"$f_bin" -V 2>/dev/null | grep -q '^Protocols:.* sftp' || continue
+				# curl checks the host key by its SHA-256, from the same file.
+				f_sha=$(ssh-keygen -F "$f_khost" -f "$f_kh" 2>/dev/null | grep -v '^#' | ssh-keygen -lf - 2>/dev/null |
+					awk '{ sub(/^SHA256:/, "", $2); print $2 "="; exit }')
+				[ -n "$f_sha" ] || die "sftp: $f_kh has no key for $f_khost (or ssh-keygen is missing)"
+			fi
 			# A config file keeps the password out of the process list.
 			{
 				[ -n "$USER_NAME" ] && printf 'user = "%s:%s"\n' "$USER_NAME" "$f_pass"
 				case $f_scheme in
 				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$f_rest" ;;
 				ftps+implicit) printf 'url = "ftps://%s"\n' "$f_rest" ;;
+				sftp)
+					case $f_path in /*) f_cp=$f_path ;; *) f_cp=/~/$f_path ;; esac
+					printf 'url = "sftp://%s:%s%s"\nhostpubsha256 = "%s"\n' "$f_host" "$f_port" "$f_cp" "$f_sha"
+					[ -n "${BACKTORY_SSH_KEY:-}" ] && printf 'key = "%s"\n' "$BACKTORY_SSH_KEY"
+					;;
 				*) printf 'url = "%s"\n' "$f_url" ;;
 				esac
 			} >"$W/curl.conf"
@@ -270,7 +317,7 @@ fetch() {
 			return $f_rc
 			;;
 		wget)
-			case $f_scheme in ftps*) continue ;; esac
+			case $f_scheme in ftps* | sftp) continue ;; esac
 			f_bin=$(tool wget) || continue
 			"$f_bin" -q -t 3 -O "$2" "$f_scheme://$f_auth$f_rest"
 			return
@@ -287,7 +334,7 @@ fetch() {
 			return
 			;;
 		busybox-wget)
-			case $f_scheme in ftps* | https) continue ;; esac
+			case $f_scheme in ftps* | https | sftp) continue ;; esac
 			command -v busybox >/dev/null 2>&1 || continue
 			busybox wget -q -O "$2" "$f_scheme://$f_auth$f_rest"
 			return
@@ -302,9 +349,10 @@ fetch() {
 			fi
 			return
 			;;
-		*) die "--fetch $f_m: want curl, wget, lftp, busybox-wget or busybox-ftpget" ;;
+		*) die "--fetch $f_m: want curl, wget, lftp, busybox-wget, busybox-ftpget, sftp or scp" ;;
 		esac
 	done
+	[ "$f_scheme" = sftp ] && die "no way to fetch $f_url here: install openssh-client (sftp, scp) or a curl with sftp"
 	die "no way to fetch $f_url here: install curl, wget or (for FTPS) lftp"
 }
 
@@ -414,6 +462,8 @@ bt_config() {
 		printf 'remote:\n  url: "%s"\n' "$URL"
 		[ -n "$USER_NAME" ] && printf '  user: "%s"\n' "$USER_NAME"
 		[ -n "$PASSWORD_FILE" ] && printf '  password_file: "%s"\n' "$PASSWORD_FILE"
+		[ -n "${BACKTORY_SSH_KEY:-}" ] && printf '  ssh_key: "%s"\n' "$BACKTORY_SSH_KEY"
+		[ -n "${BACKTORY_KNOWN_HOSTS:-}" ] && printf '  known_hosts: "%s"\n' "$BACKTORY_KNOWN_HOSTS"
 		if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ]; then
 			printf 'encryption:\n  mode: passphrase\n'
 			[ -n "$PASSFILE" ] && printf '  passphrase_file: "%s"\n' "$PASSFILE"

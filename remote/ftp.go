@@ -17,7 +17,6 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jlaffaye/ftp"
@@ -59,7 +58,7 @@ type FTP struct {
 	conns   int           // Capabilities.Connections
 	uploads chan struct{} // a token per running upload
 
-	dirs sync.Map // directories known to exist on the server
+	dirs dirCache // directories known to exist on the server
 }
 
 // Put uploads r to name.part, checks the server's SIZE against the bytes
@@ -68,23 +67,11 @@ type FTP struct {
 // resumes where it ends (REST) once its tail matches r; otherwise the
 // partial name.part of a failed Put is removed.
 func (f *FTP) Put(ctx context.Context, name string, r io.Reader) error {
-	clean, err := CleanName(name)
+	clean, src, done, err := beginPut(ctx, name, r, f.uploads)
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	src, err := newUpload(r)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	select {
-	case f.uploads <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("put %s: %w", name, ctx.Err())
-	}
-	defer func() { <-f.uploads }()
+	defer done()
 
 	full := f.abs(clean)
 	tmp := TempName(full)
@@ -95,7 +82,7 @@ func (f *FTP) Put(ctx context.Context, name string, r io.Reader) error {
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	if src.rs == nil || isDiskFull(err) || errors.As(err, new(*readError)) {
+	if abandonPartial(src, err, isDiskFull(err)) {
 		// The partial object cannot be resumed (or takes space the server
 		// lacks): remove it, best effort.
 		f.removeTemp(tmp)
@@ -217,12 +204,7 @@ func (f *FTP) Delete(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
-		for d := path.Dir(full); d != f.root && strings.HasPrefix(d, f.root); d = path.Dir(d) {
-			if c.sc.RemoveDir(d) != nil {
-				break // not empty
-			}
-			f.dirs.Delete(d)
-		}
+		f.dirs.removeEmptyParents(f.root, full, c.sc.RemoveDir)
 		return nil
 	})
 	if err != nil {
@@ -412,7 +394,7 @@ func (f *FTP) put(c *ftpConn, full, tmp string, src *upload) error {
 	if off == 0 && src.sent == sent && (hasCode(err, ftp.StatusFileUnavailable) || hasCode(err, ftp.StatusBadFileName)) {
 		// The directory may have been removed by a Delete since we made
 		// it: make it again and retry once.
-		f.forgetDirs(path.Dir(full))
+		f.dirs.forget(path.Dir(full))
 		if err := f.mkdirAll(c, path.Dir(full)); err != nil {
 			return err
 		}
@@ -469,27 +451,13 @@ func (f *FTP) sameTail(c *ftpConn, tmp string, src *upload, size int64) bool {
 }
 
 func (f *FTP) mkdirAll(c *ftpConn, dir string) error {
-	if dir == "/" || dir == "." {
+	return f.dirs.ensure(dir, func(d string) error {
+		// An error reply means it exists or cannot be made; STOR will say which.
+		if err := c.sc.MakeDir(d); err != nil && !isReply(err) {
+			return err
+		}
 		return nil
-	}
-	if _, ok := f.dirs.Load(dir); ok {
-		return nil
-	}
-	if err := f.mkdirAll(c, path.Dir(dir)); err != nil {
-		return err
-	}
-	// An error reply means it exists or cannot be made; STOR will say which.
-	if err := c.sc.MakeDir(dir); err != nil && !isReply(err) {
-		return err
-	}
-	f.dirs.Store(dir, struct{}{})
-	return nil
-}
-
-func (f *FTP) forgetDirs(dir string) {
-	for ; dir != "/" && dir != "."; dir = path.Dir(dir) {
-		f.dirs.Delete(dir)
-	}
+	})
 }
 
 // removeTemp deletes an abandoned temporary object, best effort, on a
@@ -665,37 +633,37 @@ func (r *ftpReader) release(ok bool) {
 
 // explain turns a failure into one line that says what to do.
 func (f *FTP) explain(err error) error {
-	var fe *ftpError
+	var fe *userError
 	if err == nil || errors.As(err, &fe) || errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	var tp *textproto.Error
 	switch {
 	case errors.As(err, &tp) && isDiskFull(err) && tp.Code == ftp.StatusActionAborted:
-		return &ftpError{fmt.Sprintf("the server could not write the file, its disk is probably full or the quota exceeded: %s", replyText(err)), err}
+		return &userError{fmt.Sprintf("the server could not write the file, its disk is probably full or the quota exceeded: %s", replyText(err)), err}
 	case isDiskFull(err):
-		return &ftpError{fmt.Sprintf("the server's disk is full or the quota is exceeded: %s", replyText(err)), err}
+		return &userError{fmt.Sprintf("the server's disk is full or the quota is exceeded: %s", replyText(err)), err}
 	case hasCode(err, ftp.StatusFileUnavailable) || hasCode(err, ftp.StatusBadFileName):
-		return &ftpError{fmt.Sprintf("permission denied or no such directory: %s", replyText(err)), err}
+		return &userError{fmt.Sprintf("permission denied or no such directory: %s", replyText(err)), err}
 	case hasCode(err, ftp.StatusNotAvailable):
-		return &ftpError{fmt.Sprintf("the server closed the session: %s", replyText(err)), err}
+		return &userError{fmt.Sprintf("the server closed the session: %s", replyText(err)), err}
 	case isTimeout(err):
-		return &ftpError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.pool.addr, f.pool.timeout), err}
+		return &userError{fmt.Sprintf("the server %s did not answer for %v (it is hung or overloaded; try again later or raise remote.timeout)", f.pool.addr, f.pool.timeout), err}
 	}
 	if msg := err.Error(); strings.Contains(msg, "\n") { // errors.Join: keep one line
-		return &ftpError{strings.ReplaceAll(msg, "\n", "; "), err}
+		return &userError{strings.ReplaceAll(msg, "\n", "; "), err}
 	}
 	return err
 }
 
-// ftpError carries a message meant for the user and the original error.
-type ftpError struct {
+// userError carries a message meant for the user and the original error.
+type userError struct {
 	msg string
 	err error
 }
 
-func (e *ftpError) Error() string { return e.msg }
-func (e *ftpError) Unwrap() error { return e.err }
+func (e *userError) Error() string { return e.msg }
+func (e *userError) Unwrap() error { return e.err }
 
 func notExist(reply error) error {
 	return fmt.Errorf("%w (%s)", fs.ErrNotExist, replyText(reply))

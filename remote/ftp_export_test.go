@@ -9,3 +9,11 @@ func SetFTPBackoff(d time.Duration) (restore func()) {
 	ftpBackoff = d
 	return func() { ftpBackoff = old }
 }
+
+// SetSFTPBackoff shortens the pause between SFTP retries for a test and
+// returns a function that restores it.
+func SetSFTPBackoff(d time.Duration) (restore func()) {
+	old := sftpBackoff
+	sftpBackoff = d
+	return func() { sftpBackoff = old }
+}

@@ -186,7 +186,7 @@ func (p *ftpPool) dial(ctx context.Context) (*ftpConn, error) {
 		if low := strings.ToLower(replyText(err)); p.tls == nil && (strings.Contains(low, "encrypt") || strings.Contains(low, "tls") || strings.Contains(low, "ssl")) {
 			hint = "the server requires FTPS: use ftps://"
 		}
-		return nil, &ftpError{fmt.Sprintf("login refused for user %q: %s (%s)", p.user, replyText(err), hint), err}
+		return nil, &userError{fmt.Sprintf("login refused for user %q: %s (%s)", p.user, replyText(err), hint), err}
 	}
 	return c, nil
 }
@@ -202,15 +202,15 @@ func (p *ftpPool) dialError(err error) error {
 		case errors.As(err, new(*tls.CertificateVerificationError)):
 			msg += " (the server's certificate does not verify: set remote.tls_ca to the CA that signed it)"
 		}
-		return &ftpError{msg, err}
+		return &userError{msg, err}
 	case errors.As(err, &oe) && oe.Op == "dial":
-		return &ftpError{fmt.Sprintf("cannot connect to %s: %v", p.addr, oe.Err), err}
+		return &userError{fmt.Sprintf("cannot connect to %s: %v", p.addr, oe.Err), err}
 	case isReply(err) && p.tls != nil && !p.implicit && !hasCode(err, ftp.StatusNotAvailable):
-		return &ftpError{fmt.Sprintf("the server at %s refused AUTH TLS: %s (does it support explicit FTPS?)", p.addr, replyText(err)), err}
+		return &userError{fmt.Sprintf("the server at %s refused AUTH TLS: %s (does it support explicit FTPS?)", p.addr, replyText(err)), err}
 	case isReply(err):
-		return &ftpError{fmt.Sprintf("the server at %s refused the session: %s", p.addr, replyText(err)), err}
+		return &userError{fmt.Sprintf("the server at %s refused the session: %s", p.addr, replyText(err)), err}
 	}
-	return &ftpError{fmt.Sprintf("cannot start a session with %s: %v", p.addr, err), err}
+	return &userError{fmt.Sprintf("cannot start a session with %s: %v", p.addr, err), err}
 }
 
 func tlsReason(err error) string {

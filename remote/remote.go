@@ -1,5 +1,5 @@
 // Package remote stores backup objects on a remote: a local directory
-// (file://) or an FTP/FTPS server. Every backend implements Backend and
+// (file://), an FTP/FTPS server or an SFTP server. Every backend implements Backend and
 // passes the conformance suite in remote/remotetest.
 //
 // A backend does one attempt per operation and declares what it can do
@@ -79,6 +79,10 @@ type Config struct {
 	Timeout      time.Duration `yaml:"timeout"`     // per network operation; 0 means the backend's default
 	Connections  int           `yaml:"connections"` // parallel uploads; 0 means the backend's default
 	Retries      int           `yaml:"retries"`     // attempts for transient errors; 0 means the default
+
+	// SFTP (sftp://user@host[:port]/path).
+	SSHKey     string `yaml:"ssh_key"`     // private key file (mode 0600, no passphrase); else the ssh-agent at SSH_AUTH_SOCK
+	KnownHosts string `yaml:"known_hosts"` // the server's host key, OpenSSH format; default /etc/backtory/known_hosts
 }
 
 // connections is Capabilities.Connections for cfg.

@@ -6,7 +6,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/backtory/backtory/internal/ftptest"
@@ -36,16 +35,7 @@ func TestFTPSBackupRestore(t *testing.T) {
 	assertSameTree(t, src, out)
 	mustRun(t, "verify", "--config", cfg)
 
-	var sets, parts []string
-	filepath.Walk(filepath.Join(srv.Data, "backups"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && fi.IsDir() && (strings.HasPrefix(fi.Name(), "full-") || strings.HasPrefix(fi.Name(), "diff-")) {
-			sets = append(sets, fi.Name())
-		}
-		if err == nil && strings.HasSuffix(p, ".part") {
-			parts = append(parts, p)
-		}
-		return nil
-	})
+	sets, parts := serverSets(filepath.Join(srv.Data, "backups"))
 	if len(sets) != 2 || len(parts) != 0 {
 		t.Fatalf("on the server: sets %q, leftover temporary objects %q", sets, parts)
 	}

@@ -37,11 +37,13 @@ sources:
     # Patterns are relative to the source's path: "/x/**" is {{.Source}}/x.
     exclude: [{{.Exclude}}]
 
-# Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md).
+# Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md),
+# sftp://user@host/dir (docs/sftp.md).
 remote:
   url: {{.Remote}}
   # user: backup
   # password_file: /etc/backtory/ftp.pass
+  # ssh_key: /etc/backtory/ssh/id_ed25519   # sftp; then: backtory remote trust
 
 # Every object is compressed, then encrypted to all recipients and signed by
 # the host key (docs/sealing.md). Add an offline admin key to recipients so

@@ -185,20 +185,30 @@ func (s *Server) Launch() {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	s.cmd, s.exited = cmd, exited
+	WaitListen(s.t, s.Kind, s.Addr(), exited, func() string {
+		b, _ := os.ReadFile(out)
+		return string(b)
+	})
+}
+
+// WaitListen waits until a server started by a test listens on addr; it
+// fails the test with the server's output (from output) when the server
+// exits first or does not listen within 10s.
+func WaitListen(t testing.TB, name, addr string, exited <-chan struct{}, output func() string) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(out)
-			s.t.Fatalf("%s exited at start: %s", s.Kind, b)
+			t.Fatalf("%s exited at start: %s", name, output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%s does not listen on %s: %v", s.Kind, s.Addr(), err)
+			t.Fatalf("%s does not listen on %s: %v", name, addr, err)
 		}
 	}
 }
@@ -237,10 +247,15 @@ func (s *Server) Sessions() []int {
 	if s.cmd == nil {
 		return nil
 	}
+	return Descendants(s.cmd.Process.Pid)
+}
+
+// Descendants returns the PIDs of every descendant of pid, from /proc.
+func Descendants(pid int) []int {
 	parent := map[int][]int{}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		child, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
@@ -254,10 +269,10 @@ func (s *Server) Sessions() []int {
 			continue
 		}
 		ppid, _ := strconv.Atoi(f[1])
-		parent[ppid] = append(parent[ppid], pid)
+		parent[ppid] = append(parent[ppid], child)
 	}
 	var pids []int
-	for queue := []int{s.cmd.Process.Pid}; len(queue) > 0; queue = queue[1:] {
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
 		pids = append(pids, parent[queue[0]]...)
 		queue = append(queue, parent[queue[0]]...)
 	}

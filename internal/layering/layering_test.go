@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/testenv":             nil,
 	"internal/treecmp":             {"internal/testenv"},
 	"internal/ftptest":             {"internal/testenv", "remote"},
+	"internal/sshtest":             {"internal/testenv", "internal/ftptest", "remote"},
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }
