@@ -51,6 +51,7 @@ func runRestore(ctx context.Context, st streams, args []string) error {
 			warnings++
 			log.Warn(msg, "path", path)
 		},
+		Notice: func(msg string) { log.Warn(msg) },
 	})
 	if errors.Is(err, archive.ErrNotEmpty) {
 		return usagef("%v", err)
