@@ -291,6 +291,7 @@ type extractor struct {
 	dirs            []openDir         // directories whose metadata is applied when left
 	staged          map[string]string // hardlink data waiting for its first selected name, in the target's root
 	links           map[string]devIno // restored first names of hardlink groups
+	skip            string            // a directory someone else changed while restored: skipped with its subtree
 	entries         int
 	bytes           int64
 }
@@ -312,6 +313,9 @@ func (x *extractor) entry(ctx context.Context, e *Entry) error {
 		return nil
 	}
 	if a && e.Type != TypeDir {
+		return nil
+	}
+	if x.skip != "" && strings.HasPrefix(p, x.skip+"/") {
 		return nil
 	}
 	if err := x.popDirs(p); err != nil {
@@ -343,6 +347,11 @@ func (x *extractor) entry(ctx context.Context, e *Entry) error {
 	switch e.Type {
 	case TypeDir:
 		fd, err := mkdirAt(d, name, x.opt.Force)
+		if interfered(err) {
+			x.warn(p, fmt.Sprintf("changed while restored (%v): skipped with everything beneath it", err))
+			x.skip = p
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("restore %s: %w", p, err)
 		}
@@ -357,7 +366,12 @@ func (x *extractor) entry(ctx context.Context, e *Entry) error {
 		return fmt.Errorf("restore %s: %w", p, err)
 	}
 	if e.Type == TypeSymlink {
-		if err := unix.Symlinkat(string(e.Target), d, name); err != nil {
+		err := unix.Symlinkat(string(e.Target), d, name)
+		if interfered(err) {
+			x.warn(p, fmt.Sprintf("changed while restored (%v): skipped", err))
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("restore symlink %s: %w", p, err)
 		}
 		x.symlinkMeta(d, name, e)
@@ -369,12 +383,18 @@ func (x *extractor) entry(ctx context.Context, e *Entry) error {
 	} else if e.Type == TypeBlock {
 		mode = unix.S_IFBLK
 	}
-	if err := unix.Mknodat(d, name, mode|0o600, int(unix.Mkdev(e.Major, e.Minor))); err != nil {
+	err := unix.Mknodat(d, name, mode|0o600, int(unix.Mkdev(e.Major, e.Minor)))
+	if interfered(err) {
+		x.warn(p, fmt.Sprintf("changed while restored (%v): skipped", err))
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("restore %s %s: %w", e.Type, p, err)
 	}
 	fd, err := unix.Openat(d, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("restore %s %s: %w", e.Type, p, err)
+		x.warn(p, fmt.Sprintf("changed while restored (%v): metadata not set", err))
+		return nil
 	}
 	defer unix.Close(fd)
 	x.meta(fd, e)
@@ -452,6 +472,10 @@ func (x *extractor) file(ctx context.Context, e *Entry, d int, name string) erro
 		return fmt.Errorf("restore %s: %w", e.Path, err)
 	}
 	fd, err := unix.Openat(d, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if interfered(err) {
+		x.warn(string(e.Path), fmt.Sprintf("changed while restored (%v): skipped", err))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", e.Path, err)
 	}
@@ -654,11 +678,20 @@ func (x *extractor) symlinkMeta(d int, name string, e *Entry) {
 }
 
 func (x *extractor) metaWarner(e *Entry) func(what string, err error) {
-	return func(what string, err error) {
-		if x.opt.Warn != nil {
-			x.opt.Warn(string(e.Path), fmt.Sprintf("%s: %v", what, err))
-		}
+	return func(what string, err error) { x.warn(string(e.Path), fmt.Sprintf("%s: %v", what, err)) }
+}
+
+func (x *extractor) warn(p, msg string) {
+	if x.opt.Warn != nil {
+		x.opt.Warn(p, msg)
 	}
+}
+
+// interfered says whether creating an entry failed because something else
+// took its name meanwhile: the target was empty (or cleared with --force),
+// so only another process can have put it there.
+func interfered(err error) bool {
+	return errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT)
 }
 
 // sparseWriter skips blocks of zeros, leaving holes; the caller truncates
