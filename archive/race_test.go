@@ -201,13 +201,11 @@ func TestRaceRestoreIntoOwnedTarget(t *testing.T) {
 		atk := startAttacker(t, base, "dirs", target, outside, int64(i+1))
 		warnings := 0
 		for n := 0; n < 50 && !processExited(atk); n++ {
-			ctx, cancel := context.WithTimeout(context.Background(), raceDeadline)
-			_, err := r.Restore(ctx, m, RestoreOptions{Target: target, Force: force || n > 0,
-				Warn: func(p, msg string) { warnings++ }})
-			cancel()
-			if ctx.Err() == context.DeadlineExceeded {
-				t.Fatalf("restore %d did not end within %v", n, raceDeadline)
-			}
+			err := bounded(t, "restore", func(ctx context.Context) error {
+				_, err := r.Restore(ctx, m, RestoreOptions{Target: target, Force: force || n > 0,
+					Warn: func(p, msg string) { warnings++ }})
+				return err
+			})
 			if err != nil {
 				t.Logf("restore %d: %v", n, err)
 			}
@@ -221,6 +219,19 @@ func TestRaceRestoreIntoOwnedTarget(t *testing.T) {
 			t.Fatalf("the root-only directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	}
+}
+
+// bounded runs f with a context that ends after raceDeadline, and fails
+// the test if f was still running then.
+func bounded(t *testing.T, what string, f func(ctx context.Context) error) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), raceDeadline)
+	defer cancel()
+	err := f(ctx)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("%s did not end within %v", what, raceDeadline)
+	}
+	return err
 }
 
 // processExited reports whether the child has exited (without reaping it).
@@ -257,14 +268,13 @@ func TestRaceBackupOfOwnedTree(t *testing.T) {
 	n := 0
 	for ; n < 2000 && !processExited(atk); n++ {
 		clock = clock.Add(time.Hour)
-		ctx, cancel := context.WithTimeout(context.Background(), raceDeadline)
-		m, err := r.Backup(ctx, BackupOptions{SourcePath: src, Root: src, Snapshot: "none", VolumeSize: 1 << 20,
-			Compression: Compression{Kind: "none"}, Uploads: 1, Tool: "test", Started: clock,
-			Warn: func(p, msg string) { warnings++ }})
-		cancel()
-		if ctx.Err() == context.DeadlineExceeded {
-			t.Fatalf("backup %d did not end within %v", n, raceDeadline)
-		}
+		var m *Manifest
+		err := bounded(t, "backup", func(ctx context.Context) (err error) {
+			m, err = r.Backup(ctx, BackupOptions{SourcePath: src, Root: src, Snapshot: "none", VolumeSize: 1 << 20,
+				Compression: Compression{Kind: "none"}, Uploads: 1, Tool: "test", Started: clock,
+				Warn: func(p, msg string) { warnings++ }})
+			return err
+		})
 		if err != nil {
 			t.Fatalf("backup %d: %v", n, err)
 		}
