@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/archive/seal"
+	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/remote"
 )
 
@@ -41,6 +43,7 @@ type item struct {
 type rawTar struct {
 	name string
 	data string
+	link string // a symlink to this, when not ""
 }
 
 type craft struct {
@@ -48,6 +51,7 @@ type craft struct {
 	items []item
 	extra []rawTar
 	base  string // for a differential: the full's id
+	stock bool   // also write directories and symlinks to the volume, as stock tools read them
 }
 
 const hostileCanary = "canary"
@@ -88,17 +92,17 @@ func TestHostileRemote(t *testing.T) {
 		{"absolute path", []craft{{id: full, items: []item{root, file(abs+"2", "x")}}}, `bad path`},
 		{"root is a symlink", []craft{{id: full, items: []item{sym(".", canary), file("evil", "x")}}}, `the root is a symlink`},
 		{"tar names disagree with the table", []craft{{id: full, items: []item{root, file("a", "x")},
-			extra: []rawTar{{"../canary/evil", "x"}, {abs + "2", "x"}}}}, ""},
+			extra: []rawTar{{name: "../canary/evil", data: "x"}, {name: abs + "2", data: "x"}}}}, ""},
 		{"table names what the tar lacks", []craft{{id: full, items: []item{root, {e: Entry{Path: "a", Type: TypeFile, Size: 1, Hash: b3("x"), Volume: 1}}}}}, `has no entry "a"`},
 		{".backtory/deleted with .. and absolute names", []craft{{id: full, items: []item{root, file("a", "x")},
-			extra: []rawTar{{".backtory/deleted", "../canary/secret\n" + abs + "\n"}}}}, ""},
+			extra: []rawTar{{name: ".backtory/deleted", data: "../canary/secret\n" + abs + "\n"}}}}, ""},
 		{"a directory becomes a symlink in a differential", []craft{
 			{id: full, items: []item{root, d("d"), file("d/f", "x")}},
 			{id: "diff-20260102T000000Z", base: full, items: []item{root, sym("d", canary),
 				{e: Entry{Path: "d/f", Type: TypeFile, Mode: 0o644, Size: 1, Change: ChangeUnchanged, BaseVolume: 1}}}},
 		}, `"d/f" comes without its parent directory`},
 		{"delta basis named outside the source", []craft{
-			{id: full, items: []item{root, file("f", "x")}, extra: []rawTar{{"../canary/secret", "basis"}}},
+			{id: full, items: []item{root, file("f", "x")}, extra: []rawTar{{name: "../canary/secret", data: "basis"}}},
 			{id: "diff-20260102T000000Z", base: full, items: []item{root,
 				{e: Entry{Path: "../canary/secret", Type: TypeFile, Mode: 0o644, Size: 1, Change: ChangeDelta, BaseVolume: 1, Volume: 1}}}},
 		}, `bad path "../canary/secret"`},
@@ -239,11 +243,18 @@ func writeCraft(t *testing.T, r *Repository, c craft, hashes map[string]string) 
 	vol := put(VolumeName(1, false, sealed), func(w io.Writer) error {
 		tw := tar.NewWriter(w)
 		for _, it := range c.items {
-			if it.e.Type == TypeFile && it.data != "" {
+			switch {
+			case it.e.Type == TypeFile && it.data != "":
 				writeTar(tw, tarName(it.e.Path, false), it.data)
+			case c.stock && it.e.Path != "." && it.e.Type != TypeFile:
+				tw.WriteHeader(tarHeader(&it.e))
 			}
 		}
 		for _, x := range c.extra {
+			if x.link != "" {
+				tw.WriteHeader(&tar.Header{Name: x.name, Typeflag: tar.TypeSymlink, Linkname: x.link, Mode: 0o777})
+				continue
+			}
 			writeTar(tw, x.name, x.data)
 		}
 		return tw.Close()
@@ -284,4 +295,67 @@ func writeTar(tw *tar.Writer, name, data string) {
 func b3(s string) string {
 	h := blake3.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// TestStockToolsScriptRefusesHostileSets runs scripts/restore-with-stock-tools.sh
+// (with --unauthenticated: the sets are unsealed) on crafted sets: each is
+// refused with an error naming the bad entry, the canary beside the target
+// is untouched, and nothing is written through a symlink.
+func TestStockToolsScriptRefusesHostileSets(t *testing.T) {
+	for _, tool := range []string{"tar", "rdiff"} {
+		testenv.NeedTool(t, tool)
+	}
+	file := func(p, data string) item {
+		return item{e: Entry{Path: Name(p), Type: TypeFile, Mode: 0o644, Size: int64(len(data)), Hash: b3(data), Volume: 1}, data: data}
+	}
+	root := item{e: Entry{Path: ".", Type: TypeDir, Mode: 0o755}}
+	full := "full-20260101T000000Z"
+	diff := "diff-20260102T000000Z"
+	for _, c := range []struct {
+		name string
+		full []rawTar
+		diff []rawTar
+		want string
+	}{
+		{".. in .backtory/deleted", nil, []rawTar{{name: ".backtory/deleted", data: "../canary/secret\x00"}}, "../canary/secret: refusing to delete it"},
+		{"absolute name in .backtory/deleted", nil, []rawTar{{name: ".backtory/deleted", data: "@CANARY@/secret\x00"}}, "refusing to delete it"},
+		{"deletion through a symlink", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: ".backtory/deleted", data: "lnk/secret\x00"}}, "lnk/secret: refusing to delete it"},
+		{"delta through a symlink", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: ".backtory/delta/lnk/secret", data: "x"}}, "lnk/secret: refusing to patch it"},
+		{"metadata change of a symlink", []rawTar{{name: "lnk", link: "@CANARY@/secret"}}, []rawTar{{name: ".backtory/meta/lnk", data: ""}}, "lnk: refusing to change it"},
+		{"member below a symlink of the full", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: "lnk/evil", data: "x"}}, "a member below lnk, which is a symlink"},
+		{"member with ..", []rawTar{{name: "a/../../canary/evil", data: "x"}}, nil, "(absolute, or with ..)"},
+		{"absolute member", []rawTar{{name: "@CANARY@/evil", data: "x"}}, nil, "(absolute, or with ..)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			work := t.TempDir()
+			canary := filepath.Join(work, hostileCanary)
+			os.Mkdir(canary, 0o700)
+			os.WriteFile(filepath.Join(canary, "secret"), []byte("secret\n"), 0o600)
+			fix := func(xs []rawTar) []rawTar {
+				var out []rawTar
+				for _, x := range xs {
+					x.name = strings.ReplaceAll(x.name, "@CANARY@", canary)
+					x.link = strings.ReplaceAll(x.link, "@CANARY@", canary)
+					x.data = strings.ReplaceAll(x.data, "@CANARY@", canary)
+					out = append(out, x)
+				}
+				return out
+			}
+			before := snapshotTree(t, work, filepath.Join(work, "target"))
+			craftRepo(t, filepath.Join(work, "remote"), nil, []craft{
+				{id: full, stock: true, items: []item{root, file("a", "x")}, extra: fix(c.full)},
+				{id: diff, stock: true, base: full, items: []item{root, file("a", "y")}, extra: fix(c.diff)},
+			})
+			sets := filepath.Join(work, "remote", SetDir("h", "s", ""))
+			cmd := exec.Command("../scripts/restore-with-stock-tools.sh", "--unauthenticated",
+				filepath.Join(sets, full), filepath.Join(sets, diff), filepath.Join(work, "target"))
+			b, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(b), c.want) {
+				t.Errorf("stock-tools procedure: %v\n%s\nwant an error with %q", err, b, c.want)
+			}
+			if after := snapshotTree(t, work, filepath.Join(work, "target")); after != before {
+				t.Errorf("outside the target changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
 }
