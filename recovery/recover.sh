@@ -120,13 +120,32 @@ need() {
 	die "$1 is missing in this rescue system: install it (Debian package: ${2:-$1}) and run again"
 }
 
-# unesc decodes a layout.conf field.
+# unesc decodes a layout.conf field: every %XX escape (Go's Escape writes
+# one for each byte up to space, % and DEL).
 unesc() {
 	if [ "$1" = - ]; then
 		return 0
 	fi
 	case $1 in
-	*%*) printf '%s' "$1" | sed 's/%20/ /g; s/%09/	/g; s/%2D/-/g; s/%25/%/g' ;;
+	*%*)
+		printf '%s\n' "$1" | LC_ALL=C awk '
+			BEGIN { for (i = 0; i < 16; i++) { hex[substr("0123456789ABCDEF", i + 1, 1)] = i; hex[substr("0123456789abcdef", i + 1, 1)] = i } }
+			{
+				out = ""
+				for (i = 1; i <= length($0); i++) {
+					c = substr($0, i, 1)
+					a = substr($0, i + 1, 1)
+					b = substr($0, i + 2, 1)
+					if (c == "%" && (a in hex) && (b in hex)) {
+						out = out sprintf("%c", hex[a] * 16 + hex[b])
+						i += 2
+					} else {
+						out = out c
+					}
+				}
+				printf "%s", out
+			}'
+		;;
 	*) printf '%s' "$1" ;;
 	esac
 }
@@ -289,7 +308,7 @@ open_small() {
 	*)
 		o_src=$1
 		case $1 in *.zst) o_src=$W/open.tmp && "$ZSTD" -dqc "$1" >"$o_src" || return 1 ;; esac
-		mv "$o_src" "$2" 2>/dev/null || cp "$o_src" "$2"
+		[ "$o_src" = "$2" ] || mv "$o_src" "$2" 2>/dev/null || cp "$o_src" "$2"
 		return 0
 		;;
 	esac
@@ -300,6 +319,7 @@ open_small() {
 	if [ -n "$BT_FPR" ] && ! validsig "$W/status"; then
 		die "$1 is not signed by $BT_FPR: refusing it"
 	fi
+	grep -q '^\[GNUPG:\] GOODMDC' "$W/status" || die "$1: gpg reports no good integrity check (GOODMDC): refusing it"
 	case $1 in
 	*.zst.pgp) "$ZSTD" -dqc "$W/open.tmp" >"$2" || die "cannot decompress $1" ;;
 	*) mv "$W/open.tmp" "$2" ;;
@@ -504,6 +524,89 @@ untar_volume() {
 	pipe_check "$u_f"
 }
 
+# The path checks of the stock restore, as text: run here and in the sh -c
+# children of find and xargs. confined ROOT REL succeeds when REL is a
+# relative path with no empty, . or .. component, and no component of it
+# above the last is, below ROOT, a symlink or an existing non-directory;
+# plainfile ROOT REL when REL itself is also a regular file, not a symlink.
+# shellcheck disable=SC2016 # expanded where it runs
+CONFINED='confined() {
+	c_cur=$1 c_rest=$2
+	case $c_rest in "" | /* | */) return 1 ;; esac
+	while :; do
+		c_comp=${c_rest%%/*}
+		case $c_comp in "" | . | ..) return 1 ;; esac
+		c_cur=$c_cur/$c_comp
+		[ "$c_rest" = "$c_comp" ] && return 0
+		c_rest=${c_rest#*/}
+		if [ -L "$c_cur" ] || { [ -e "$c_cur" ] && [ ! -d "$c_cur" ]; }; then
+			return 1
+		fi
+	done
+}
+plainfile() { confined "$1" "$2" && [ -f "$1/$2" ] && [ ! -L "$1/$2" ]; }'
+eval "$CONFINED"
+
+# members_ok FILE checks the member names of a volume before it is
+# unpacked: none absolute or with a .. component and, when MEMBER_ROOT is
+# set (unpacking over an existing tree), none below a directory that is a
+# symlink or not a directory there. GNU tar lists names escaped; they are
+# decoded here.
+members_ok() {
+	rm -f "$W/list.fail"
+	plain_stream "$1" | {
+		if [ "$GNU_TAR" = 1 ]; then
+			"$TAR" -t -i --quoting-style=escape -f - 2>"$W/tar.err"
+		else
+			"$TAR" -t -f - 2>"$W/tar.err"
+		fi || echo "tar -t ($1)" >>"$W/list.fail"
+	} >"$W/members"
+	[ ! -s "$W/list.fail" ] || return 1
+	LC_ALL=C awk -v root="$MEMBER_ROOT" -v esc="$GNU_TAR" -v sq="'" -v dq='"' '
+		function oct(s,  v, k) { v = 0; for (k = 1; k <= 3; k++) v = v * 8 + substr(s, k, 1); return v }
+		function dec(s,  out, i, c) {
+			out = ""
+			for (i = 1; i <= length(s); i++) {
+				c = substr(s, i, 1)
+				if (c != "\\") { out = out c; continue }
+				c = substr(s, ++i, 1)
+				if (c ~ /[0-7]/) { out = out sprintf("%c", oct(substr(s, i, 3))); i += 2 }
+				else if (c == "n") out = out "\n"
+				else if (c == "t") out = out "\t"
+				else if (c == "r") out = out "\r"
+				else if (c == "f") out = out "\f"
+				else if (c == "v") out = out "\v"
+				else if (c == "a") out = out "\007"
+				else if (c == "b") out = out "\b"
+				else out = out c
+			}
+			return out
+		}
+		function q(s) { gsub(sq, sq dq sq dq sq, s); return sq s sq }
+		{
+			name = esc == 1 ? dec($0) : $0
+			sub(/^\.\//, "", name)
+			sub(/\/$/, "", name)
+			if (name == "." || name == "") next
+			if (name ~ /^\// || name ~ /(^|\/)\.\.(\/|$)/) { print "a member named " $0 " (absolute, or with ..)"; bad = 1; exit }
+			if (root == "") next
+			n = split(name, parts, "/")
+			pre = ""
+			for (i = 1; i < n; i++) {
+				pre = pre (i > 1 ? "/" : "") parts[i]
+				if (pre in seen) continue
+				seen[pre] = 1
+				p = q(root "/" pre)
+				if (system("[ -L " p " ] || { [ -e " p " ] && [ ! -d " p " ]; }") == 0) {
+					print "a member below " pre ", which is a symlink or not a directory in " root; bad = 1; exit
+				}
+			}
+		}
+		END { exit bad }' "$W/members" >"$W/members.bad" && return 0
+	log "error: $1: $(cat "$W/members.bad"): refusing the set"
+	return 1
+}
+
 # members turns restore PATHs into tar member names, with their deltas and
 # metadata entries in a differential's reserved directory.
 members() {
@@ -526,6 +629,9 @@ stock_restore() {
 	"$TAR" --version 2>/dev/null | grep -q 'GNU tar' && GNU_TAR=1
 	[ "$GNU_TAR" = 1 ] || log "GNU tar is missing: busybox tar restores without ACLs and xattrs"
 	[ "$BT_SEALED" = 1 ] && gpg_home
+	# Over an existing tree (--force), no member may lie below a symlink.
+	MEMBER_ROOT=""
+	[ -z "$(ls -A "$s_dir" 2>/dev/null)" ] || MEMBER_ROOT=$s_dir
 	s_m=$(stock_manifest "$s_src" "$s_id") || exit 1
 	s_kind=$(manifest_field "$s_m" "" kind)
 	if [ "$s_kind" = diff ]; then
@@ -564,6 +670,10 @@ stock_volumes() {
 				echo "fetch ($sv_name)" >>"$W/pipe.fail"
 				break
 			}
+			members_ok "$sv_f" || {
+				echo "member names ($sv_name)" >>"$W/pipe.fail"
+				break
+			}
 			plain_stream "$sv_f"
 			[ "$KEEP" = 1 ] || rm -f "$sv_f"
 		done <"$W/vols-$sv_id" | {
@@ -578,6 +688,7 @@ stock_volumes() {
 	fi
 	while read -r sv_sha sv_name; do
 		sv_f=$(stock_volume "$sv_src" "$sv_id" "$sv_sha" "$sv_name") || exit 1
+		members_ok "$sv_f" || die "refusing $sv_name of $sv_id"
 		# shellcheck disable=SC2046 # one member per line, no globbing
 		(IFS='
 ' && set -f && untar_volume "$sv_f" "$sv_dir" $(members "$@")) || exit 1
@@ -599,16 +710,31 @@ stock_diff() {
 	mkdir -p "$W/deleted-$d_id"
 	(untar_volume "$d_f" "$W/deleted-$d_id" .backtory/deleted) || exit 1
 	if [ -s "$W/deleted-$d_id/.backtory/deleted" ]; then
+		# Every path is checked before any is removed.
+		# shellcheck disable=SC2016 # expanded by sh -c
+		xargs -0 sh -c "$CONFINED"'
+			t=$1
+			shift
+			for p; do
+				confined "$t" "$p" || {
+					printf "recover.sh: error: %s: refusing to delete it (not a plain path below %s)\n" "$p" "$t" >&2
+					exit 255
+				}
+			done' sh "$d_dir" <"$W/deleted-$d_id/.backtory/deleted" || die "the deletions of $d_id are refused"
 		(cd "$d_dir" && xargs -0 rm -rf -- <"$W/deleted-$d_id/.backtory/deleted") || die "cannot apply the deletions of $d_id"
 	fi
+	MEMBER_ROOT=$d_dir
 	stock_volumes "$d_src" "$d_id" "$d_m" "$d_dir" "$@"
 	if [ -d "$d_dir/.backtory/delta" ]; then
 		RDIFF=$(need rdiff) || exit 1
 		export RDIFF
-		find "$d_dir/.backtory/delta" -type f -exec sh -c '
+		# shellcheck disable=SC2016 # expanded by sh -c
+		find "$d_dir/.backtory/delta" -type f -exec sh -c "$CONFINED"'
 			root=$1 tmp=$2; shift 2
 			for d in "$@"; do
-				p=$root/${d#"$root/.backtory/delta/"}
+				r=${d#"$root/.backtory/delta/"}
+				plainfile "$root" "$r" || { echo "recover.sh: error: $r: refusing to patch it (not a plain file below $root)" >&2; exit 1; }
+				p=$root/$r
 				"$RDIFF" patch "$p" "$d" "$tmp" || { echo "rdiff patch $p failed" >&2; exit 1; }
 				# Written into the file, not renamed over it: hardlinks keep
 				# sharing it, and its directory keeps its time.
@@ -618,10 +744,13 @@ stock_diff() {
 			done' sh "$d_dir" "$W/patch.tmp" {} + || die "applying the deltas of $d_id failed"
 	fi
 	if [ -d "$d_dir/.backtory/meta" ]; then
-		find "$d_dir/.backtory/meta" ! -type d -exec sh -c '
+		# shellcheck disable=SC2016 # expanded by sh -c
+		find "$d_dir/.backtory/meta" ! -type d -exec sh -c "$CONFINED"'
 			root=$1; shift
 			for d in "$@"; do
-				p=$root/${d#"$root/.backtory/meta/"}
+				r=${d#"$root/.backtory/meta/"}
+				plainfile "$root" "$r" || { echo "recover.sh: error: $r: refusing to change it (not a plain file below $root)" >&2; exit 1; }
+				p=$root/$r
 				chown "$(stat -c %u:%g "$d")" "$p" 2>/dev/null
 				chmod "$(stat -c %a "$d")" "$p" && touch -r "$d" "$p" || exit 1
 			done' sh "$d_dir" {} + || die "applying the metadata changes of $d_id failed"
