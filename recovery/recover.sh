@@ -24,6 +24,8 @@ options:
                          (repeatable; default: the first of them this system has)
   --user USER            remote user (default: ${BT_USER:-none}); password from
   --password-file FILE   or the environment variable BACKTORY_REMOTE_PASSWORD
+  --tls-ca FILE          PEM of the CA that verifies the FTPS server (default: the
+                         remote's tls_ca, written into this script when it was made)
   --key FILE             secret OpenPGP key that decrypts the backups (host or admin key)
   --passphrase-file FILE its passphrase (or, in passphrase mode, the backups' passphrase);
                          or the environment variable BACKTORY_KEY_PASSPHRASE
@@ -193,6 +195,10 @@ fetch() {
 	f_rest=${f_url#*://}
 	f_hp=${f_rest%%/*}
 	f_path=/${f_rest#*/}
+	# The URL's path is absolute on the server, as backtory reads it; curl
+	# and wget take a path relative to the login directory unless it
+	# starts with %2F.
+	f_abs=$f_hp/%2F${f_path#/}
 	f_host=${f_hp%:*}
 	f_port=21
 	case $f_hp in *:*) f_port=${f_hp##*:} ;; esac
@@ -206,16 +212,19 @@ fetch() {
 	fi
 	f_auth=""
 	[ -n "$USER_NAME" ] && f_auth="$USER_NAME:$f_pass@"
+	f_ca=$(ca_file)
 	for f_m in ${FETCH:-curl wget lftp busybox-wget busybox-ftpget}; do
 		case $f_m in
 		curl)
 			f_bin=$(tool curl) || continue
 			# A config file keeps the password out of the process list.
 			{
-				[ -n "$USER_NAME" ] && printf 'user = "%s:%s"\n' "$USER_NAME" "$f_pass"
+				[ -n "$USER_NAME" ] && printf 'user = "%s"\n' "$(cfq "$USER_NAME:$f_pass")"
+				[ -n "$f_ca" ] && printf 'cacert = "%s"\n' "$(cfq "$f_ca")"
 				case $f_scheme in
-				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$f_rest" ;;
-				ftps+implicit) printf 'url = "ftps://%s"\n' "$f_rest" ;;
+				ftp) printf 'url = "ftp://%s"\n' "$(cfq "$f_abs")" ;;
+				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$(cfq "$f_abs")" ;;
+				ftps+implicit) printf 'url = "ftps://%s"\n' "$(cfq "$f_abs")" ;;
 				*) printf 'url = "%s"\n' "$f_url" ;;
 				esac
 			} >"$W/curl.conf"
@@ -227,7 +236,9 @@ fetch() {
 		wget)
 			case $f_scheme in ftps*) continue ;; esac
 			f_bin=$(tool wget) || continue
-			"$f_bin" -q -t 3 -O "$2" "$f_scheme://$f_auth$f_rest"
+			f_wurl=$f_scheme://$f_auth$f_rest
+			[ "$f_scheme" = ftp ] && f_wurl=ftp://$f_auth$f_abs
+			"$f_bin" -q -t 3 ${f_ca:+"--ca-certificate=$f_ca"} -O "$2" "$f_wurl"
 			return
 			;;
 		lftp)
@@ -238,7 +249,12 @@ fetch() {
 			ftps+implicit) f_set="set ftp:ssl-protect-data true" f_open=ftps ;;
 			*) continue ;;
 			esac
-			"$f_bin" -c "$f_set; open -u '$USER_NAME','$f_pass' $f_open://$f_hp; get1 -o '$2' '$f_path'"
+			[ -n "$f_ca" ] && f_set="$f_set; set ssl:ca-file $(lq "$f_ca")"
+			# The password goes through the environment (--env-password),
+			# never into the command string; every other word is quoted.
+			f_login=""
+			[ -n "$USER_NAME" ] && f_login="-u $(lq "$USER_NAME") --env-password"
+			LFTP_PASSWORD=$f_pass "$f_bin" -c "$f_set; open $f_login $(lq "$f_open://$f_hp"); get1 -o $(lq "$2") $(lq "$f_path")"
 			return
 			;;
 		busybox-wget)
@@ -262,6 +278,24 @@ fetch() {
 	done
 	die "no way to fetch $f_url here: install curl, wget or (for FTPS) lftp"
 }
+
+# ca_file prints the PEM file that verifies the FTPS server: --tls-ca, or
+# the remote's tls_ca written into this script; nothing when there is none.
+ca_file() {
+	if [ -n "$TLS_CA" ]; then
+		printf '%s\n' "$TLS_CA"
+	elif [ "$BT_CA" = 1 ]; then
+		[ -s "$W/ca.pem" ] || bt_ca >"$W/ca.pem"
+		printf '%s\n' "$W/ca.pem"
+	fi
+}
+
+# cfq escapes a value for a double-quoted string of curl's config file.
+cfq() { printf '%s' "$1" | sed 's/[\\"]/\\&/g'; }
+
+# lq quotes a word for lftp's command line: in double quotes, with
+# backslash before a backslash or a double quote.
+lq() { printf '"%s"' "$(printf '%s' "$1" | sed 's/[\\"]/\\&/g')"; }
 
 # gpg_home prepares a GnuPG home that holds the host's public key and, when
 # given, the secret key.
@@ -370,6 +404,7 @@ bt_config() {
 		printf 'remote:\n  url: "%s"\n' "$URL"
 		[ -n "$USER_NAME" ] && printf '  user: "%s"\n' "$USER_NAME"
 		[ -n "$PASSWORD_FILE" ] && printf '  password_file: "%s"\n' "$PASSWORD_FILE"
+		case $URL in ftps*) [ -n "$(ca_file)" ] && printf '  tls_ca: "%s"\n' "$(ca_file)" ;; esac
 		if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ]; then
 			printf 'encryption:\n  mode: passphrase\n'
 			[ -n "$PASSFILE" ] && printf '  passphrase_file: "%s"\n' "$PASSFILE"
@@ -1299,11 +1334,11 @@ main() {
 		;;
 	esac
 	AT="" TO="" SOURCE="" MAPS="" SKIPS="" FETCH="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
-	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY=""
+	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY="" TLS_CA=""
 	W=/tmp/backtory-recover TARGET=/mnt/backtory-target
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--at | --to | --source | --map | --skip | --fetch | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
+		--at | --to | --source | --map | --skip | --fetch | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file | --tls-ca)
 			[ $# -ge 2 ] || die "$1 needs a value"
 			o_val=$2
 			o_opt=$1
@@ -1354,6 +1389,7 @@ main() {
 		--work) W=$o_val ;;
 		--target) TARGET=$o_val ;;
 		--luks-key-file) LUKS_KEY=$o_val ;;
+		--tls-ca) TLS_CA=$o_val ;;
 		*) die "unknown option $o_opt (see recover.sh --help)" ;;
 		esac
 	done
@@ -1365,13 +1401,14 @@ main() {
 		printf '%s\n' "$BACKTORY_KEY_PASSPHRASE" >"$W/passphrase"
 		PASSFILE=$W/passphrase
 	fi
-	for o_f in "$KEY" "$PASSFILE" "$PASSWORD_FILE" "$BT_BIN" "$LUKS_KEY"; do
+	for o_f in "$KEY" "$PASSFILE" "$PASSWORD_FILE" "$BT_BIN" "$LUKS_KEY" "$TLS_CA"; do
 		[ -z "$o_f" ] || [ -r "$o_f" ] || die "cannot read $o_f"
 	done
 	case $KEY in "" | /*) ;; *) KEY=$(pwd)/$KEY ;; esac
 	case $PASSFILE in "" | /*) ;; *) PASSFILE=$(pwd)/$PASSFILE ;; esac
 	case $PASSWORD_FILE in "" | /*) ;; *) PASSWORD_FILE=$(pwd)/$PASSWORD_FILE ;; esac
 	case $BT_BIN in "" | /*) ;; *) BT_BIN=$(pwd)/$BT_BIN ;; esac
+	case $TLS_CA in "" | /*) ;; *) TLS_CA=$(pwd)/$TLS_CA ;; esac
 	L=$W/layout
 	ZSTD=$(tool zstd) || ZSTD=zstd
 	GPG=$(tool gpg) || GPG=""
