@@ -150,16 +150,25 @@ func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) err
 	return nil
 }
 
-// openEntry opens name in directory dfd without following it. A regular
-// file is reopened for reading from its O_PATH handle (the same inode,
-// whatever happened to the name meanwhile), non-blocking, then blocking
-// cleared: neither a FIFO nor a device is ever opened for reading.
+// openEntry opens name in directory dfd without following it: a directory
+// with O_DIRECTORY, a regular file for reading with O_NONBLOCK (cleared once
+// fstat says it is still a regular file: a FIFO put in its place cannot
+// block the open), anything else as an O_PATH handle.
 func openEntry(dfd int, name string, lst *unix.Stat_t) (handle, error) {
 	h := handle{parent: dfd, name: name}
 	var err error
-	if lst.Mode&unix.S_IFMT == unix.S_IFDIR {
+	noatime := false
+	switch lst.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
 		h.fd, err = unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	} else {
+	case unix.S_IFREG:
+		const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+		h.fd, err = unix.Openat(dfd, name, flags|unix.O_NOATIME, 0)
+		noatime = err == nil
+		if err == unix.EPERM {
+			h.fd, err = unix.Openat(dfd, name, flags, 0)
+		}
+	default:
 		h.fd, err = unix.Openat(dfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	switch {
@@ -178,27 +187,13 @@ func openEntry(dfd int, name string, lst *unix.Stat_t) (handle, error) {
 		unix.Close(h.fd)
 		return h, fmt.Errorf("changed while read: a %s when listed, a %s when opened, not archived", typeName(lst.Mode), typeName(h.st.Mode))
 	}
-	if h.st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return h, nil
-	}
-	pathFD := h.fd
-	defer unix.Close(pathFD)
-	h.fd, err = unix.Open(procPath(pathFD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOATIME|unix.O_CLOEXEC, 0)
-	if err == unix.EPERM {
-		h.fd, err = unix.Open(procPath(pathFD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	}
-	if err != nil {
-		return h, fmt.Errorf("cannot open: %v", err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(h.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Ino != h.st.Ino || st.Dev != h.st.Dev {
-		unix.Close(h.fd)
-		return h, errors.New("changed while read: not the regular file listed, not archived")
-	}
-	h.st = st
-	if fl, err := unix.FcntlInt(uintptr(h.fd), unix.F_GETFL, 0); err == nil {
-		_, err = unix.FcntlInt(uintptr(h.fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-		if err != nil {
+	if h.st.Mode&unix.S_IFMT == unix.S_IFREG {
+		// Reads block again (F_SETFL sets the status flags whole).
+		fl := 0
+		if noatime {
+			fl = unix.O_NOATIME
+		}
+		if _, err := unix.FcntlInt(uintptr(h.fd), unix.F_SETFL, fl); err != nil {
 			unix.Close(h.fd)
 			return h, fmt.Errorf("cannot open: %v", err)
 		}
@@ -256,9 +251,10 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 		CTime: st.Ctim.Nano(),
 		Inode: st.Ino,
 	}
-	// Extended attributes of the inode itself, through its handle; a
-	// symlink's through its name in the parent's handle, not followed.
-	xattrPath, follow := procPath(h.fd), true
+	// Extended attributes of the inode itself: through the handle of a
+	// directory or a file, through /proc/self/fd for an O_PATH handle, and
+	// a symlink's through its name in the parent's handle, not followed.
+	xa := xattrSource{fd: h.fd}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		e.Type = TypeFile
@@ -285,20 +281,22 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 			return nil, fmt.Errorf("read symlink: %w", err)
 		}
 		e.Target = Name(t)
-		xattrPath, follow = procPath(h.parent)+"/"+h.name, false
+		xa = xattrSource{fd: -1, path: procPath(h.parent) + "/" + h.name}
 	case unix.S_IFIFO:
 		e.Type = TypeFIFO
+		xa = xattrSource{fd: -1, path: procPath(h.fd), follow: true}
 	case unix.S_IFCHR, unix.S_IFBLK:
 		e.Type = TypeChar
 		if st.Mode&unix.S_IFMT == unix.S_IFBLK {
 			e.Type = TypeBlock
 		}
 		e.Major, e.Minor = unix.Major(st.Rdev), unix.Minor(st.Rdev)
+		xa = xattrSource{fd: -1, path: procPath(h.fd), follow: true}
 	default:
 		return nil, fmt.Errorf("unsupported file type %o", st.Mode&unix.S_IFMT)
 	}
 	if e.Type != TypeHardlink {
-		x, err := readXattrs(xattrPath, follow)
+		x, err := readXattrs(xa)
 		if err != nil {
 			return nil, err
 		}
@@ -343,19 +341,42 @@ func (w *walker) groupName(id int) string {
 	return n
 }
 
-// readXattrs returns all extended attributes of path (with follow false,
-// not following a symlink at its end), or nil if there are none or the
-// filesystem has none.
-func readXattrs(path string, follow bool) (map[string][]byte, error) {
-	list, get := unix.Llistxattr, unix.Lgetxattr
-	if follow {
-		list, get = unix.Listxattr, unix.Getxattr
+// xattrSource is where readXattrs reads: an open file (fd >= 0), else a
+// path, followed at its end or not.
+type xattrSource struct {
+	fd     int
+	path   string
+	follow bool
+}
+
+func (x xattrSource) list(buf []byte) (int, error) {
+	switch {
+	case x.fd >= 0:
+		return unix.Flistxattr(x.fd, buf)
+	case x.follow:
+		return unix.Listxattr(x.path, buf)
 	}
+	return unix.Llistxattr(x.path, buf)
+}
+
+func (x xattrSource) get(name string, buf []byte) (int, error) {
+	switch {
+	case x.fd >= 0:
+		return unix.Fgetxattr(x.fd, name, buf)
+	case x.follow:
+		return unix.Getxattr(x.path, name, buf)
+	}
+	return unix.Lgetxattr(x.path, name, buf)
+}
+
+// readXattrs returns all extended attributes of x, or nil if there are
+// none or the filesystem has none.
+func readXattrs(x xattrSource) (map[string][]byte, error) {
 	buf := make([]byte, 1024)
 	var n int
 	var err error
 	for {
-		n, err = list(path, buf)
+		n, err = x.list(buf)
 		if err == unix.ERANGE {
 			buf = make([]byte, len(buf)*4)
 			continue
@@ -370,7 +391,7 @@ func readXattrs(path string, follow bool) (map[string][]byte, error) {
 	}
 	out := map[string][]byte{}
 	for _, name := range splitNul(buf[:n]) {
-		v, err := getXattr(get, path, name)
+		v, err := getXattr(x, name)
 		if err == unix.ENODATA {
 			continue
 		}
@@ -385,12 +406,12 @@ func readXattrs(path string, follow bool) (map[string][]byte, error) {
 	return out, nil
 }
 
-func getXattr(get func(string, string, []byte) (int, error), path, name string) ([]byte, error) {
+func getXattr(x xattrSource, name string) ([]byte, error) {
 	buf := make([]byte, 256)
 	for {
-		n, err := get(path, name, buf)
+		n, err := x.get(name, buf)
 		if err == unix.ERANGE {
-			sz, err := get(path, name, nil)
+			sz, err := x.get(name, nil)
 			if err != nil {
 				return nil, err
 			}
