@@ -18,10 +18,9 @@ import (
 // descend into other filesystems (their mount points are kept as empty
 // directories).
 //
-// It is confined by construction: each directory is opened relative to its
-// parent's handle with O_NOFOLLOW|O_DIRECTORY, every other entry with
-// O_PATH|O_NOFOLLOW, and a regular file is read only through a reopening of
-// that very handle, so a local user who swaps a directory for a symlink, or a
+// It is confined by construction: each entry is opened relative to its
+// parent's handle without following a symlink (openEntry), and read through
+// that handle, so a local user who swaps a directory for a symlink, or a
 // file for a FIFO, a device or a symlink, while the walk runs can make it
 // skip the entry (with a warning naming it), never read outside the source
 // or block. What is archived (type, owner, mode, size, times) comes from
