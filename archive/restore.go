@@ -70,9 +70,6 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 			x.baseTableCloser.Close()
 		}
 	}()
-	if !m.Sealed && opt.Notice != nil {
-		opt.Notice(fmt.Sprintf("set %s is not sealed: its contents are not authenticated (anyone who can write the remote could have changed them)", m.ID))
-	}
 	if !opt.DryRun {
 		if err := checkProc(); err != nil {
 			return RestoreStats{}, err
@@ -93,6 +90,9 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 		return RestoreStats{}, fmt.Errorf("set %s has none of the paths %s", m.ID, strings.Join(opt.Paths, ", "))
 	}
 	x.plan = plan
+	if !m.Sealed && opt.Notice != nil {
+		opt.Notice(fmt.Sprintf("set %s is not sealed: its contents are not authenticated (anyone who can write the remote could have changed them)", m.ID))
+	}
 	table, tc, err := r.Files(ctx, m)
 	if err != nil {
 		return RestoreStats{}, err
