@@ -303,7 +303,7 @@ func TestStockToolsBringFullForward(t *testing.T) {
 	diff := r.backup(full.ID)
 	want := copyTree(t, r.src)
 	out := filepath.Join(t.TempDir(), "out")
-	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", r.setDir(full.ID), r.setDir(diff.ID), out)
+	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", "--unauthenticated", r.setDir(full.ID), r.setDir(diff.ID), out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stock-tools procedure: %v\n%s", err, b)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"strings"
@@ -115,7 +114,7 @@ func (d *differ) signature() (*rsyncdelta.Signature, error) {
 }
 
 // add joins one walked entry with the base.
-func (d *differ) add(w *Entry, abs string) error {
+func (d *differ) add(w *Entry, fh *os.File) error {
 	p := string(w.Path)
 	if p == reservedDir || strings.HasPrefix(p, reservedDir+"/") {
 		return fmt.Errorf("the source has a top-level %s, which differentials reserve: exclude or rename it", reservedDir)
@@ -133,7 +132,7 @@ func (d *differ) add(w *Entry, abs string) error {
 	}
 	if d.next == nil || string(d.next.Path) != p {
 		w.Change = ChangeNew
-		return d.s.add(w, abs)
+		return d.s.add(w, fh)
 	}
 	f := d.next
 	defer func() {
@@ -147,11 +146,11 @@ func (d *differ) add(w *Entry, abs string) error {
 			return err
 		}
 		w.Change = ChangeWhole
-		return d.s.add(w, abs)
+		return d.s.add(w, fh)
 	}
 	switch w.Type {
 	case TypeFile:
-		return d.file(w, f, abs)
+		return d.file(w, f, fh)
 	case TypeHardlink:
 		if w.Target == f.Target && !d.relinked[string(w.Target)] {
 			return d.unchanged(w, f)
@@ -165,7 +164,7 @@ func (d *differ) add(w *Entry, abs string) error {
 	if w.Type == TypeHardlink {
 		d.touchParent()
 	}
-	return d.s.add(w, abs)
+	return d.s.add(w, fh)
 }
 
 // finish records the base entries after the last walked one as deleted
@@ -233,20 +232,10 @@ func (d *differ) unchanged(w, f *Entry) error {
 }
 
 // file joins a regular file with its version in the full.
-func (d *differ) file(w, f *Entry, abs string) error {
+func (d *differ) file(w, f *Entry, fh *os.File) error {
 	if w.Size == f.Size && w.MTime == f.MTime && w.CTime == f.CTime && w.Inode == f.Inode && sameMeta(w, f) {
 		return d.unchanged(w, f)
 	}
-	fh, err := openNoAtime(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		d.s.warn(string(w.Path), "vanished before it was read")
-		return nil
-	}
-	if err != nil {
-		d.s.warn(string(w.Path), fmt.Sprintf("cannot open: %v", unwrapPath(err)))
-		return nil
-	}
-	defer fh.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
 		return fmt.Errorf("stat %s: %w", w.Path, err)
@@ -286,7 +275,7 @@ func (d *differ) file(w, f *Entry, abs string) error {
 		}
 		if isReadErr(err, cr) {
 			d.s.warn(string(w.Path), fmt.Sprintf("read error: %v", unwrapPath(err)))
-			return d.storeWhole(w, abs)
+			return d.storeWhole(w, fh)
 		}
 		return fmt.Errorf("delta of %s: %w", w.Path, err)
 	}
@@ -295,7 +284,7 @@ func (d *differ) file(w, f *Entry, abs string) error {
 		return err
 	}
 	if size >= cr.n {
-		return d.storeWhole(w, abs) // the delta saves nothing
+		return d.storeWhole(w, fh) // the delta saves nothing
 	}
 	if cr.n < w.Size {
 		w.Warning = fmt.Sprintf("shrank while being read (%d of %d bytes)", cr.n, w.Size)
@@ -326,11 +315,11 @@ func (d *differ) file(w, f *Entry, abs string) error {
 }
 
 // storeWhole stores a changed file whole, reading it again.
-func (d *differ) storeWhole(w *Entry, abs string) error {
+func (d *differ) storeWhole(w *Entry, fh *os.File) error {
 	w.Change = ChangeWhole
 	d.relinked[string(w.Path)] = true
 	d.touchParent()
-	return d.s.add(w, abs)
+	return d.s.add(w, fh)
 }
 
 // touchParent notes that stock tar replaces a file in the current

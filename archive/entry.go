@@ -212,19 +212,15 @@ func (t *TableReader) Next() (*Entry, error) {
 // check rejects entries that a restore must not act on.
 func (e *Entry) check() error {
 	p := string(e.Path)
-	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\x00") {
-		return fmt.Errorf("bad path %q", p)
-	}
-	if p != "." {
-		for _, c := range strings.Split(p, "/") {
-			if c == "" || c == "." || c == ".." {
-				return fmt.Errorf("bad path %q", p)
-			}
-		}
+	if err := checkPath(p); err != nil {
+		return err
 	}
 	switch e.Type {
 	case TypeFile, TypeDir, TypeSymlink, TypeFIFO, TypeChar, TypeBlock:
 	case TypeHardlink:
+		if err := checkPath(string(e.Target)); err != nil || e.Target == "." {
+			return fmt.Errorf("hardlink %q: bad target %q", p, e.Target)
+		}
 		if ComparePaths(string(e.Target), p) >= 0 {
 			return fmt.Errorf("hardlink %q names a later path %q", p, e.Target)
 		}

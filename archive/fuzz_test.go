@@ -24,6 +24,10 @@ func FuzzTableReader(f *testing.F) {
 	f.Add(buf.Bytes())
 	f.Add([]byte(`{"path":"../etc/passwd","type":"file"}` + "\n"))
 	f.Add([]byte(`{"path":{"b64":"AAE="},"type":"dir"}` + "\n"))
+	f.Add([]byte(`{"path":"a","type":"file"}` + "\n" + `{"path":"b","type":"hardlink","target":"../etc/shadow"}` + "\n"))
+	f.Add([]byte(`{"path":"b","type":"hardlink","target":"/etc/shadow"}` + "\n"))
+	f.Add([]byte(`{"path":"b","type":"hardlink","target":"a/./c"}` + "\n"))
+	f.Add([]byte(`{"path":"b","type":"hardlink","target":{"b64":"Li4vZXRj"}}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewTableReader(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -35,11 +39,33 @@ func FuzzTableReader(f *testing.F) {
 				return
 			}
 			p := string(e.Path)
-			if strings.HasPrefix(p, "/") || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+			if !confined(p) {
 				t.Fatalf("accepted path %q", p)
+			}
+			if e.Type == TypeHardlink {
+				if tg := string(e.Target); !confined(tg) || tg == "." || ComparePaths(tg, p) >= 0 {
+					t.Fatalf("accepted hardlink %q to %q", p, tg)
+				}
 			}
 		}
 	})
+}
+
+// confined says whether p, a relative path, stays below its root: no
+// absolute path, no empty, "." or ".." component but "." alone, no NUL.
+func confined(p string) bool {
+	if p == "." {
+		return true
+	}
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\x00") {
+		return false
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // FuzzManifest: the manifest parser rejects what it cannot trust.

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"io"
+	"os"
 )
 
 // PlanStats is what a backup would write, as far as metadata tells.
@@ -61,7 +62,7 @@ func Plan(ctx context.Context, opt BackupOptions, changed func(path string, c Pl
 		return st, err
 	}
 	w := &walker{root: opt.Root, exclude: x, crossMounts: opt.CrossMounts, warn: func(string, string) {}}
-	err = w.walk(func(e *Entry, _ string) error {
+	err = w.walk(func(e *Entry, _ *os.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

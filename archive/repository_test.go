@@ -195,7 +195,7 @@ func TestSealedVolumesReadByGnuPG(t *testing.T) {
 
 	testenv.NeedTool(t, "rdiff")
 	fwd := filepath.Join(t.TempDir(), "forward")
-	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", r.setDir(r.full), r.setDir(r.diff), fwd)
+	cmd := exec.Command("../scripts/restore-with-stock-tools.sh", "--signer", r.box(t, "host", "host").SignerFingerprint(), r.setDir(r.full), r.setDir(r.diff), fwd)
 	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stock-tools procedure on sealed sets: %v\n%s", err, b)
@@ -235,28 +235,29 @@ func TestTamper(t *testing.T) {
 		set    string
 		sealer archive.Sealer // default: the host's
 		want   string         // in the error
+		stock  string         // in the error of scripts/restore-with-stock-tools.sh ("": not run)
 	}{
-		{"bit flipped in a volume", func() { flipBit(vol(r.full, 0), 2000) }, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest"},
+		{"bit flipped in a volume", func() { flipBit(vol(r.full, 0), 2000) }, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest", "vol-000001.tar.zst.pgp: FAILED"},
 		{"truncated volume", func() {
 			p := vol(r.full, 0)
 			fi, _ := os.Stat(p)
 			os.Truncate(p, fi.Size()-100)
-		}, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest"},
+		}, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest", "vol-000001.tar.zst.pgp: FAILED"},
 		{"volume swapped with another set's", func() {
 			b, _ := os.ReadFile(vol(r.diff, 0))
 			os.WriteFile(vol(r.full, 0), b, 0o600)
-		}, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest"},
+		}, r.full, nil, "vol-000001.tar.zst.pgp: does not match its manifest", "vol-000001.tar.zst.pgp: FAILED"},
 		{"manifest re-signed by another key", func() {
 			resign(t, r, filepath.Join(r.setDir(r.full), archive.ManifestName(true)))
-		}, r.full, nil, "manifest.json.pgp"},
+		}, r.full, nil, "manifest.json.pgp", "manifest.json.pgp is not signed by"},
 		{"differential's manifest replaced by the full's", func() {
 			b, _ := os.ReadFile(filepath.Join(r.setDir(r.full), archive.ManifestName(true)))
 			os.WriteFile(filepath.Join(r.setDir(r.diff), archive.ManifestName(true)), b, 0o600)
-		}, r.diff, nil, "it was moved or swapped"},
+		}, r.diff, nil, "it was moved or swapped", "is not a differential"},
 		{"bit flipped in the file table", func() {
 			flipBit(filepath.Join(r.setDir(r.full), archive.FilesName(true, true)), 300)
-		}, r.full, nil, "files.jsonl.zst.pgp: does not match its manifest"},
-		{"wrong decryption key", func() {}, r.full, r.box(t, "other", "other"), "key"},
+		}, r.full, nil, "files.jsonl.zst.pgp: does not match its manifest", "files.jsonl.zst.pgp: FAILED"},
+		{"wrong decryption key", func() {}, r.full, r.box(t, "other", "other"), "key", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -278,14 +279,37 @@ func TestTamper(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q: want one line containing %q", err, tc.want)
 			}
-			filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
-				if err == nil && fi.Mode().IsRegular() {
-					t.Errorf("a file was written from tampered data: %s", p)
-				}
-				return nil
-			})
+			noFileIn(t, out)
+			if tc.stock == "" {
+				return
+			}
+			// The stock-tools procedure refuses the same, before writing a file.
+			testenv.NeedTool(t, "zstd")
+			args := []string{"--signer", r.box(t, "host", "host").SignerFingerprint(), r.setDir(r.full)}
+			if tc.set == r.diff {
+				args = append(args, r.setDir(r.diff))
+			}
+			out = filepath.Join(t.TempDir(), "stock")
+			cmd := exec.Command("../scripts/restore-with-stock-tools.sh", append(args, out)...)
+			cmd.Env = append(os.Environ(), "GNUPGHOME="+r.gpgHome(t))
+			b, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(b), tc.stock) {
+				t.Errorf("stock-tools procedure: %v\n%s\nwant an error with %q", err, b, tc.stock)
+			}
+			noFileIn(t, out)
 		})
 	}
+}
+
+// noFileIn fails the test if dir holds a regular file.
+func noFileIn(t *testing.T, dir string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			t.Errorf("a file was written from tampered data: %s", p)
+		}
+		return nil
+	})
 }
 
 // resign replaces a sealed object by the same plaintext sealed and signed

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/zeebo/blake3"
@@ -33,6 +32,9 @@ type RestoreOptions struct {
 	// Progress, if set, is called after each entry with the entries
 	// restored and the content bytes written (or checked) so far.
 	Progress func(entries int, bytes int64)
+	// Notice is told, once, what the caller should know about the set as
+	// a whole (that an unsealed set is not authenticated).
+	Notice func(msg string)
 }
 
 // RestoreStats counts what a restore did.
@@ -47,7 +49,7 @@ type RestoreStats struct {
 // against its hash.
 func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (RestoreStats, error) {
 	sel := newSelection(opt.Paths)
-	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: opt.Target, spool: r.SpoolDir}
+	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir, links: map[string]devIno{}}
 	x.self = &cursor{r: r, m: m}
 	if m.Kind == KindDiff {
 		if m.Base == nil {
@@ -72,9 +74,16 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 		}
 	}()
 	if !opt.DryRun {
-		if err := prepareTarget(opt.Target, opt.Force); err != nil {
+		if err := checkProc(); err != nil {
 			return RestoreStats{}, err
 		}
+		fd, err := prepareTarget(opt.Target, opt.Force)
+		if err != nil {
+			return RestoreStats{}, err
+		}
+		x.root = fd
+		defer unix.Close(fd)
+		defer x.closeDirs()
 	}
 	plan, err := r.plan(ctx, m, sel)
 	if err != nil {
@@ -84,6 +93,9 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 		return RestoreStats{}, fmt.Errorf("set %s has none of the paths %s", m.ID, strings.Join(opt.Paths, ", "))
 	}
 	x.plan = plan
+	if !m.Sealed && opt.Notice != nil {
+		opt.Notice(fmt.Sprintf("set %s is not sealed: its contents are not authenticated (anyone who can write the remote could have changed them)", m.ID))
+	}
 	table, tc, err := r.Files(ctx, m)
 	if err != nil {
 		return RestoreStats{}, err
@@ -149,16 +161,13 @@ func (s *selection) wants(p string) (selected, ancestor bool) {
 
 // restorePlan is what a first pass over the file table learns.
 type restorePlan struct {
-	redirect map[string]string // unselected first name of a hardlink group -> where it was restored
-	selected int
+	redirect    map[string]string   // unselected first name of a hardlink group -> where it was restored
+	linkTargets map[string]struct{} // first names of the hardlink groups to restore
+	selected    int
 }
 
 func (r *Repository) plan(ctx context.Context, m *Manifest, sel *selection) (*restorePlan, error) {
-	p := &restorePlan{redirect: map[string]string{}}
-	if len(sel.paths) == 0 {
-		p.selected = 1
-		return p, nil
-	}
+	p := &restorePlan{redirect: map[string]string{}, linkTargets: map[string]struct{}{}}
 	table, tc, err := r.Files(ctx, m)
 	if err != nil {
 		return nil, err
@@ -177,6 +186,7 @@ func (r *Repository) plan(ctx context.Context, m *Manifest, sel *selection) (*re
 		}
 		p.selected++
 		if e.Type == TypeHardlink {
+			p.linkTargets[string(e.Target)] = struct{}{}
 			if s2, _ := sel.wants(string(e.Target)); !s2 {
 				if _, ok := p.redirect[string(e.Target)]; !ok {
 					p.redirect[string(e.Target)] = string(e.Path)
@@ -186,21 +196,29 @@ func (r *Repository) plan(ctx context.Context, m *Manifest, sel *selection) (*re
 	}
 }
 
-// prepareTarget creates the target, or checks that it is empty.
-func prepareTarget(dir string, force bool) error {
+// prepareTarget creates the target, checks that it is empty (unless force)
+// and returns a handle on it.
+func prepareTarget(dir string, force bool) (int, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("restore target: %w", err)
+		return -1, fmt.Errorf("restore target: %w", err)
 	}
-	f, err := os.Open(dir)
+	fd, err := openTarget(dir)
 	if err != nil {
-		return fmt.Errorf("restore target: %w", err)
+		return -1, err
 	}
-	defer f.Close()
+	nfd, err := unix.Dup(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("restore target: %w", err)
+	}
+	f := os.NewFile(uintptr(nfd), dir)
 	names, _ := f.Readdirnames(1)
+	f.Close()
 	if len(names) > 0 && !force {
-		return fmt.Errorf("%s: %w", dir, ErrNotEmpty)
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: %w", dir, ErrNotEmpty)
 	}
-	return nil
+	return fd, nil
 }
 
 // cursor reads the volumes of one set forward: seek finds an entry by its
@@ -261,12 +279,14 @@ func (c *cursor) close() {
 	}
 }
 
-// extractor creates the entries of a file table in the target.
+// extractor creates the entries of a file table in the target. It holds
+// an open handle on the target and on each directory it is inside of, and
+// creates every entry relative to its parent's handle (confine.go).
 type extractor struct {
 	opt   RestoreOptions
 	sel   *selection
 	plan  *restorePlan
-	root  string
+	root  int // the target's handle
 	spool string
 	buf   []byte
 	self  *cursor // the set's own volumes
@@ -274,10 +294,18 @@ type extractor struct {
 	// The full's table, read for the hashes of unchanged files.
 	baseTable       *TableReader
 	baseTableCloser io.Closer
-	dirs            []*Entry          // directories whose metadata is applied when left
-	staged          map[string]string // hardlink data waiting for its first selected name
+	dirs            []openDir         // directories whose metadata is applied when left
+	staged          map[string]string // hardlink data waiting for its first selected name, in the target's root
+	links           map[string]devIno // restored first names of hardlink groups
+	skip            string            // a directory someone else changed while restored: skipped with its subtree
 	entries         int
 	bytes           int64
+}
+
+// openDir is a directory of the target being filled.
+type openDir struct {
+	e  *Entry
+	fd int
 }
 
 // entry restores one file table entry.
@@ -293,107 +321,171 @@ func (x *extractor) entry(ctx context.Context, e *Entry) error {
 	if a && e.Type != TypeDir {
 		return nil
 	}
+	if x.skip != "" && strings.HasPrefix(p, x.skip+"/") {
+		return nil
+	}
 	if err := x.popDirs(p); err != nil {
 		return err
 	}
+	if p == "." && e.Type != TypeDir {
+		return fmt.Errorf("file table: the root is a %s, not a directory: the set is malformed", e.Type)
+	}
 	if p != "." && !x.opt.DryRun {
-		if n := len(x.dirs); n == 0 || string(x.dirs[n-1].Path) != path.Dir(p) {
+		if n := len(x.dirs); n == 0 || string(x.dirs[n-1].e.Path) != path.Dir(p) {
 			return fmt.Errorf("file table: %q comes without its parent directory: the set is malformed", p)
 		}
 	}
 	x.entries++
-	abs := filepath.Join(x.root, p)
 	if x.opt.DryRun {
 		if e.Type == TypeFile {
 			return x.content(ctx, e, io.Discard)
 		}
 		return nil
 	}
+	if p == "." {
+		x.dirs = append(x.dirs, openDir{e: e, fd: -1})
+		return nil
+	}
+	d, name := x.dirs[len(x.dirs)-1].fd, path.Base(p)
+	if d < 0 {
+		d = x.root
+	}
 	switch e.Type {
 	case TypeDir:
-		if p != "." {
-			if err := os.Mkdir(abs, 0o700); err != nil {
-				if fi, serr := os.Lstat(abs); serr != nil || !fi.IsDir() || !x.opt.Force {
-					return fmt.Errorf("restore %s: %w", p, err)
-				}
-			}
-		}
-		x.dirs = append(x.dirs, e)
-		return nil
-	case TypeFile:
-		return x.file(ctx, e, abs)
-	case TypeHardlink:
-		target := string(e.Target)
-		if staged, ok := x.staged[target]; ok {
-			// The group's first name is not restored: its data moves here.
-			delete(x.staged, target)
-			x.replace(abs)
-			if err := os.Rename(staged, abs); err != nil {
-				return fmt.Errorf("restore %s: %w", p, err)
-			}
-			x.plan.redirect[target] = p
+		fd, err := mkdirAt(d, name, x.opt.Force)
+		if interfered(err) {
+			x.warn(p, fmt.Sprintf("changed while restored (%v): skipped with everything beneath it", err))
+			x.skip = p
 			return nil
 		}
-		if to, ok := x.plan.redirect[target]; ok {
-			target = to
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", p, err)
 		}
-		x.replace(abs)
-		if err := os.Link(filepath.Join(x.root, target), abs); err != nil {
-			return fmt.Errorf("restore hardlink %s: %w", p, err)
-		}
+		x.dirs = append(x.dirs, openDir{e: e, fd: fd})
 		return nil
-	case TypeSymlink:
-		x.replace(abs)
-		if err := os.Symlink(string(e.Target), abs); err != nil {
+	case TypeFile:
+		return x.file(ctx, e, d, name)
+	case TypeHardlink:
+		return x.hardlink(e, d, name)
+	}
+	if err := x.replace(d, name); err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	if e.Type == TypeSymlink {
+		err := unix.Symlinkat(string(e.Target), d, name)
+		if interfered(err) {
+			x.warn(p, fmt.Sprintf("changed while restored (%v): skipped", err))
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("restore symlink %s: %w", p, err)
 		}
-	case TypeFIFO, TypeChar, TypeBlock:
-		mode := uint32(unix.S_IFIFO)
-		if e.Type == TypeChar {
-			mode = unix.S_IFCHR
-		} else if e.Type == TypeBlock {
-			mode = unix.S_IFBLK
-		}
-		x.replace(abs)
-		if err := unix.Mknod(abs, mode|0o600, int(unix.Mkdev(e.Major, e.Minor))); err != nil {
-			return fmt.Errorf("restore %s %s: %w", e.Type, p, err)
-		}
+		x.symlinkMeta(d, name, e)
+		return nil
 	}
-	x.meta(abs, e)
+	mode := uint32(unix.S_IFIFO)
+	if e.Type == TypeChar {
+		mode = unix.S_IFCHR
+	} else if e.Type == TypeBlock {
+		mode = unix.S_IFBLK
+	}
+	err := unix.Mknodat(d, name, mode|0o600, int(unix.Mkdev(e.Major, e.Minor)))
+	if interfered(err) {
+		x.warn(p, fmt.Sprintf("changed while restored (%v): skipped", err))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("restore %s %s: %w", e.Type, p, err)
+	}
+	fd, err := unix.Openat(d, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		x.warn(p, fmt.Sprintf("changed while restored (%v): metadata not set", err))
+		return nil
+	}
+	defer unix.Close(fd)
+	x.meta(fd, e)
+	return nil
+}
+
+// hardlink gives a restored file another name. Its target must be the
+// first name of the group, restored earlier in this run and still the same
+// regular file; it is reached without following a symlink.
+func (x *extractor) hardlink(e *Entry, d int, name string) error {
+	p, target := string(e.Path), string(e.Target)
+	if staged, ok := x.staged[target]; ok {
+		// The group's first name is not restored: its data moves here.
+		delete(x.staged, target)
+		if err := x.replace(d, name); err != nil {
+			return fmt.Errorf("restore %s: %w", p, err)
+		}
+		if err := unix.Renameat(x.root, staged, d, name); err != nil {
+			return fmt.Errorf("restore %s: %w", p, err)
+		}
+		x.plan.redirect[target] = p
+		return nil
+	}
+	id, ok := x.links[target]
+	if !ok {
+		return fmt.Errorf("restore hardlink %s: its target %q is not a file restored earlier in this run: the set is malformed", p, target)
+	}
+	if to, ok := x.plan.redirect[target]; ok {
+		target = to
+	}
+	fd, err := resolveAt(x.root, target)
+	if err != nil {
+		return fmt.Errorf("restore hardlink %s: target %s: %w", p, target, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || (devIno{st.Dev, st.Ino}) != id {
+		return fmt.Errorf("restore hardlink %s: target %s is no longer the file restored there", p, target)
+	}
+	if err := x.replace(d, name); err != nil {
+		return fmt.Errorf("restore %s: %w", p, err)
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, procPath(fd), d, name, unix.AT_SYMLINK_FOLLOW); err != nil {
+		return fmt.Errorf("restore hardlink %s: %w", p, err)
+	}
 	return nil
 }
 
 // stage writes the data of a hardlink group's first name, which is not
 // selected, to a hidden file in the target; its first selected link takes it.
 func (x *extractor) stage(ctx context.Context, e *Entry) error {
-	abs := filepath.Join(x.root, fmt.Sprintf(".backtory-restore-%d", len(x.staged)))
-	if err := x.file(ctx, e, abs); err != nil {
+	name := fmt.Sprintf(".backtory-restore-%d", len(x.staged))
+	if err := x.file(ctx, e, x.root, name); err != nil {
 		return err
 	}
 	if x.staged == nil {
 		x.staged = map[string]string{}
 	}
-	x.staged[string(e.Path)] = abs
+	x.staged[string(e.Path)] = name
 	return nil
 }
 
-// replace removes an existing non-directory at abs (only with --force it
-// can exist).
-func (x *extractor) replace(abs string) {
-	if x.opt.Force {
-		if fi, err := os.Lstat(abs); err == nil && !fi.IsDir() {
-			os.Remove(abs)
-		}
+// replace removes an existing entry at name in d (only with --force it can
+// exist), without following it; a directory goes with all it holds.
+func (x *extractor) replace(d int, name string) error {
+	if !x.opt.Force {
+		return nil
 	}
+	return clearAt(d, name)
 }
 
 // file writes a regular file's content and metadata.
-func (x *extractor) file(ctx context.Context, e *Entry, abs string) error {
-	x.replace(abs)
-	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+func (x *extractor) file(ctx context.Context, e *Entry, d int, name string) error {
+	if err := x.replace(d, name); err != nil {
+		return fmt.Errorf("restore %s: %w", e.Path, err)
+	}
+	fd, err := unix.Openat(d, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if interfered(err) {
+		x.warn(string(e.Path), fmt.Sprintf("changed while restored (%v): skipped", err))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", e.Path, err)
 	}
+	f := os.NewFile(uintptr(fd), string(e.Path))
 	var w io.Writer = f
 	if e.Sparse {
 		w = &sparseWriter{f: f}
@@ -402,14 +494,24 @@ func (x *extractor) file(ctx context.Context, e *Entry, abs string) error {
 	if err == nil && e.Sparse {
 		err = f.Truncate(e.Size)
 	}
+	if err == nil {
+		if _, ok := x.plan.linkTargets[string(e.Path)]; ok {
+			var st unix.Stat_t
+			if err = unix.Fstat(fd, &st); err == nil {
+				x.links[string(e.Path)] = devIno{st.Dev, st.Ino}
+			}
+		}
+	}
+	if err == nil {
+		x.meta(fd, e)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(abs)
+		unix.Unlinkat(d, name, 0)
 		return err
 	}
-	x.meta(abs, e)
 	return nil
 }
 
@@ -498,50 +600,104 @@ func (x *extractor) patch(ctx context.Context, e *Entry, w io.Writer) error {
 }
 
 // popDirs applies the metadata of every directory on the stack that is
-// not an ancestor of p ("" pops all).
+// not an ancestor of p ("" pops all) and closes its handle.
 func (x *extractor) popDirs(p string) error {
 	for len(x.dirs) > 0 {
 		top := x.dirs[len(x.dirs)-1]
-		t := string(top.Path)
+		t := string(top.e.Path)
 		if p != "" && (t == "." || strings.HasPrefix(p, t+"/")) {
 			return nil
 		}
 		x.dirs = x.dirs[:len(x.dirs)-1]
-		x.meta(filepath.Join(x.root, t), top)
+		if x.opt.DryRun {
+			continue
+		}
+		fd := top.fd
+		if fd < 0 {
+			fd = x.root
+		}
+		x.meta(fd, top.e)
+		if top.fd >= 0 {
+			unix.Close(top.fd)
+		}
 	}
 	return nil
+}
+
+// closeDirs closes the handles of directories left open by a failed restore.
+func (x *extractor) closeDirs() {
+	for _, d := range x.dirs {
+		if d.fd >= 0 {
+			unix.Close(d.fd)
+		}
+	}
+	x.dirs = nil
 }
 
 // isRoot says whether owners can be restored: asked once, not per file.
 var isRoot = os.Geteuid() == 0
 
-// meta applies owner, mode, xattrs (with ACLs) and mtime, in that order:
-// chown clears setuid bits, and an ACL sets the group mode bits.
-func (x *extractor) meta(abs string, e *Entry) {
-	warn := func(what string, err error) {
-		if x.opt.Warn != nil {
-			x.opt.Warn(string(e.Path), fmt.Sprintf("%s: %v", what, err))
-		}
-	}
+// meta applies owner, mode, xattrs (with ACLs) and mtime to the open file
+// fd, in that order: chown clears setuid bits, and an ACL sets the group
+// mode bits. The calls reach the inode through /proc/self/fd, which also
+// works for O_PATH handles of FIFOs and devices.
+func (x *extractor) meta(fd int, e *Entry) {
+	warn := x.metaWarner(e)
+	pp := procPath(fd)
 	if isRoot {
-		if err := os.Lchown(abs, e.UID, e.GID); err != nil {
+		if err := unix.Fchownat(fd, "", e.UID, e.GID, unix.AT_EMPTY_PATH); err != nil {
 			warn("set owner", err)
 		}
 	}
-	if e.Type != TypeSymlink {
-		if err := unix.Fchmodat(unix.AT_FDCWD, abs, e.Mode, 0); err != nil {
-			warn("set mode", err)
-		}
+	if err := unix.Chmod(pp, e.Mode); err != nil {
+		warn("set mode", err)
 	}
 	for k, v := range e.Xattrs {
-		if err := unix.Lsetxattr(abs, k, v, 0); err != nil {
+		if err := unix.Setxattr(pp, k, v, 0); err != nil {
 			warn("set xattr "+k, err)
 		}
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(e.MTime), unix.NsecToTimespec(e.MTime)}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, abs, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, pp, ts, 0); err != nil {
 		warn("set mtime", err)
 	}
+}
+
+// symlinkMeta applies owner, xattrs and mtime to symlink name in d,
+// not following it.
+func (x *extractor) symlinkMeta(d int, name string, e *Entry) {
+	warn := x.metaWarner(e)
+	if isRoot {
+		if err := unix.Fchownat(d, name, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			warn("set owner", err)
+		}
+	}
+	for k, v := range e.Xattrs {
+		if err := unix.Lsetxattr(procPath(d)+"/"+name, k, v, 0); err != nil {
+			warn("set xattr "+k, err)
+		}
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(e.MTime), unix.NsecToTimespec(e.MTime)}
+	if err := unix.UtimesNanoAt(d, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		warn("set mtime", err)
+	}
+}
+
+func (x *extractor) metaWarner(e *Entry) func(what string, err error) {
+	return func(what string, err error) { x.warn(string(e.Path), fmt.Sprintf("%s: %v", what, err)) }
+}
+
+func (x *extractor) warn(p, msg string) {
+	if x.opt.Warn != nil {
+		x.opt.Warn(p, msg)
+	}
+}
+
+// interfered says whether creating an entry failed because something else
+// took its name meanwhile: the target was empty (or cleared with --force),
+// so only another process can have put it there.
+func interfered(err error) bool {
+	return errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ENOENT)
 }
 
 // sparseWriter skips blocks of zeros, leaving holes; the caller truncates

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"time"
 	"unicode/utf8"
@@ -140,14 +139,14 @@ func (s *setWriter) run(ctx context.Context) error {
 		return err
 	}
 	w := &walker{root: s.opt.Root, exclude: x, crossMounts: s.opt.CrossMounts, warn: s.warn}
-	err = w.walk(func(e *Entry, abs string) error {
+	err = w.walk(func(e *Entry, f *os.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if s.diff != nil {
-			return s.diff.add(e, abs)
+			return s.diff.add(e, f)
 		}
-		return s.add(e, abs)
+		return s.add(e, f)
 	})
 	if err == nil && s.diff != nil {
 		err = s.diff.finish()
@@ -214,15 +213,16 @@ func (s *setWriter) warn(path, msg string) {
 	}
 }
 
-// add archives one entry into the current volume.
-func (s *setWriter) add(e *Entry, abs string) error {
+// add archives one entry into the current volume; f is the open file of
+// a TypeFile entry.
+func (s *setWriter) add(e *Entry, f *os.File) error {
 	if s.vol == nil {
 		if err := s.openVolume(); err != nil {
 			return err
 		}
 	}
 	if e.Type == TypeFile {
-		ok, err := s.addFile(e, abs)
+		ok, err := s.addFile(e, f)
 		if err != nil || !ok {
 			return err
 		}
@@ -262,19 +262,12 @@ func (s *setWriter) record(e *Entry, inVolume bool) error {
 	return nil
 }
 
-// addFile archives a regular file, reading it once. It returns false if
-// the file vanished before it could be opened.
-func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
-	f, err := openNoAtime(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.warn(string(e.Path), "vanished before it was read")
-		return false, nil
+// addFile archives a regular file from its open handle (the walk opened
+// it), reading it once from its start.
+func (s *setWriter) addFile(e *Entry, f *os.File) (bool, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return false, fmt.Errorf("read %s: %w", e.Path, err)
 	}
-	if err != nil {
-		s.warn(string(e.Path), fmt.Sprintf("cannot open: %v", unwrapPath(err)))
-		return false, nil
-	}
-	defer f.Close()
 	var before unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
 		return false, fmt.Errorf("stat %s: %w", e.Path, err)
@@ -288,6 +281,7 @@ func (s *setWriter) addFile(e *Entry, abs string) (bool, error) {
 	dst := io.MultiWriter(s.tw, h)
 	var sw *rsyncdelta.SignatureWriter
 	if s.sigs != nil {
+		var err error
 		if sw, err = rsyncdelta.NewSignatureWriter(s.sigs, s.key, rsyncdelta.BlockLen(e.Size), e.Size); err != nil {
 			return false, fmt.Errorf("signature of %s: %w", e.Path, err)
 		}
@@ -491,19 +485,6 @@ func tarHeader(e *Entry) *tar.Header {
 		}
 	}
 	return h
-}
-
-// openNoAtime opens a file for reading without updating its atime where
-// the caller may do so.
-func openNoAtime(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOATIME|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err == unix.EPERM {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }
 
 // ctxReader fails reads once its context is done.

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/backtory/backtory/internal/childenv"
 )
 
 // The phases, in the order a run meets them. See docs/hooks.md.
@@ -245,10 +247,10 @@ var killGrace = 5 * time.Second
 var outputGrace = 2 * time.Second
 
 // environ is this process's environment without any inherited BACKTORY_*
-// variable, plus e's.
+// variable (the secrets among them), plus e's.
 func (e Env) environ() []string {
 	var out []string
-	for _, kv := range os.Environ() {
+	for _, kv := range childenv.Environ() {
 		if !strings.HasPrefix(kv, "BACKTORY_") {
 			out = append(out, kv)
 		}

@@ -394,3 +394,24 @@ func (r *recorder) lines(stream string) []string {
 	}
 	return out
 }
+
+// TestHooksGetNoSecrets: a hook's /proc/PID/environ and cmdline hold
+// neither the remote password nor the key passphrase.
+func TestHooksGetNoSecrets(t *testing.T) {
+	t.Setenv("BACKTORY_REMOTE_PASSWORD", "remote-secret")
+	t.Setenv("BACKTORY_KEY_PASSPHRASE", "key-secret")
+	dump := t.TempDir() + "/dump"
+	hs := []Hook{{Shell: `tr '\000' '\n' < /proc/$$/environ > ` + dump + `; tr '\000' ' ' < /proc/$$/cmdline >> ` + dump}}
+	if err := Run(context.Background(), PreBackup, hs, Env{Host: "h"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dump)
+	if err != nil || !strings.Contains(string(b), "BACKTORY_HOST=h") {
+		t.Fatalf("not the hook's environment (%v):\n%s", err, b)
+	}
+	for _, s := range []string{"remote-secret", "key-secret"} {
+		if strings.Contains(string(b), s) {
+			t.Errorf("the hook sees %s:\n%s", s, b)
+		}
+	}
+}

@@ -91,7 +91,8 @@ func TestCheckRollback(t *testing.T) {
 		err  string
 	}{
 		{"nothing seen", []string{older}, "", ""},
-		{"not a set id", []string{older}, "garbage", ""},
+		{"not a set id", []string{older}, "garbage", `the record of the newest set seen of root, /state/seen/h/root, is garbled ("garbage" is not a set id): refusing to run without the rollback check (if the remote is known good, delete /state/seen/h/root`},
+		{"a truncated set id", []string{older}, seen[:10], "the record of the newest set seen of root, /state/seen/h/root, is garbled"},
 		{"the seen set is there", []string{older, seen}, seen, ""},
 		{"a newer set", []string{older, newer}, seen, ""},
 		{"rolled back", []string{older}, seen, "the remote's newest set of root is " + older + ", older than " + seen +

@@ -9,12 +9,17 @@ import (
 
 // CheckRollback fails when the remote's newest set of source is older than
 // seen, the newest set id this host wrote or saw of it ("" when none: there
-// is nothing to check). seenFile is where seen is kept; the error says to
-// delete it if the rollback was intended.
+// is nothing to check), and when seen is not a set id (a garbled record
+// fails closed). seenFile is where seen is kept; the error says to delete it
+// if the rollback was intended or the record is known bad.
 func CheckRollback(ctx context.Context, sets Sets, source, seen, seenFile string) error {
+	if seen == "" {
+		return nil
+	}
 	_, seenTime, ok := archive.ParseSetID(seen)
 	if !ok {
-		return nil
+		return fmt.Errorf("the record of the newest set seen of %s, %s, is garbled (%.40q is not a set id): refusing to run without the rollback check (if the remote is known good, delete %s to record its newest set anew)",
+			source, seenFile, seen, seenFile)
 	}
 	ids, err := sets.SetIDs(ctx)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/backtory/backtory/internal/childenv"
 )
 
 // Capture records the layout of the running machine. It runs the capture
@@ -89,7 +91,7 @@ func (c *capturer) run(name string, args ...string) ([]byte, bool) {
 	cmd := exec.CommandContext(ctx, p, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1")
+	cmd.Env = childenv.Environ("LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1")
 	out, err := cmd.Output()
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())

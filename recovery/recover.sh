@@ -25,6 +25,8 @@ options:
                          (repeatable; default: the first of them this system has)
   --user USER            remote user (default: ${BT_USER:-none}); password from
   --password-file FILE   or the environment variable BACKTORY_REMOTE_PASSWORD
+  --tls-ca FILE          PEM of the CA that verifies the FTPS server (default: the
+                         remote's tls_ca, written into this script when it was made)
   --key FILE             secret OpenPGP key that decrypts the backups (host or admin key)
   --passphrase-file FILE its passphrase (or, in passphrase mode, the backups' passphrase);
                          or the environment variable BACKTORY_KEY_PASSPHRASE
@@ -121,13 +123,32 @@ need() {
 	die "$1 is missing in this rescue system: install it (Debian package: ${2:-$1}) and run again"
 }
 
-# unesc decodes a layout.conf field.
+# unesc decodes a layout.conf field: every %XX escape (Go's Escape writes
+# one for each byte up to space, % and DEL).
 unesc() {
 	if [ "$1" = - ]; then
 		return 0
 	fi
 	case $1 in
-	*%*) printf '%s' "$1" | sed 's/%20/ /g; s/%09/	/g; s/%2D/-/g; s/%25/%/g' ;;
+	*%*)
+		printf '%s\n' "$1" | LC_ALL=C awk '
+			BEGIN { for (i = 0; i < 16; i++) { hex[substr("0123456789ABCDEF", i + 1, 1)] = i; hex[substr("0123456789abcdef", i + 1, 1)] = i } }
+			{
+				out = ""
+				for (i = 1; i <= length($0); i++) {
+					c = substr($0, i, 1)
+					a = substr($0, i + 1, 1)
+					b = substr($0, i + 2, 1)
+					if (c == "%" && (a in hex) && (b in hex)) {
+						out = out sprintf("%c", hex[a] * 16 + hex[b])
+						i += 2
+					} else {
+						out = out c
+					}
+				}
+				printf "%s", out
+			}'
+		;;
 	*) printf '%s' "$1" ;;
 	esac
 }
@@ -241,6 +262,10 @@ fetch() {
 	f_rest=${f_url#*://}
 	f_hp=${f_rest%%/*}
 	f_path=/${f_rest#*/}
+	# The URL's path is absolute on the server, as backtory reads it; curl
+	# and wget take a path relative to the login directory unless it
+	# starts with %2F.
+	f_abs=$f_hp/%2F${f_path#/}
 	f_host=${f_hp%:*}
 	f_port=21
 	[ "$f_scheme" = sftp ] && f_port=22
@@ -274,6 +299,7 @@ fetch() {
 		f_login=$f_host
 		[ -n "$USER_NAME" ] && f_login=$USER_NAME@$f_host
 	fi
+	f_ca=$(ca_file)
 	for f_m in ${FETCH:-$f_methods}; do
 		case $f_m in
 		sftp | scp)
@@ -299,10 +325,12 @@ fetch() {
 			fi
 			# A config file keeps the password out of the process list.
 			{
-				[ -n "$USER_NAME" ] && printf 'user = "%s:%s"\n' "$USER_NAME" "$f_pass"
+				[ -n "$USER_NAME" ] && printf 'user = "%s"\n' "$(cfq "$USER_NAME:$f_pass")"
+				[ -n "$f_ca" ] && printf 'cacert = "%s"\n' "$(cfq "$f_ca")"
 				case $f_scheme in
-				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$f_rest" ;;
-				ftps+implicit) printf 'url = "ftps://%s"\n' "$f_rest" ;;
+				ftp) printf 'url = "ftp://%s"\n' "$(cfq "$f_abs")" ;;
+				ftps) printf 'ssl-reqd\nurl = "ftp://%s"\n' "$(cfq "$f_abs")" ;;
+				ftps+implicit) printf 'url = "ftps://%s"\n' "$(cfq "$f_abs")" ;;
 				sftp)
 					case $f_path in /*) f_cp=$f_path ;; *) f_cp=/~/$f_path ;; esac
 					printf 'url = "sftp://%s:%s%s"\nhostpubsha256 = "%s"\n' "$f_host" "$f_port" "$f_cp" "$f_sha"
@@ -319,7 +347,9 @@ fetch() {
 		wget)
 			case $f_scheme in ftps* | sftp) continue ;; esac
 			f_bin=$(tool wget) || continue
-			"$f_bin" -q -t 3 -O "$2" "$f_scheme://$f_auth$f_rest"
+			f_wurl=$f_scheme://$f_auth$f_rest
+			[ "$f_scheme" = ftp ] && f_wurl=ftp://$f_auth$f_abs
+			"$f_bin" -q -t 3 ${f_ca:+"--ca-certificate=$f_ca"} -O "$2" "$f_wurl"
 			return
 			;;
 		lftp)
@@ -330,7 +360,12 @@ fetch() {
 			ftps+implicit) f_set="set ftp:ssl-protect-data true" f_open=ftps ;;
 			*) continue ;;
 			esac
-			"$f_bin" -c "$f_set; open -u '$USER_NAME','$f_pass' $f_open://$f_hp; get1 -o '$2' '$f_path'"
+			[ -n "$f_ca" ] && f_set="$f_set; set ssl:ca-file $(lq "$f_ca")"
+			# The password goes through the environment (--env-password),
+			# never into the command string; every other word is quoted.
+			f_login=""
+			[ -n "$USER_NAME" ] && f_login="-u $(lq "$USER_NAME") --env-password"
+			LFTP_PASSWORD=$f_pass "$f_bin" -c "$f_set; open $f_login $(lq "$f_open://$f_hp"); get1 -o $(lq "$2") $(lq "$f_path")"
 			return
 			;;
 		busybox-wget)
@@ -355,6 +390,24 @@ fetch() {
 	[ "$f_scheme" = sftp ] && die "no way to fetch $f_url here: install openssh-client (sftp, scp) or a curl with sftp"
 	die "no way to fetch $f_url here: install curl, wget or (for FTPS) lftp"
 }
+
+# ca_file prints the PEM file that verifies the FTPS server: --tls-ca, or
+# the remote's tls_ca written into this script; nothing when there is none.
+ca_file() {
+	if [ -n "$TLS_CA" ]; then
+		printf '%s\n' "$TLS_CA"
+	elif [ "$BT_CA" = 1 ]; then
+		[ -s "$W/ca.pem" ] || bt_ca >"$W/ca.pem"
+		printf '%s\n' "$W/ca.pem"
+	fi
+}
+
+# cfq escapes a value for a double-quoted string of curl's config file.
+cfq() { printf '%s' "$1" | sed 's/[\\"]/\\&/g'; }
+
+# lq quotes a word for lftp's command line: in double quotes, with
+# backslash before a backslash or a double quote.
+lq() { printf '"%s"' "$(printf '%s' "$1" | sed 's/[\\"]/\\&/g')"; }
 
 # gpg_home prepares a GnuPG home that holds the host's public key and, when
 # given, the secret key.
@@ -401,7 +454,7 @@ open_small() {
 	*)
 		o_src=$1
 		case $1 in *.zst) o_src=$W/open.tmp && "$ZSTD" -dqc "$1" >"$o_src" || return 1 ;; esac
-		mv "$o_src" "$2" 2>/dev/null || cp "$o_src" "$2"
+		[ "$o_src" = "$2" ] || mv "$o_src" "$2" 2>/dev/null || cp "$o_src" "$2"
 		return 0
 		;;
 	esac
@@ -412,6 +465,7 @@ open_small() {
 	if [ -n "$BT_FPR" ] && ! validsig "$W/status"; then
 		die "$1 is not signed by $BT_FPR: refusing it"
 	fi
+	grep -q '^\[GNUPG:\] GOODMDC' "$W/status" || die "$1: gpg reports no good integrity check (GOODMDC): refusing it"
 	case $1 in
 	*.zst.pgp) "$ZSTD" -dqc "$W/open.tmp" >"$2" || die "cannot decompress $1" ;;
 	*) mv "$W/open.tmp" "$2" ;;
@@ -464,6 +518,7 @@ bt_config() {
 		[ -n "$PASSWORD_FILE" ] && printf '  password_file: "%s"\n' "$PASSWORD_FILE"
 		[ -n "${BACKTORY_SSH_KEY:-}" ] && printf '  ssh_key: "%s"\n' "$BACKTORY_SSH_KEY"
 		[ -n "${BACKTORY_KNOWN_HOSTS:-}" ] && printf '  known_hosts: "%s"\n' "$BACKTORY_KNOWN_HOSTS"
+		case $URL in ftps*) [ -n "$(ca_file)" ] && printf '  tls_ca: "%s"\n' "$(ca_file)" ;; esac
 		if [ "$BT_SEALED" = 1 ] && [ -z "$BT_FPR" ]; then
 			printf 'encryption:\n  mode: passphrase\n'
 			[ -n "$PASSFILE" ] && printf '  passphrase_file: "%s"\n' "$PASSFILE"
@@ -618,6 +673,89 @@ untar_volume() {
 	pipe_check "$u_f"
 }
 
+# The path checks of the stock restore, as text: run here and in the sh -c
+# children of find and xargs. confined ROOT REL succeeds when REL is a
+# relative path with no empty, . or .. component, and no component of it
+# above the last is, below ROOT, a symlink or an existing non-directory;
+# plainfile ROOT REL when REL itself is also a regular file, not a symlink.
+# shellcheck disable=SC2016 # expanded where it runs
+CONFINED='confined() {
+	c_cur=$1 c_rest=$2
+	case $c_rest in "" | /* | */) return 1 ;; esac
+	while :; do
+		c_comp=${c_rest%%/*}
+		case $c_comp in "" | . | ..) return 1 ;; esac
+		c_cur=$c_cur/$c_comp
+		[ "$c_rest" = "$c_comp" ] && return 0
+		c_rest=${c_rest#*/}
+		if [ -L "$c_cur" ] || { [ -e "$c_cur" ] && [ ! -d "$c_cur" ]; }; then
+			return 1
+		fi
+	done
+}
+plainfile() { confined "$1" "$2" && [ -f "$1/$2" ] && [ ! -L "$1/$2" ]; }'
+eval "$CONFINED"
+
+# members_ok FILE checks the member names of a volume before it is
+# unpacked: none absolute or with a .. component and, when MEMBER_ROOT is
+# set (unpacking over an existing tree), none below a directory that is a
+# symlink or not a directory there. GNU tar lists names escaped; they are
+# decoded here.
+members_ok() {
+	rm -f "$W/list.fail"
+	plain_stream "$1" | {
+		if [ "$GNU_TAR" = 1 ]; then
+			"$TAR" -t -i --quoting-style=escape -f - 2>"$W/tar.err"
+		else
+			"$TAR" -t -f - 2>"$W/tar.err"
+		fi || echo "tar -t ($1)" >>"$W/list.fail"
+	} >"$W/members"
+	[ ! -s "$W/list.fail" ] || return 1
+	LC_ALL=C awk -v root="$MEMBER_ROOT" -v esc="$GNU_TAR" -v sq="'" -v dq='"' '
+		function oct(s,  v, k) { v = 0; for (k = 1; k <= 3; k++) v = v * 8 + substr(s, k, 1); return v }
+		function dec(s,  out, i, c) {
+			out = ""
+			for (i = 1; i <= length(s); i++) {
+				c = substr(s, i, 1)
+				if (c != "\\") { out = out c; continue }
+				c = substr(s, ++i, 1)
+				if (c ~ /[0-7]/) { out = out sprintf("%c", oct(substr(s, i, 3))); i += 2 }
+				else if (c == "n") out = out "\n"
+				else if (c == "t") out = out "\t"
+				else if (c == "r") out = out "\r"
+				else if (c == "f") out = out "\f"
+				else if (c == "v") out = out "\v"
+				else if (c == "a") out = out "\007"
+				else if (c == "b") out = out "\b"
+				else out = out c
+			}
+			return out
+		}
+		function q(s) { gsub(sq, sq dq sq dq sq, s); return sq s sq }
+		{
+			name = esc == 1 ? dec($0) : $0
+			sub(/^\.\//, "", name)
+			sub(/\/$/, "", name)
+			if (name == "." || name == "") next
+			if (name ~ /^\// || name ~ /(^|\/)\.\.(\/|$)/) { print "a member named " $0 " (absolute, or with ..)"; bad = 1; exit }
+			if (root == "") next
+			n = split(name, parts, "/")
+			pre = ""
+			for (i = 1; i < n; i++) {
+				pre = pre (i > 1 ? "/" : "") parts[i]
+				if (pre in seen) continue
+				seen[pre] = 1
+				p = q(root "/" pre)
+				if (system("[ -L " p " ] || { [ -e " p " ] && [ ! -d " p " ]; }") == 0) {
+					print "a member below " pre ", which is a symlink or not a directory in " root; bad = 1; exit
+				}
+			}
+		}
+		END { exit bad }' "$W/members" >"$W/members.bad" && return 0
+	log "error: $1: $(cat "$W/members.bad"): refusing the set"
+	return 1
+}
+
 # members turns restore PATHs into tar member names, with their deltas and
 # metadata entries in a differential's reserved directory.
 members() {
@@ -640,6 +778,9 @@ stock_restore() {
 	"$TAR" --version 2>/dev/null | grep -q 'GNU tar' && GNU_TAR=1
 	[ "$GNU_TAR" = 1 ] || log "GNU tar is missing: busybox tar restores without ACLs and xattrs"
 	[ "$BT_SEALED" = 1 ] && gpg_home
+	# Over an existing tree (--force), no member may lie below a symlink.
+	MEMBER_ROOT=""
+	[ -z "$(ls -A "$s_dir" 2>/dev/null)" ] || MEMBER_ROOT=$s_dir
 	s_m=$(stock_manifest "$s_src" "$s_id") || exit 1
 	s_kind=$(manifest_field "$s_m" "" kind)
 	if [ "$s_kind" = diff ]; then
@@ -678,6 +819,10 @@ stock_volumes() {
 				echo "fetch ($sv_name)" >>"$W/pipe.fail"
 				break
 			}
+			members_ok "$sv_f" || {
+				echo "member names ($sv_name)" >>"$W/pipe.fail"
+				break
+			}
 			plain_stream "$sv_f"
 			[ "$KEEP" = 1 ] || rm -f "$sv_f"
 		done <"$W/vols-$sv_id" | {
@@ -692,6 +837,7 @@ stock_volumes() {
 	fi
 	while read -r sv_sha sv_name; do
 		sv_f=$(stock_volume "$sv_src" "$sv_id" "$sv_sha" "$sv_name") || exit 1
+		members_ok "$sv_f" || die "refusing $sv_name of $sv_id"
 		# shellcheck disable=SC2046 # one member per line, no globbing
 		(IFS='
 ' && set -f && untar_volume "$sv_f" "$sv_dir" $(members "$@")) || exit 1
@@ -713,16 +859,31 @@ stock_diff() {
 	mkdir -p "$W/deleted-$d_id"
 	(untar_volume "$d_f" "$W/deleted-$d_id" .backtory/deleted) || exit 1
 	if [ -s "$W/deleted-$d_id/.backtory/deleted" ]; then
+		# Every path is checked before any is removed.
+		# shellcheck disable=SC2016 # expanded by sh -c
+		xargs -0 sh -c "$CONFINED"'
+			t=$1
+			shift
+			for p; do
+				confined "$t" "$p" || {
+					printf "recover.sh: error: %s: refusing to delete it (not a plain path below %s)\n" "$p" "$t" >&2
+					exit 255
+				}
+			done' sh "$d_dir" <"$W/deleted-$d_id/.backtory/deleted" || die "the deletions of $d_id are refused"
 		(cd "$d_dir" && xargs -0 rm -rf -- <"$W/deleted-$d_id/.backtory/deleted") || die "cannot apply the deletions of $d_id"
 	fi
+	MEMBER_ROOT=$d_dir
 	stock_volumes "$d_src" "$d_id" "$d_m" "$d_dir" "$@"
 	if [ -d "$d_dir/.backtory/delta" ]; then
 		RDIFF=$(need rdiff) || exit 1
 		export RDIFF
-		find "$d_dir/.backtory/delta" -type f -exec sh -c '
+		# shellcheck disable=SC2016 # expanded by sh -c
+		find "$d_dir/.backtory/delta" -type f -exec sh -c "$CONFINED"'
 			root=$1 tmp=$2; shift 2
 			for d in "$@"; do
-				p=$root/${d#"$root/.backtory/delta/"}
+				r=${d#"$root/.backtory/delta/"}
+				plainfile "$root" "$r" || { echo "recover.sh: error: $r: refusing to patch it (not a plain file below $root)" >&2; exit 1; }
+				p=$root/$r
 				"$RDIFF" patch "$p" "$d" "$tmp" || { echo "rdiff patch $p failed" >&2; exit 1; }
 				# Written into the file, not renamed over it: hardlinks keep
 				# sharing it, and its directory keeps its time.
@@ -732,10 +893,13 @@ stock_diff() {
 			done' sh "$d_dir" "$W/patch.tmp" {} + || die "applying the deltas of $d_id failed"
 	fi
 	if [ -d "$d_dir/.backtory/meta" ]; then
-		find "$d_dir/.backtory/meta" ! -type d -exec sh -c '
+		# shellcheck disable=SC2016 # expanded by sh -c
+		find "$d_dir/.backtory/meta" ! -type d -exec sh -c "$CONFINED"'
 			root=$1; shift
 			for d in "$@"; do
-				p=$root/${d#"$root/.backtory/meta/"}
+				r=${d#"$root/.backtory/meta/"}
+				plainfile "$root" "$r" || { echo "recover.sh: error: $r: refusing to change it (not a plain file below $root)" >&2; exit 1; }
+				p=$root/$r
 				chown "$(stat -c %u:%g "$d")" "$p" 2>/dev/null
 				chmod "$(stat -c %a "$d")" "$p" && touch -r "$d" "$p" || exit 1
 			done' sh "$d_dir" {} + || die "applying the metadata changes of $d_id failed"
@@ -1284,11 +1448,11 @@ main() {
 		;;
 	esac
 	AT="" TO="" SOURCE="" MAPS="" SKIPS="" FETCH="" YES=0 FORCE=0 STOCK=0 KEEP=0 NO_BOOT=0 RESTART=0
-	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY=""
+	URL=$BT_URL USER_NAME=$BT_USER PASSWORD_FILE="" KEY="" PASSFILE="" BT_BIN="" LUKS_KEY="" TLS_CA=""
 	W=/tmp/backtory-recover TARGET=/mnt/backtory-target
 	while [ $# -gt 0 ]; do
 		case $1 in
-		--at | --to | --source | --map | --skip | --fetch | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file)
+		--at | --to | --source | --map | --skip | --fetch | --url | --user | --password-file | --key | --passphrase-file | --backtory | --work | --target | --luks-key-file | --tls-ca)
 			[ $# -ge 2 ] || die "$1 needs a value"
 			o_val=$2
 			o_opt=$1
@@ -1342,6 +1506,7 @@ main() {
 		--work) W=$o_val ;;
 		--target) TARGET=$o_val ;;
 		--luks-key-file) LUKS_KEY=$o_val ;;
+		--tls-ca) TLS_CA=$o_val ;;
 		*) die "unknown option $o_opt (see recover.sh --help)" ;;
 		esac
 	done
@@ -1353,13 +1518,14 @@ main() {
 		printf '%s\n' "$BACKTORY_KEY_PASSPHRASE" >"$W/passphrase"
 		PASSFILE=$W/passphrase
 	fi
-	for o_f in "$KEY" "$PASSFILE" "$PASSWORD_FILE" "$BT_BIN" "$LUKS_KEY"; do
+	for o_f in "$KEY" "$PASSFILE" "$PASSWORD_FILE" "$BT_BIN" "$LUKS_KEY" "$TLS_CA"; do
 		[ -z "$o_f" ] || [ -r "$o_f" ] || die "cannot read $o_f"
 	done
 	case $KEY in "" | /*) ;; *) KEY=$(pwd)/$KEY ;; esac
 	case $PASSFILE in "" | /*) ;; *) PASSFILE=$(pwd)/$PASSFILE ;; esac
 	case $PASSWORD_FILE in "" | /*) ;; *) PASSWORD_FILE=$(pwd)/$PASSWORD_FILE ;; esac
 	case $BT_BIN in "" | /*) ;; *) BT_BIN=$(pwd)/$BT_BIN ;; esac
+	case $TLS_CA in "" | /*) ;; *) TLS_CA=$(pwd)/$TLS_CA ;; esac
 	L=$W/layout
 	ZSTD=$(tool zstd) || ZSTD=zstd
 	GPG=$(tool gpg) || GPG=""

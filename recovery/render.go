@@ -26,6 +26,9 @@ type ScriptParams struct {
 	// signs every object; both empty in passphrase mode or unsealed.
 	SignerFingerprint string
 	SignerPublicKey   string
+	// TLSCA is the PEM bundle (remote.tls_ca) that verifies an FTPS server
+	// with a private CA; every fetch tool of the script gets it.
+	TLSCA string
 	// BinarySHA256 pins the static backtory uploaded beside the script;
 	// empty when none is.
 	BinarySHA256 string
@@ -87,6 +90,7 @@ func Render(w io.Writer, p ScriptParams) error {
 		{"BT_HOST", p.Host}, {"BT_URL", p.RemoteURL}, {"BT_USER", p.RemoteUser},
 		{"BT_SEALED", sealed}, {"BT_FPR", p.SignerFingerprint}, {"BT_BINARY_SHA256", p.BinarySHA256},
 		{"BT_LAYOUT_SET", p.LayoutSet}, {"BT_DEFAULT_SOURCE", p.Sources[0].Name}, {"BT_TOOL", p.Tool},
+		{"BT_CA", map[bool]string{true: "1", false: "0"}[p.TLSCA != ""]},
 	} {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], shQuote(kv[1]))
 	}
@@ -100,6 +104,8 @@ func Render(w io.Writer, p ScriptParams) error {
 	}
 	b.WriteString(heredocEnd + "\n}\n\n# The public key that signs every object.\nbt_pubkey() {\n\tcat <<'" + heredocEnd + "'\n")
 	b.WriteString(withNewline(p.SignerPublicKey))
+	b.WriteString(heredocEnd + "\n}\n\n# The CA that verifies the FTPS server (remote.tls_ca), if one was configured.\nbt_ca() {\n\tcat <<'" + heredocEnd + "'\n")
+	b.WriteString(withNewline(p.TLSCA))
 	b.WriteString(heredocEnd + "\n}\n\n")
 	fmt.Fprintf(&b, "# The layout of %s captured with set %s: layout.conf and raw captures.\n", p.Host, p.LayoutSet)
 	b.WriteString("bt_layout() {\n")
@@ -150,6 +156,9 @@ func (p *ScriptParams) check() error {
 	if strings.Contains(p.SignerPublicKey, "PRIVATE KEY") {
 		return errors.New("the signer key is a secret key: only the public key may go into the script")
 	}
+	if p.TLSCA != "" && (!strings.Contains(p.TLSCA, "-----BEGIN CERTIFICATE-----") || strings.Contains(p.TLSCA, "PRIVATE KEY")) {
+		return errors.New("tls_ca: not a PEM bundle of certificates only")
+	}
 	if p.Layout == nil {
 		return errors.New("no layout")
 	}
@@ -161,7 +170,7 @@ func (p *ScriptParams) check() error {
 			return fmt.Errorf("layout file %s is binary", n)
 		}
 	}
-	all := p.SignerPublicKey + "\n" + string(p.Layout.Conf())
+	all := p.SignerPublicKey + "\n" + p.TLSCA + "\n" + string(p.Layout.Conf())
 	for _, c := range p.Layout.Files {
 		all += "\n" + c
 	}

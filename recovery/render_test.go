@@ -132,3 +132,24 @@ func TestPlanMapAndSkip(t *testing.T) {
 		t.Errorf("option after a path: %v\n%s", err, out)
 	}
 }
+
+// TestPlanDecodesEveryEscape: a source path with a newline, a tab, a DEL
+// and a literal "%41" reaches recover.sh escaped and comes out whole.
+func TestPlanDecodesEveryEscape(t *testing.T) {
+	p := sampleParams()
+	path := "/srv/new\nline\ttab\x7fdel %41 100% é"
+	p.Sources[1].Path = path
+	f := renderTo(t, p)
+	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}} {
+		bin := testenv.NeedTool(t, sh[0])
+		cmd := exec.Command(bin, append(sh[1:], f, "plan")...)
+		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s plan: %v\n%s", sh[0], err, out)
+		}
+		if want := "source data (" + path + "): "; !strings.Contains(string(out), want) {
+			t.Errorf("%s plan: no %q in\n%s", sh[0], want, out)
+		}
+	}
+}

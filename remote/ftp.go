@@ -287,6 +287,9 @@ func newFTP(u *url.URL, cfg Config, log *slog.Logger) (*FTP, error) {
 		if cfg.TLSCA != "" || cfg.TLSInsecure {
 			return nil, errors.New("tls_ca or tls_insecure_skip_verify is set but the url is ftp:// (unencrypted); use ftps:// or ftps+implicit://")
 		}
+		if pw != "" {
+			log.Warn("remote: the url is ftp:// (unencrypted): the password crosses the network in clear, and anyone on the path can read and change what is stored; use ftps:// (explicit TLS) or ftps+implicit://", "server", u.Hostname())
+		}
 	case SchemeFTPSImplicit:
 		p.implicit = true
 		if port == "" {
@@ -331,7 +334,19 @@ func readPassword(file string) (string, error) {
 	if file == "" {
 		return os.Getenv(PasswordEnv), nil
 	}
-	b, err := os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("password file %s has mode %04o, readable by group or others; run: chmod 600 %s", file, perm, file)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return "", fmt.Errorf("password file: %w", err)
 	}
@@ -366,11 +381,7 @@ func tlsConfig(host string, cfg Config, log *slog.Logger) (*tls.Config, error) {
 	return conf, nil
 }
 
-func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
-	return c.String()
-}
+func redact(u *url.URL) string { return RedactURL(u.String()) }
 
 func (f *FTP) abs(clean string) string { return path.Join(f.root, clean) }
 

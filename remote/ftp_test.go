@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,8 @@ func TestFTPConformance(t *testing.T) {
 func TestFTPConfigErrors(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	check(t, os.WriteFile(pw, []byte("secret\n"), 0o600))
+	open := filepath.Join(t.TempDir(), "pw-open")
+	check(t, os.WriteFile(open, []byte("secret\n"), 0o644))
 	t.Setenv(remote.PasswordEnv, "")
 	tests := []struct {
 		name string
@@ -63,6 +66,7 @@ func TestFTPConfigErrors(t *testing.T) {
 		{"tls_ca with plain ftp", remote.Config{URL: "ftp://127.0.0.1:1/b", User: "u", PasswordFile: pw, TLSCA: pw}, "use ftps://"},
 		{"tls_ca not PEM", remote.Config{URL: "ftps://127.0.0.1:1/b", User: "u", PasswordFile: pw, TLSCA: pw}, "no PEM certificate"},
 		{"query", remote.Config{URL: "ftp://127.0.0.1:1/b?x=1", User: "u", PasswordFile: pw}, "query"},
+		{"password file readable by others", remote.Config{URL: "ftps://127.0.0.1:1/b", User: "u", PasswordFile: open}, "mode 0644, readable by group or others; run: chmod 600"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +76,30 @@ func TestFTPConfigErrors(t *testing.T) {
 				t.Fatalf("the error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestPlainFTPWarnsOfThePassword: a password sent over plain ftp:// is
+// a warning at every Open, and only there.
+func TestPlainFTPWarnsOfThePassword(t *testing.T) {
+	defer remote.SetFTPBackoff(time.Millisecond)()
+	t.Setenv(remote.PasswordEnv, "secret")
+	for _, tc := range []struct {
+		url, user string
+		warns     bool
+	}{
+		{"ftp://127.0.0.1:1/b", "u", true},
+		{"ftp://127.0.0.1:1/b", "anonymous", true},
+		{"ftps://127.0.0.1:1/b", "u", false},
+	} {
+		var log bytes.Buffer
+		remote.Open(context.Background(), remote.Config{URL: tc.url, User: tc.user, Retries: 1}, slog.New(slog.NewTextHandler(&log, nil)))
+		if got := strings.Contains(log.String(), "crosses the network in clear"); got != tc.warns {
+			t.Errorf("%s: warned=%v, want %v:\n%s", tc.url, got, tc.warns, log.String())
+		}
+		if strings.Contains(log.String(), "secret") {
+			t.Errorf("the log shows the password:\n%s", log.String())
+		}
 	}
 }
 

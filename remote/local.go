@@ -26,7 +26,7 @@ type Local struct {
 
 func openLocal(_ context.Context, u *url.URL, cfg Config, _ *slog.Logger) (Backend, error) {
 	if u.Host != "" && u.Host != "localhost" {
-		return nil, &ConfigError{fmt.Errorf("remote url %q: a file:// url needs an absolute path (file:///srv/backups)", u.String())}
+		return nil, &ConfigError{fmt.Errorf("remote url %q: a file:// url needs an absolute path (file:///srv/backups)", u.Redacted())}
 	}
 	l, err := NewLocal(u.Path)
 	if err != nil && !isNoSpace(err) {

@@ -100,11 +100,16 @@ func registerScheme(scheme string, o opener) { openers[scheme] = o }
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("remote url %q: %w", cfg.URL, err)}
+		// url.Error repeats the whole url, password included: keep its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, &ConfigError{fmt.Errorf("remote url %q: %w", RedactURL(cfg.URL), err)}
 	}
 	o, ok := openers[u.Scheme]
 	if !ok {
-		return nil, &ConfigError{fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", cfg.URL, u.Scheme, strings.Join(Schemes(), ", "))}
+		return nil, &ConfigError{fmt.Errorf("remote url %q: unsupported scheme %q (want %s)", RedactURL(cfg.URL), u.Scheme, strings.Join(Schemes(), ", "))}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -121,6 +126,33 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// RedactURL returns raw with the password of its user info replaced by
+// "xxxxx", also when raw does not parse as a URL: every error or log line
+// that shows a remote URL shows it through RedactURL.
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Opaque == "" {
+		return u.Redacted()
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + 3
+	}
+	rest := raw[start:]
+	end := len(rest)
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		end = j
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return raw
+	}
+	user, _, hasPW := strings.Cut(rest[:at], ":")
+	if !hasPW {
+		return raw
+	}
+	return raw[:start] + user + ":xxxxx" + rest[at:]
+}
 
 // Schemes lists the URL schemes Open accepts.
 func Schemes() []string {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/backtory/backtory/internal/childenv"
 )
 
 // mountEntry is one line of /proc/self/mountinfo.
@@ -147,7 +149,7 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1")
+	cmd.Env = childenv.Environ("LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1")
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), fmt.Errorf("%s %s: %s", name, strings.Join(args, " "), toolMessage(stderr.String(), err))
 	}

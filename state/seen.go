@@ -1,6 +1,9 @@
 package state
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,13 +12,23 @@ import (
 )
 
 // Seen returns the newest set id this host wrote or saw of a source, or ""
-// when there is none (or it cannot be read).
-func (d *Dir) Seen(host, source string) string {
-	raw, err := os.ReadFile(d.SeenFile(host, source))
-	if err != nil {
-		return ""
+// when it has no record of one. A record that cannot be read, or is empty,
+// is an error (saying how to reset it): the rollback check fails closed.
+// Whether a non-empty record is a set id is the caller's to check.
+func (d *Dir) Seen(host, source string) (string, error) {
+	p := d.SeenFile(host, source)
+	raw, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
 	}
-	return strings.TrimSpace(string(raw))
+	if err != nil {
+		return "", fmt.Errorf("the record of the newest set seen of %s: %w (if the remote is known good, delete %s to record its newest set anew)", source, err, p)
+	}
+	id := strings.TrimSpace(string(raw))
+	if id == "" {
+		return "", fmt.Errorf("the record of the newest set seen of %s, %s, is empty: refusing to run without the rollback check (if the remote is known good, delete %s to record its newest set anew)", source, p, p)
+	}
+	return id, nil
 }
 
 // SeenFile is the file that keeps what Seen returns; deleting it restarts

@@ -58,22 +58,32 @@ func TestRuns(t *testing.T) {
 
 func TestSeen(t *testing.T) {
 	d := New(t.TempDir())
-	if got := d.Seen("h", "root"); got != "" {
-		t.Errorf("Seen before any set = %q", got)
+	if got, err := d.Seen("h", "root"); got != "" || err != nil {
+		t.Errorf("Seen before any set = %q, %v", got, err)
 	}
 	for _, id := range []string{"full-20260101T000000Z", "diff-20260102T000000Z"} {
 		if err := d.Remember("h", "root", id); err != nil {
 			t.Fatal(err)
 		}
-		if got := d.Seen("h", "root"); got != id {
-			t.Errorf("Seen = %q, want %q", got, id)
+		if got, err := d.Seen("h", "root"); got != id || err != nil {
+			t.Errorf("Seen = %q, %v, want %q", got, err, id)
 		}
 	}
 	if b, _ := os.ReadFile(d.SeenFile("h", "root")); string(b) != "diff-20260102T000000Z\n" {
 		t.Errorf("seen file holds %q", b)
 	}
-	if d.SeenFile("h", "root") != filepath.Join(d.Root(), "seen", "h", "root") || d.Seen("h", "data") != "" {
+	if got, err := d.Seen("h", "data"); d.SeenFile("h", "root") != filepath.Join(d.Root(), "seen", "h", "root") || got != "" || err != nil {
 		t.Errorf("SeenFile %s", d.SeenFile("h", "root"))
+	}
+	// An empty or unreadable record fails closed, saying how to reset it.
+	os.WriteFile(d.SeenFile("h", "root"), []byte("\n"), 0o600)
+	if _, err := d.Seen("h", "root"); err == nil || !strings.Contains(err.Error(), "is empty") || !strings.Contains(err.Error(), "delete "+d.SeenFile("h", "root")) {
+		t.Errorf("empty record: %v", err)
+	}
+	os.Remove(d.SeenFile("h", "root"))
+	os.Mkdir(d.SeenFile("h", "root"), 0o700)
+	if _, err := d.Seen("h", "root"); err == nil || !strings.Contains(err.Error(), "delete "+d.SeenFile("h", "root")) {
+		t.Errorf("unreadable record: %v", err)
 	}
 }
 

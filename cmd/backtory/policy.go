@@ -28,5 +28,9 @@ func decide(ctx context.Context, cfg *Config, r *archive.Repository, force polic
 // checkRollback refuses a remote whose newest set of r's source is older
 // than the newest this host wrote or saw.
 func checkRollback(ctx context.Context, st *state.Dir, r *archive.Repository) error {
-	return policy.CheckRollback(ctx, r, r.Source, st.Seen(r.Host, r.Source), st.SeenFile(r.Host, r.Source))
+	seen, err := st.Seen(r.Host, r.Source)
+	if err != nil {
+		return err
+	}
+	return policy.CheckRollback(ctx, r, r.Source, seen, st.SeenFile(r.Host, r.Source))
 }

@@ -102,6 +102,9 @@ func (s *session) publisher() *recovery.Publisher {
 			Sealed: s.sealer != nil, Tool: "backtory " + version,
 		},
 	}
+	if ca, err := os.ReadFile(s.cfg.Remote.TLSCA); s.cfg.Remote.TLSCA != "" && err == nil {
+		p.Params.TLSCA = string(ca) // the rescue system verifies the FTPS server with it too
+	}
 	for i := range s.cfg.Sources {
 		src := &s.cfg.Sources[i]
 		p.Sources = append(p.Sources, recovery.PublishedSource{

@@ -64,6 +64,7 @@ func runRestore(ctx context.Context, st streams, args []string) (err error) {
 			log.Warn(msg, "path", path)
 		},
 		Progress: g.progress.Update,
+		Notice:   func(msg string) { log.Warn(msg) },
 	})
 	g.progress.Done()
 	if errors.Is(err, archive.ErrNotEmpty) {

@@ -91,6 +91,18 @@ func TestTamper(t *testing.T) {
 		{"newest set removed (rollback)", func() {
 			os.RemoveAll(r.setDir(r.diff))
 		}, nil, "rolled back", 1},
+		{"garbled record of the newest set seen", func() {
+			seen, _ := filepath.Glob(filepath.Join(r.dir, "state", "seen", "*", "*"))
+			for _, f := range seen {
+				os.WriteFile(f, []byte("\x00garbage"), 0o600)
+			}
+		}, nil, "is garbled", 1},
+		{"empty record of the newest set seen", func() {
+			seen, _ := filepath.Glob(filepath.Join(r.dir, "state", "seen", "*", "*"))
+			for _, f := range seen {
+				os.WriteFile(f, nil, 0o600)
+			}
+		}, nil, "is empty: refusing to run without the rollback check", 1},
 		{"wrong decryption key", func() {
 			raw, _ := os.ReadFile(r.cfg)
 			s := strings.ReplaceAll(string(raw), filepath.Join(r.dir, "etc/keys/host"), otherKey)

@@ -1,11 +1,11 @@
 #!/bin/bash
 # Installs what the recovery tests run: the shells recover.sh must work
 # under (dash, busybox sh), shellcheck, the stock restore path (gpg,
-# gpg-agent, zstd, GNU tar, rdiff) and sfdisk/lsblk/wipefs/mkswap/dumpe2fs,
+# gpg-agent, zstd, GNU tar, rdiff; curl, wget and lftp to fetch) and sfdisk/lsblk/wipefs/mkswap/dumpe2fs,
 # which test/vm/bmr copies into the VM. Idempotent; fast when all is present.
 set -eu
 want="dash:dash busybox:busybox shellcheck:shellcheck gpg:gpg gpg-agent:gpg-agent gpgconf:gpgconf zstd:zstd
-tar:tar rdiff:rdiff sfdisk:fdisk lsblk:util-linux wipefs:util-linux mkswap:util-linux dumpe2fs:e2fsprogs"
+tar:tar rdiff:rdiff lftp:lftp curl:curl wget:wget sfdisk:fdisk lsblk:util-linux wipefs:util-linux mkswap:util-linux dumpe2fs:e2fsprogs"
 missing=""
 for pair in $want; do
 	cmd=${pair%%:*}
