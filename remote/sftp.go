@@ -240,8 +240,8 @@ func Fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }
 
 func openSFTP(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
 	s, err := newSFTP(u, cfg, log)
-	if err != nil {
-		return nil, fmt.Errorf("remote %s: %w", redact(u), err)
+	if err != nil { // the url, the user, the key: nothing a retry can fix
+		return nil, &ConfigError{fmt.Errorf("remote %s: %w", redact(u), err)}
 	}
 	policy := RetryPolicy{Attempts: cfg.Retries, Backoff: sftpBackoff, MaxBackoff: maxBackoff, Transient: sftpTransient}
 	if policy.Attempts <= 0 {

@@ -24,7 +24,7 @@ func TestCronLikeRun(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
 	os.Mkdir(src, 0o755)
-	big := make([]byte, 32<<20)
+	big := make([]byte, 96<<20) // read long enough for waitOpen to see it open
 	rand.Read(big)
 	os.WriteFile(filepath.Join(src, "a-big"), big, 0o644)
 	victim := filepath.Join(src, "b-victim")
@@ -69,7 +69,7 @@ func TestCronLikeRun(t *testing.T) {
 	lf, _ := os.ReadFile(logFile)
 	for _, re := range []string{
 		`(?m)^\S+ backtory: warning: ` + regexp.QuoteMeta(warning) + ` source="root"$`,
-		`(?m)^\S+ backtory: backup done source="root" set="full-\S+" kind="full" why="there is no full yet" files=1 changed=0 bytes=33554432 read=33554432 stored=\d+ seconds=[0-9.]+ warnings=1$`,
+		`(?m)^\S+ backtory: backup done source="root" set="full-\S+" kind="full" why="there is no full yet" files=1 changed=0 bytes=100663296 read=100663296 stored=\d+ seconds=[0-9.]+ warnings=1$`,
 		`(?m)^\S+ backtory: warning: backup done with warnings err="backup done with 1 warning: ` + regexp.QuoteMeta(warning) + `"$`,
 	} {
 		if !regexp.MustCompile(re).Match(lf) {

@@ -233,10 +233,11 @@ func TestSFTPBackupServerCrash(t *testing.T) {
 				if code == 0 || !strings.Contains(stderr, "cannot connect to the SFTP server") {
 					t.Fatalf("backup with sshd gone: exit %d: %q", code, stderr)
 				}
-				for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
-					if !strings.HasPrefix(l, "backtory: ") {
-						t.Errorf("the failure is not one line:\n%s", stderr)
-					}
+				// The error is one line: the last, with no timestamp (the
+				// log lines before it carry theirs).
+				lines := strings.Split(strings.TrimSpace(stderr), "\n")
+				if last := lines[len(lines)-1]; !strings.HasPrefix(last, "backtory: ") || !strings.Contains(last, "cannot connect to the SFTP server") {
+					t.Errorf("the failure is not one line:\n%s", stderr)
 				}
 				srv.Launch()
 				if _, out, _ := backtoryOut(t, "list", "--config", cfg); strings.Contains(out, "full-") {
