@@ -21,7 +21,7 @@ options:
   --map OLD=NEW          restore disk OLD onto disk NEW (sda=vda or /dev/sda=/dev/nvme0n1)
   --skip DISK            leave a recorded disk alone (the disk the backups are on, say)
   --url URL              the remote root (default: $BT_URL)
-  --fetch METHOD         fetch with this only: curl, wget, lftp, busybox-wget, busybox-ftpget
+  --fetch METHOD         fetch with this only: curl, wget, lftp, busybox-wget, busybox-ftpget, sftp, scp
                          (repeatable; default: the first of them this system has)
   --user USER            remote user (default: ${BT_USER:-none}); password from
   --password-file FILE   or the environment variable BACKTORY_REMOTE_PASSWORD
