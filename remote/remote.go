@@ -1,5 +1,5 @@
 // Package remote stores backup objects on a remote: a local directory
-// (file://) or an FTP/FTPS server. Every backend implements Backend and
+// (file://), an FTP/FTPS server or an S3-compatible object store. Every backend implements Backend and
 // passes the conformance suite in remote/remotetest.
 //
 // A backend does one attempt per operation and declares what it can do
@@ -79,6 +79,12 @@ type Config struct {
 	Timeout      time.Duration `yaml:"timeout"`     // per network operation; 0 means the backend's default
 	Connections  int           `yaml:"connections"` // parallel uploads; 0 means the backend's default
 	Retries      int           `yaml:"retries"`     // attempts for transient errors; 0 means the default
+
+	// S3 (s3:// and s3+http://).
+	Region          string `yaml:"region"`           // "" lets the store say (us-east-1 for most)
+	Addressing      string `yaml:"addressing"`       // "path" or "virtual" (bucket.host); "" picks virtual for AWS, path elsewhere
+	CredentialsFile string `yaml:"credentials_file"` // AWS format, mode 0600; or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+	PartSize        int64  `yaml:"part_size"`        // bytes per multipart part and per upload's buffer; 0 means 16 MiB
 }
 
 // connections is Capabilities.Connections for cfg.

@@ -43,9 +43,14 @@ type retrying struct {
 }
 
 func (r *retrying) Put(ctx context.Context, name string, src io.Reader) error {
+	return r.put(ctx, name, src, r.b.Put)
+}
+
+// put runs one of the backend's uploads (Put or Create) with retries.
+func (r *retrying) put(ctx context.Context, name string, src io.Reader, upload func(context.Context, string, io.Reader) error) error {
 	rewind, src := rewinder(src)
 	for attempt := 1; ; attempt++ {
-		err := r.b.Put(ctx, name, src)
+		err := upload(ctx, name, src)
 		if err == nil || !r.p.again(ctx, attempt, err) {
 			return err
 		}

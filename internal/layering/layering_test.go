@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/testenv":             nil,
 	"internal/treecmp":             {"internal/testenv"},
 	"internal/ftptest":             {"internal/testenv", "remote"},
+	"internal/s3test":              {"internal/testenv", "remote"},
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }
