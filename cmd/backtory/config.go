@@ -37,6 +37,7 @@ type Config struct {
 	Policy      policy.Config `yaml:"policy"`
 	Hooks       hooks.Set     `yaml:"hooks"`
 	MetricsFile string        `yaml:"metrics_file"` // Prometheus textfile written after each backup
+	CopyTo      remote.Config `yaml:"copy_to"`      // the second remote of `backtory copy`
 
 	path string     // the file it was read from
 	root *yaml.Node // for line numbers of semantic errors
