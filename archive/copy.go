@@ -247,4 +247,3 @@ func (c *Copier) readSmall(ctx context.Context, b remote.Backend, name string) (
 	}
 	return data, nil
 }
-
