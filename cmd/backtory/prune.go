@@ -21,9 +21,10 @@ const leftoverGrace = 24 * time.Hour
 
 func runPrune(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
-	var dryRun bool
+	var dryRun, all bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
+	allHostsFlag(fs, &all)
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be deleted, delete nothing")
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
@@ -35,7 +36,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	defer ses.Close()
 	cfg, b := ses.cfg, ses.b
 	log := ses.log
-	srcs, err := g.sources(cfg)
+	targets, err := ses.targets(ctx, &g, all)
 	if err != nil {
 		return err
 	}
@@ -50,8 +51,9 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		verb = "would delete"
 	}
 	now := time.Now()
-	for _, s := range srcs {
-		r := ses.reader(s)
+	for _, tg := range targets {
+		name := tg.name(all)
+		r := ses.readerOf(tg)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
@@ -60,7 +62,7 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		for _, id := range ids {
 			m, _, err := r.Manifest(ctx, id)
 			if err != nil {
-				return fmt.Errorf("prune %s: %w (refusing to prune around a set it cannot read)", s.Name, err)
+				return fmt.Errorf("prune %s: %w (refusing to prune around a set it cannot read)", name, err)
 			}
 			set := policy.Set{ID: id, Kind: m.Kind, Time: m.Started}
 			if m.Base != nil {
@@ -70,13 +72,13 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 		}
 		drop := policy.ChoosePrune(sets, cfg.Policy.KeepFulls, rules, now)
 		for _, d := range drop {
-			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			fmt.Fprintf(st.stdout, "%s %s/%s: %s\n", verb, name, d.ID, d.Why)
 			if !dryRun {
 				if err := r.DeleteSet(ctx, d.ID); err != nil {
 					return err
 				}
 				if d.Kind == archive.KindFull {
-					ses.state.RemoveCache(cfg.Host, s.Name, d.ID)
+					ses.state.RemoveCache(tg.host, tg.src.Name, d.ID)
 				}
 			}
 		}

@@ -14,9 +14,10 @@ func init() {
 func runVerify(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var setID string
-	var deep bool
+	var deep, all bool
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	g.register(fs)
+	allHostsFlag(fs, &all)
 	fs.StringVar(&setID, "set", "", "verify only this set")
 	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
 	if err := st.parseFlags(fs, args); err != nil {
@@ -27,15 +28,15 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer ses.Close()
-	cfg := ses.cfg
 	log := ses.log
-	srcs, err := g.sources(cfg)
+	targets, err := ses.targets(ctx, &g, all)
 	if err != nil {
 		return err
 	}
 	checked := 0
-	for _, s := range srcs {
-		r := ses.reader(s)
+	for _, tg := range targets {
+		name := tg.name(all)
+		r := ses.readerOf(tg)
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
@@ -49,23 +50,23 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 				return err
 			}
 			if err := r.Verify(ctx, m, deep); err != nil {
-				return fmt.Errorf("verify %s/%s: %w", s.Name, id, err)
+				return fmt.Errorf("verify %s/%s: %w", name, id, err)
 			}
 			if setID != "" && m.Base != nil {
 				// One point in time: its full must be there and intact too.
 				bm, hash, err := r.Manifest(ctx, m.Base.ID)
 				if err != nil {
-					return fmt.Errorf("verify %s/%s: its full: %w", s.Name, id, err)
+					return fmt.Errorf("verify %s/%s: its full: %w", name, id, err)
 				}
 				if hash != m.Base.ManifestSHA256 {
-					return fmt.Errorf("verify %s/%s: the full %s on the remote is not the one it was taken against", s.Name, id, m.Base.ID)
+					return fmt.Errorf("verify %s/%s: the full %s on the remote is not the one it was taken against", name, id, m.Base.ID)
 				}
 				if err := r.Verify(ctx, bm, deep); err != nil {
-					return fmt.Errorf("verify %s/%s: its full: %w", s.Name, id, err)
+					return fmt.Errorf("verify %s/%s: its full: %w", name, id, err)
 				}
 			}
 			checked++
-			log.Info("set verified", "source", s.Name, "set", id, "deep", deep)
+			log.Info("set verified", "source", name, "set", id, "deep", deep)
 		}
 	}
 	if setID != "" && checked == 0 {
