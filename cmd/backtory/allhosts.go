@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/archive/seal"
 )
 
 // target is one host's source that list, verify or prune acts on.
@@ -61,7 +62,29 @@ func (s *session) targets(ctx context.Context, g *globals, all bool) ([]target, 
 	return out, nil
 }
 
-// readerOf returns the repository of a target's sets.
-func (s *session) readerOf(t target) *archive.Repository {
-	return &archive.Repository{Backend: s.b, SpoolDir: s.spool, Host: t.host, Source: t.src.Name, Sealer: s.sealer}
+// readerOf returns the repository of a target's sets. Another host's sets
+// are opened with the same keys but expect that host's signature: its
+// fingerprint in host_signers (a host can write only its own history).
+func (s *session) readerOf(t target) (*archive.Repository, error) {
+	r := &archive.Repository{Backend: s.b, SpoolDir: s.spool, Host: t.host, Source: t.src.Name, Sealer: s.sealer}
+	enc := s.cfg.Encryption
+	if t.host == s.cfg.Host || enc == nil || enc.Mode == seal.ModePassphrase {
+		return r, nil
+	}
+	fpr, ok := s.cfg.HostSigners[t.host]
+	if !ok {
+		return nil, usagef("%s: host %s: no entry in host_signers (the fingerprint of the key that signs its sets; docs/fleet.md)", s.cfg.path, t.host)
+	}
+	c := *enc
+	if c.SigningKey != "" { // this config's own key opens, it does not sign here
+		c.DecryptionKeys = append(append([]string(nil), c.DecryptionKeys...), c.SigningKey)
+		c.SigningKey = ""
+	}
+	c.SignerFingerprint = fpr
+	box, err := seal.New(c)
+	if err != nil {
+		return nil, usagef("%s: host_signers: %s: %v", s.cfg.path, t.host, err)
+	}
+	r.Sealer = box
+	return r, nil
 }

@@ -49,7 +49,10 @@ func runList(ctx context.Context, st streams, args []string) error {
 	}
 	rows := []setRow{}
 	for _, tg := range targets {
-		r := ses.readerOf(tg)
+		r, err := ses.readerOf(tg)
+		if err != nil {
+			return err
+		}
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

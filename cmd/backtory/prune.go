@@ -53,7 +53,10 @@ func runPrune(ctx context.Context, st streams, args []string) error {
 	now := time.Now()
 	for _, tg := range targets {
 		name := tg.name(all)
-		r := ses.readerOf(tg)
+		r, err := ses.readerOf(tg)
+		if err != nil {
+			return err
+		}
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err

@@ -36,7 +36,10 @@ func runVerify(ctx context.Context, st streams, args []string) error {
 	checked := 0
 	for _, tg := range targets {
 		name := tg.name(all)
-		r := ses.readerOf(tg)
+		r, err := ses.readerOf(tg)
+		if err != nil {
+			return err
+		}
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
