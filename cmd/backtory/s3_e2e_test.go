@@ -153,6 +153,8 @@ func TestS3StoreFull(t *testing.T) {
 	cl.MakeBucket("bk")
 	src := randomTree(t, 12, 1<<20)
 	cfg := s3Config(t, cl, s3test.Admin, "bk", src, "")
+	raw, _ := os.ReadFile(cfg)
+	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "retries: 8", "retries: 3", 1)), 0o600)
 	code, stderr := backtory(t, "backup", "--config", cfg)
 	if code != exitFailed || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 		t.Fatalf("backup into a full store: exit %d, stderr %q; want exit 1 and one line", code, stderr)
