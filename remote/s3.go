@@ -118,7 +118,7 @@ func (s *S3) Get(ctx context.Context, name string, off int64) (io.ReadCloser, er
 		if obj != nil {
 			obj.Close()
 		}
-		if off > 0 && errCode(err) == "InvalidRange" {
+		if off > 0 && (errCode(err) == "InvalidRange" || minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable) {
 			// A range starting at the end: empty if the object is that long.
 			if info, serr := s.Stat(ctx, name); serr == nil && info.Size == off {
 				return io.NopCloser(bytes.NewReader(nil)), nil

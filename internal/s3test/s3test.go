@@ -132,7 +132,8 @@ func Start(t testing.TB, c Config) *Cluster {
 	conf := filepath.Join(dir, "s3.json")
 	cl.writeIdentities(conf)
 	cl.Gateway = cl.proc("s3", cl.S3Port, []string{"s3", "-port=" + strconv.Itoa(cl.S3Port), "-port.grpc=" + strconv.Itoa(ports[11]),
-		"-filer=" + fmt.Sprintf("127.0.0.1:%d.%d", fp, fg), "-config=" + conf, "-ip.bind=127.0.0.1", "-ip=127.0.0.1"})
+		"-filer=" + fmt.Sprintf("127.0.0.1:%d.%d", fp, fg), "-config=" + conf, "-ip.bind=127.0.0.1", "-ip=127.0.0.1",
+		"-port.iceberg=0", "-port.lance=0"})
 	cl.Gateway.Launch()
 	cl.waitReady()
 	return cl
