@@ -91,9 +91,9 @@ func waitObjects(t *testing.T, cl *s3test.Cluster, bucket string, done <-chan st
 
 func TestS3BackupRestore(t *testing.T) {
 	cl := s3test.Start(t, s3test.Config{})
-	cl.MakeBucket("bk")
+	cl.MakeBucket("bkt")
 	src := sampleTree(t, 0)
-	cfg := s3Config(t, cl, s3test.Admin, "bk", src, "")
+	cfg := s3Config(t, cl, s3test.Admin, "bkt", src, "")
 	mustRun(t, "backup", "--config", cfg)
 	if err := os.WriteFile(filepath.Join(src, "added-after-full"), []byte("new\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestS3BackupRestore(t *testing.T) {
 	mustRun(t, "restore", "--config", cfg, "--to", out)
 	assertSameTree(t, src, out)
 	mustRun(t, "verify", "--config", cfg)
-	if n := manifests(t, cl, "bk"); n != 2 {
+	if n := manifests(t, cl, "bkt"); n != 2 {
 		t.Fatalf("%d sets in the bucket, want 2", n)
 	}
 }
@@ -113,7 +113,7 @@ func TestS3BackupRestore(t *testing.T) {
 func TestS3Faults(t *testing.T) {
 	reader := s3test.Identity{Name: "reader", AccessKey: "backtoryreader", SecretKey: "reader-secret", Actions: []string{"Read", "List"}}
 	cl := s3test.Start(t, s3test.Config{Identities: []s3test.Identity{reader}})
-	cl.MakeBucket("bk")
+	cl.MakeBucket("bkt")
 	src := sampleTree(t, 0)
 	wrong := s3test.Identity{Name: "wrong", AccessKey: s3test.Admin.AccessKey, SecretKey: "not-the-secret"}
 	unknown := s3test.Identity{Name: "unknown", AccessKey: "nosuchkey", SecretKey: "x"}
@@ -123,10 +123,10 @@ func TestS3Faults(t *testing.T) {
 		bucket string
 		want   string
 	}{
-		{"wrong secret", wrong, "bk", "secret key is wrong"},
-		{"unknown key", unknown, "bk", "does not know this access key"},
+		{"wrong secret", wrong, "bkt", "secret key is wrong"},
+		{"unknown key", unknown, "bkt", "does not know this access key"},
 		{"missing bucket", s3test.Admin, "nosuchbucket", `bucket "nosuchbucket" does not exist`},
-		{"no write permission", reader, "bk", "access denied"},
+		{"no write permission", reader, "bkt", "access denied"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,7 +139,7 @@ func TestS3Faults(t *testing.T) {
 			if last := lines[len(lines)-1]; !strings.HasPrefix(last, "backtory: ") || !strings.Contains(last, tc.want) {
 				t.Fatalf("the error is not one line: %q", stderr)
 			}
-			if n := manifests(t, cl, "bk"); n != 0 {
+			if n := manifests(t, cl, "bkt"); n != 0 {
 				t.Fatalf("%d sets committed", n)
 			}
 		})
@@ -150,9 +150,9 @@ func TestS3Faults(t *testing.T) {
 // run fails in one line and commits nothing.
 func TestS3StoreFull(t *testing.T) {
 	cl := s3test.Start(t, s3test.Config{VolumeSizeLimitMB: 1, MaxVolumes: 2})
-	cl.MakeBucket("bk")
+	cl.MakeBucket("bkt")
 	src := randomTree(t, 12, 1<<20)
-	cfg := s3Config(t, cl, s3test.Admin, "bk", src, "")
+	cfg := s3Config(t, cl, s3test.Admin, "bkt", src, "")
 	raw, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "retries: 8", "retries: 3", 1)), 0o600)
 	code, stderr := backtory(t, "backup", "--config", cfg)
@@ -160,7 +160,7 @@ func TestS3StoreFull(t *testing.T) {
 		t.Fatalf("backup into a full store: exit %d, stderr %q; want exit 1 and one line", code, stderr)
 	}
 	t.Logf("the error: %s", stderr)
-	if n := manifests(t, cl, "bk"); n != 0 {
+	if n := manifests(t, cl, "bkt"); n != 0 {
 		t.Fatalf("%d sets committed into a full store", n)
 	}
 }
@@ -170,10 +170,10 @@ func TestS3StoreFull(t *testing.T) {
 // verify passes.
 func TestS3VolumeServerKilled(t *testing.T) {
 	cl := s3test.Start(t, s3test.Config{})
-	cl.MakeBucket("bk")
+	cl.MakeBucket("bkt")
 	src := randomTree(t, 24, 1<<20)
-	cfg := s3Config(t, cl, s3test.Admin, "bk", src, "")
-	code, stderr := faultMidRun(t, cl, "bk", cfg, func() { cl.Volumes[1].Kill() })
+	cfg := s3Config(t, cl, s3test.Admin, "bkt", src, "")
+	code, stderr := faultMidRun(t, cl, "bkt", cfg, func() { cl.Volumes[1].Kill() })
 	if code != exitOK {
 		t.Fatalf("backup with a volume server killed: exit %d\n%s", code, stderr)
 	}
@@ -187,10 +187,10 @@ func TestS3VolumeServerKilled(t *testing.T) {
 // the backend retries, and the run succeeds.
 func TestS3GatewayRestarted(t *testing.T) {
 	cl := s3test.Start(t, s3test.Config{})
-	cl.MakeBucket("bk")
+	cl.MakeBucket("bkt")
 	src := randomTree(t, 24, 1<<20)
-	cfg := s3Config(t, cl, s3test.Admin, "bk", src, "")
-	code, stderr := faultMidRun(t, cl, "bk", cfg, func() {
+	cfg := s3Config(t, cl, s3test.Admin, "bkt", src, "")
+	code, stderr := faultMidRun(t, cl, "bkt", cfg, func() {
 		cl.Gateway.Kill()
 		time.Sleep(time.Second)
 		cl.Gateway.Launch()

@@ -190,6 +190,9 @@ func (cl *Cluster) MakeBucket(name string) {
 		if err = cl.Client(Admin).MakeBucket(ctx, name, minio.MakeBucketOptions{}); err == nil {
 			return
 		}
+		if r := minio.ToErrorResponse(err); r.StatusCode == 0 && r.Code == "" || r.StatusCode >= 400 && r.StatusCode < 500 {
+			break // a bad name, or no answer: not worth waiting for
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	cl.t.Fatalf("make bucket %s: %v", name, err)
