@@ -427,6 +427,10 @@ func (s *S3) explain(err error) error {
 	if resp.StatusCode == http.StatusInsufficientStorage {
 		return &s3Error{"the store is full: " + resp.Message, err}
 	}
+	if resp.StatusCode >= 500 {
+		// SeaweedFS, for one, answers a full store with a plain 500.
+		return &s3Error{fmt.Sprintf("the store failed (%d %s): %s", resp.StatusCode, code, resp.Message), err}
+	}
 	if isCertError(err) {
 		return &s3Error{"the store's TLS certificate is not trusted (set remote.tls_ca to its CA): " + err.Error(), err}
 	}

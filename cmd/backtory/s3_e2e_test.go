@@ -30,7 +30,10 @@ func s3Config(t *testing.T, cl *s3test.Cluster, id s3test.Identity, bucket, src,
 		"sources:\n  - name: root\n    path: " + src + "\n" +
 		"remote:\n  url: " + rc.URL + "\n  credentials_file: " + rc.CredentialsFile +
 		"\n  addressing: path\n  timeout: 20s\n  retries: 8\n  part_size: 5242880\n" +
-		"volume_size: 2MiB\n" + extra
+		"volume_size: 2MiB\nencryption:\n  mode: passphrase\n  passphrase_file: " + filepath.Join(dir, "pass") + "\n" + extra
+	if err := os.WriteFile(filepath.Join(dir, "pass"), []byte("s3 test passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +216,17 @@ func faultMidRun(t *testing.T, cl *s3test.Cluster, bucket, cfg string, fault fun
 	go func() {
 		defer wg.Done()
 		defer close(done)
-		code, _, stderr = backtoryOut(t, "backup", "--config", cfg, "--verbose")
+		code, _, stderr = backtoryOut(t, "backup", "--config", cfg, "--verbose", "--log-format", "json")
 	}()
 	waitObjects(t, cl, bucket, done)
 	fault()
+	select {
+	case <-done:
+		t.Log("the backup ended while the fault was injected")
+	default:
+		t.Log("the fault was injected while the backup ran")
+	}
 	wg.Wait()
+	t.Logf("retries logged: %d", strings.Count(stderr, "retrying"))
 	return code, stderr
 }
