@@ -50,7 +50,10 @@ func TestFleet(t *testing.T) {
 	dir := t.TempDir()
 	key := func(name string) (pub, sec, fpr string) {
 		pub, sec = filepath.Join(dir, name+".pub.asc"), filepath.Join(dir, name+".sec.asc")
-		out := mustRun(t, "key", "generate", "--name", "backtory "+name, "--public", pub, "--secret", sec)
+		code, out, stderr := backtoryOut(t, "key", "generate", "--name", "backtory "+name, "--public", pub, "--secret", sec)
+		if code != 0 {
+			t.Fatalf("key generate: %s", stderr)
+		}
 		fpr = strings.Fields(strings.TrimPrefix(out, "fingerprint "))[0]
 		return pub, sec, fpr
 	}
@@ -162,8 +165,8 @@ func TestFleet(t *testing.T) {
 	if all := listSets(t, "--config", admin, "--all-hosts"); len(all) != 3*n {
 		t.Fatalf("list --all-hosts: %d sets, want %d", len(all), 3*n)
 	}
-	if out := mustRun(t, "verify", "--config", admin, "--all-hosts"); !strings.Contains(out, fmt.Sprintf("%d sets verified", 3*n)) {
-		t.Fatalf("verify --all-hosts: %s", out)
+	if _, out, stderr := backtoryOut(t, "verify", "--config", admin, "--all-hosts"); !strings.Contains(out, fmt.Sprintf("%d sets verified", 3*n)) {
+		t.Fatalf("verify --all-hosts: %s%s", out, stderr)
 	}
 	mustRun(t, "prune", "--config", admin, "--all-hosts")
 	all := listSets(t, "--config", admin, "--all-hosts")
