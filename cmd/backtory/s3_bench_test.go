@@ -64,7 +64,7 @@ func BenchmarkS3Peers(b *testing.B) {
 		return nil
 	}
 	restic := func(args ...string) error {
-		cmd := exec.Command("restic", append([]string{"-r", "s3:http://" + cl.Endpoint() + "/restic", "--no-cache"}, args...)...)
+		cmd := exec.Command("restic", append([]string{"-r", "s3:http://" + cl.Endpoint() + "/restic", "--cache-dir", filepath.Join(dir, "restic-cache")}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3test.Admin.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3test.Admin.SecretKey,
 			"RESTIC_PASSWORD=bench passphrase", "GOMAXPROCS=2")
 		if out, err := cmd.CombinedOutput(); err != nil {
