@@ -118,7 +118,7 @@ func (s *S3) Get(ctx context.Context, name string, off int64) (io.ReadCloser, er
 		if obj != nil {
 			obj.Close()
 		}
-		if off > 0 && (errCode(err) == "InvalidRange" || minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable) {
+		if off > 0 && (errCode(err) == "InvalidRange" || s3Response(err).StatusCode == http.StatusRequestedRangeNotSatisfiable) {
 			// A range starting at the end: empty if the object is that long.
 			if info, serr := s.Stat(ctx, name); serr == nil && info.Size == off {
 				return io.NopCloser(bytes.NewReader(nil)), nil
@@ -403,7 +403,7 @@ func (e *s3Error) Unwrap() error { return e.err }
 // explain turns the store's answers into one-line errors; a missing
 // object wraps fs.ErrNotExist.
 func (s *S3) explain(err error) error {
-	resp := minio.ToErrorResponse(err)
+	resp := s3Response(err)
 	code := resp.Code
 	switch code {
 	case "NoSuchKey", "NotFound":
@@ -438,7 +438,15 @@ func (s *S3) explain(err error) error {
 }
 
 // errCode is the S3 error code of err, "" for a network error.
-func errCode(err error) string { return minio.ToErrorResponse(err).Code }
+func errCode(err error) string { return s3Response(err).Code }
+
+// s3Response is the store's answer inside err (wrapped or not), or the
+// zero ErrorResponse for a network error.
+func s3Response(err error) minio.ErrorResponse {
+	var resp minio.ErrorResponse
+	errors.As(err, &resp)
+	return resp
+}
 
 // s3Transient reports whether an S3 failure may pass if tried again: a
 // network failure, a timeout, or the store's 5xx, 408 and 429 answers.
@@ -450,7 +458,7 @@ func s3Transient(err error) bool {
 	if errors.As(err, &re) || IsNotExist(err) || errors.Is(err, fs.ErrExist) || isCertError(err) {
 		return false
 	}
-	resp := minio.ToErrorResponse(err)
+	resp := s3Response(err)
 	switch {
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
 		return resp.StatusCode != http.StatusInsufficientStorage && resp.StatusCode != http.StatusNotImplemented

@@ -3,10 +3,17 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/backtory/backtory/remote"
 )
@@ -85,4 +92,29 @@ func FuzzParseS3Credentials(f *testing.F) {
 			t.Fatalf("accepted keys without an id or secret: %+v", k)
 		}
 	})
+}
+
+func TestS3Transient(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("put x: %w", err) }
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"500", wrap(minio.ErrorResponse{StatusCode: 500, Code: "InternalError"}), true},
+		{"503 slow down", wrap(minio.ErrorResponse{StatusCode: 503, Code: "SlowDown"}), true},
+		{"429", wrap(minio.ErrorResponse{StatusCode: 429}), true},
+		{"507 full", wrap(minio.ErrorResponse{StatusCode: 507}), false},
+		{"403", wrap(minio.ErrorResponse{StatusCode: 403, Code: "AccessDenied"}), false},
+		{"404", wrap(minio.ErrorResponse{StatusCode: 404, Code: "NoSuchBucket"}), false},
+		{"connection refused", wrap(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), true},
+		{"unexpected EOF", wrap(io.ErrUnexpectedEOF), true},
+		{"cancelled", wrap(context.Canceled), false},
+		{"not found", wrap(fs.ErrNotExist), false},
+	}
+	for _, tc := range tests {
+		if got := remote.S3Transient(tc.err); got != tc.want {
+			t.Errorf("%s: transient = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
