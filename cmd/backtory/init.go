@@ -34,11 +34,13 @@ sources:
     snapshot: none
     exclude: ["/proc/**", "/sys/**", "/dev/**", "/run/**", "/tmp/**", "/var/tmp/**", "/var/cache/**"]
 
-# Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md).
+# Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md),
+# s3://endpoint/bucket/prefix (docs/s3.md).
 remote:
   url: {{.Remote}}
   # user: backup
   # password_file: /etc/backtory/ftp.pass
+  # credentials_file: /etc/backtory/s3.credentials   # s3://, mode 0600
 
 # Every object is compressed, then encrypted to all recipients and signed by
 # the host key (docs/sealing.md). Add an offline admin key to recipients so
