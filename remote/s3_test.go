@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -64,5 +65,43 @@ func TestS3CreateNeverOverwrites(t *testing.T) {
 	defer rc.Close()
 	if got, _ := io.ReadAll(rc); string(got) != "first" {
 		t.Fatalf("the object holds %q, want \"first\"", got)
+	}
+}
+
+// TestS3TLS: s3:// speaks https and verifies the gateway against tls_ca;
+// without it, or with another CA, Open fails in one line.
+func TestS3TLS(t *testing.T) {
+	cl := s3test.Start(t, s3test.Config{TLS: true})
+	cl.MakeBucket("tls")
+	ctx := context.Background()
+	cfg := cl.RemoteConfig(s3test.Admin, "tls", "p")
+	cfg.URL = fmt.Sprintf("s3://127.0.0.1:%d/tls/p", cl.HTTPSPort)
+	for _, tc := range []struct{ name, ca, want string }{
+		{"system roots", "", "not trusted"},
+		{"other CA", cl.OtherCA, "not trusted"},
+		{"its CA", cl.CAFile, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			c.TLSCA = tc.ca
+			c.Retries = 1
+			b, err := remote.Open(ctx, c, nil)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("Open = %v, want one line containing %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if err := b.Put(ctx, "x", strings.NewReader("over TLS")); err != nil {
+				t.Fatal(err)
+			}
+			if info, err := b.Stat(ctx, "x"); err != nil || info.Size != 8 {
+				t.Fatalf("Stat = %+v, %v", info, err)
+			}
+		})
 	}
 }

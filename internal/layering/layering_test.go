@@ -28,8 +28,9 @@ var allowed = map[string][]string{
 	"internal/atomicfile":          nil,
 	"internal/testenv":             nil,
 	"internal/treecmp":             {"internal/testenv"},
-	"internal/ftptest":             {"internal/testenv", "remote"},
-	"internal/s3test":              {"internal/testenv", "remote"},
+	"internal/ftptest":             {"internal/testcerts", "internal/testenv", "remote"},
+	"internal/s3test":              {"internal/testcerts", "internal/testenv", "remote"},
+	"internal/testcerts":           nil,
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/backtory/backtory/internal/testcerts"
 	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/remote"
 )
@@ -51,17 +52,23 @@ type Config struct {
 	// test.
 	VolumeSizeLimitMB int
 	MaxVolumes        int
+	// TLS makes the gateway serve https too, on HTTPSPort, with a
+	// certificate for 127.0.0.1 signed by CAFile (internal/testcerts).
+	TLS bool
 }
 
 // Cluster is a running SeaweedFS cluster.
 type Cluster struct {
-	Dir     string // data, configuration, logs
-	S3Port  int
-	Volumes []*Proc // the three volume servers
-	Gateway *Proc   // the S3 gateway
-	procs   []*Proc
-	t       testing.TB
-	ids     []Identity
+	Dir       string // data, configuration, logs
+	S3Port    int
+	HTTPSPort int     // with Config.TLS
+	CAFile    string  // with Config.TLS: the CA of the gateway's certificate
+	OtherCA   string  // with Config.TLS: an unrelated CA
+	Volumes   []*Proc // the three volume servers
+	Gateway   *Proc   // the S3 gateway
+	procs     []*Proc
+	t         testing.TB
+	ids       []Identity
 }
 
 // Proc is one weed process.
@@ -108,7 +115,7 @@ func Start(t testing.TB, c Config) *Cluster {
 		}
 		os.RemoveAll(dir)
 	})
-	ports := freePorts(t, 12)
+	ports := freePorts(t, 13)
 	master := fmt.Sprintf("127.0.0.1:%d.%d", ports[0], ports[1])
 	common := []string{"-ip=127.0.0.1", "-ip.bind=127.0.0.1"}
 	mdir := cl.mkdir("master")
@@ -134,6 +141,11 @@ func Start(t testing.TB, c Config) *Cluster {
 	cl.Gateway = cl.proc("s3", cl.S3Port, []string{"s3", "-port=" + strconv.Itoa(cl.S3Port), "-port.grpc=" + strconv.Itoa(ports[11]),
 		"-filer=" + fmt.Sprintf("127.0.0.1:%d.%d", fp, fg), "-config=" + conf, "-ip.bind=127.0.0.1", "-ip=127.0.0.1",
 		"-port.iceberg=0", "-port.lance=0"})
+	if c.TLS {
+		certs := testcerts.Get(t)
+		cl.HTTPSPort, cl.CAFile, cl.OtherCA = ports[12], certs.CAFile, certs.OtherCAFile
+		cl.Gateway.argv = append(cl.Gateway.argv, "-port.https="+strconv.Itoa(cl.HTTPSPort), "-cert.file="+certs.CertFile, "-key.file="+certs.KeyFile)
+	}
 	cl.Gateway.Launch()
 	cl.waitReady()
 	return cl
