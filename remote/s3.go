@@ -212,22 +212,9 @@ func openS3(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Back
 	if policy.Attempts <= 0 {
 		policy.Attempts = DefaultS3Retries
 	}
-	// Ask for the bucket now, so a wrong address, key or bucket is
-	// reported before any work is done.
-	var exists bool
-	err = policy.do(ctx, log, "connect", "", func() (err error) {
-		exists, err = s.c.BucketExists(ctx, s.bucket)
-		return err
-	})
-	if err == nil && !exists {
-		err = fmt.Errorf("bucket %q does not exist (create it on the store first)", s.bucket)
-	} else if err != nil {
-		err = s.explain(err)
-	}
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("remote %s: %w", redact(u), err)
-	}
+	// No request yet: a wrong address, key or bucket fails the first
+	// operation, inside the run that needs it, so that a backup records it
+	// as its failure (status, on_failure hooks) like any other.
 	return WithRetry(s, policy, log), nil
 }
 

@@ -136,7 +136,7 @@ func TestS3Faults(t *testing.T) {
 			cfg := s3Config(t, cl, tc.id, tc.bucket, src, "")
 			code, stderr := backtory(t, "backup", "--config", cfg)
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			if code != exitFailed && code != exitUsage || !strings.Contains(stderr, tc.want) {
+			if code != exitFailed || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("backup: exit %d, stderr %q; want exit 1 and %q", code, stderr, tc.want)
 			}
 			if last := lines[len(lines)-1]; !strings.HasPrefix(last, "backtory: ") || !strings.Contains(last, tc.want) {
@@ -144,6 +144,11 @@ func TestS3Faults(t *testing.T) {
 			}
 			if n := manifests(t, cl, "bkt"); n != 0 {
 				t.Fatalf("%d sets committed", n)
+			}
+			// Reported as any failed run: status says so, and exits 1.
+			code, out, _ := backtoryOut(t, "status", "--config", cfg)
+			if code != exitFailed || !strings.HasPrefix(out, "root: failure") {
+				t.Fatalf("status after the fault: exit %d, %q", code, out)
 			}
 		})
 	}
@@ -165,6 +170,9 @@ func TestS3StoreFull(t *testing.T) {
 	t.Logf("the error: %s", stderr)
 	if n := manifests(t, cl, "bkt"); n != 0 {
 		t.Fatalf("%d sets committed into a full store", n)
+	}
+	if code, out, _ := backtoryOut(t, "status", "--config", cfg); code != exitFailed || !strings.HasPrefix(out, "root: failure") {
+		t.Fatalf("status after a full store: exit %d, %q", code, out)
 	}
 }
 
