@@ -74,7 +74,8 @@ func Hosts(ctx context.Context, b remote.Backend) ([]string, error) {
 }
 
 // CopySource copies every complete set of host/source, oldest first, so
-// that a differential never arrives before its full.
+// that a differential never arrives before its full, then the objects
+// beside the sets.
 func (c *Copier) CopySource(ctx context.Context, host, source string, st *CopyStats) error {
 	dir := SourceDir(host, source)
 	infos, err := c.Src.List(ctx, dir)
@@ -94,6 +95,23 @@ func (c *Copier) CopySource(ctx context.Context, host, source string, st *CopySt
 	})
 	for _, id := range ids {
 		if err := c.copySet(ctx, SetDir(host, source, id), st); err != nil {
+			return err
+		}
+	}
+	// After the sets: recover.sh names the newest.
+	return c.copyBeside(ctx, dir, infos, st)
+}
+
+// copyBeside copies the objects beside the sets (recover.sh, the static
+// binary and their signatures), replacing older copies: they change with
+// every run, and a copy that can be recovered from needs them.
+func (c *Copier) copyBeside(ctx context.Context, dir string, infos []remote.Info, st *CopyStats) error {
+	for _, i := range infos {
+		if i.IsDir || remote.IsTemp(i.Name) {
+			continue
+		}
+		name := objectPath(dir, i.Name)
+		if err := c.copyObject(ctx, name, i.Size, st); err != nil {
 			return err
 		}
 	}

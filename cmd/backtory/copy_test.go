@@ -143,3 +143,21 @@ func TestCopyLocal(t *testing.T) {
 		t.Fatalf("copy over a different set: exit %d, %s", code, stderr)
 	}
 }
+
+// TestCopyBeside: recover.sh and its signature, beside the sets, are copied
+// too, and replaced when they change.
+func TestCopyBeside(t *testing.T) {
+	dir := t.TempDir()
+	src := sampleTree(t, 0)
+	second := filepath.Join(dir, "second")
+	cfg := writeConfig(t, dir, src, "copy_to:\n  url: file://"+second+"\n")
+	mustRun(t, "backup", "--config", cfg)
+	first := filepath.Join(dir, "remote/testhost/root/recover.sh")
+	os.WriteFile(first, []byte("#!/bin/sh\n# one\n"), 0o644)
+	mustRun(t, "copy", "--config", cfg)
+	os.WriteFile(first, []byte("#!/bin/sh\n# two, longer\n"), 0o644)
+	mustRun(t, "copy", "--config", cfg)
+	if b, err := os.ReadFile(filepath.Join(second, "testhost/root/recover.sh")); err != nil || string(b) != "#!/bin/sh\n# two, longer\n" {
+		t.Fatalf("recover.sh at the copy: %q, %v", b, err)
+	}
+}
