@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/backtory/backtory/remote"
 )
@@ -173,10 +174,8 @@ func (c *Copier) copySet(ctx context.Context, dir string, st *CopyStats) error {
 	} else if !remote.IsNotExist(err) {
 		return err
 	}
-	for _, o := range rest {
-		if err := c.copyObject(ctx, objectPath(dir, o.Name), o.Size, st); err != nil {
-			return err
-		}
+	if err := c.copyAll(ctx, dir, rest, st); err != nil {
+		return err
 	}
 	err = remote.Create(ctx, c.Dst, mname, bytes.NewReader(want))
 	if errors.Is(err, fs.ErrExist) {
@@ -192,6 +191,48 @@ func (c *Copier) copySet(ctx context.Context, dir string, st *CopyStats) error {
 	st.Bytes += int64(len(want))
 	c.log().Info("copy: set copied", "set", dir)
 	return nil
+}
+
+// copyAll copies objects of dir, as many at once as both backends take
+// uploads (Capabilities.Connections), and stops at the first failure.
+func (c *Copier) copyAll(ctx context.Context, dir string, objs []remote.Info, st *CopyStats) error {
+	n := min(c.Src.Capabilities().Connections, c.Dst.Capabilities().Connections, len(objs))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan remote.Info)
+	var mu sync.Mutex // guards st and first
+	var first error
+	var wg sync.WaitGroup
+	for range max(n, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				var one CopyStats
+				err := c.copyObject(ctx, objectPath(dir, o.Name), o.Size, &one)
+				mu.Lock()
+				st.Objects += one.Objects
+				st.Bytes += one.Bytes
+				if err != nil && first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, o := range objs {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- o
+	}
+	close(work)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // copyObject copies one object through the spool, unless the destination
