@@ -96,6 +96,16 @@ func (r *retrying) Close() error { return r.b.Close() }
 
 func (r *retrying) Capabilities() Capabilities { return r.b.Capabilities() }
 
+// policyFor is a network backend's policy: cfg.Retries attempts, or
+// defaultAttempts when it is not set.
+func policyFor(cfg Config, defaultAttempts int, backoff time.Duration, transient func(error) bool) RetryPolicy {
+	p := RetryPolicy{Attempts: cfg.Retries, Backoff: backoff, MaxBackoff: maxBackoff, Transient: transient}
+	if p.Attempts <= 0 {
+		p.Attempts = defaultAttempts
+	}
+	return p
+}
+
 // do runs op until it succeeds or fails for good.
 func (p RetryPolicy) do(ctx context.Context, log *slog.Logger, what, name string, op func() error) error {
 	for attempt := 1; ; attempt++ {

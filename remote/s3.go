@@ -203,19 +203,15 @@ func (s *S3) Close() error {
 // a failed Put starts over (an aborted multipart upload keeps nothing).
 func (s *S3) Capabilities() Capabilities { return Capabilities{Connections: s.conns} }
 
-func openS3(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
+func openS3(_ context.Context, u *url.URL, cfg Config, log *slog.Logger) (Backend, error) {
 	s, err := newS3(u, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("remote %s: %w", redact(u), err)
 	}
-	policy := RetryPolicy{Attempts: cfg.Retries, Backoff: s3Backoff, MaxBackoff: maxBackoff, Transient: s3Transient}
-	if policy.Attempts <= 0 {
-		policy.Attempts = DefaultS3Retries
-	}
 	// No request yet: a wrong address, key or bucket fails the first
 	// operation, inside the run that needs it, so that a backup records it
 	// as its failure (status, on_failure hooks) like any other.
-	return WithRetry(s, policy, log), nil
+	return WithRetry(s, policyFor(cfg, DefaultS3Retries, s3Backoff, s3Transient), log), nil
 }
 
 func newS3(u *url.URL, cfg Config, log *slog.Logger) (*S3, error) {
