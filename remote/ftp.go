@@ -230,10 +230,7 @@ func openFTP(ctx context.Context, u *url.URL, cfg Config, log *slog.Logger) (Bac
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("remote %s: %w", redact(u), err)}
 	}
-	policy := RetryPolicy{Attempts: cfg.Retries, Backoff: ftpBackoff, MaxBackoff: maxBackoff, Transient: ftpTransient}
-	if policy.Attempts <= 0 {
-		policy.Attempts = DefaultFTPRetries
-	}
+	policy := policyFor(cfg, DefaultFTPRetries, ftpBackoff, ftpTransient)
 	// Connect once now, so a wrong address, password or certificate is
 	// reported before any work is done.
 	err = policy.do(ctx, log, "connect", "", func() error {

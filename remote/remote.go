@@ -1,6 +1,7 @@
 // Package remote stores backup objects on a remote: a local directory
-// (file://), an FTP/FTPS server or an SFTP server. Every backend implements Backend and
-// passes the conformance suite in remote/remotetest.
+// (file://), an FTP/FTPS server, an SFTP server or an S3-compatible object
+// store. Every backend implements Backend and passes the conformance suite
+// in remote/remotetest.
 //
 // A backend does one attempt per operation and declares what it can do
 // (Capabilities). Retrying transient failures is WithRetry's job, a
@@ -83,6 +84,11 @@ type Config struct {
 	// SFTP (sftp://user@host[:port]/path).
 	SSHKey     string `yaml:"ssh_key"`     // private key file (mode 0600, no passphrase); else the ssh-agent at SSH_AUTH_SOCK
 	KnownHosts string `yaml:"known_hosts"` // the server's host key, OpenSSH format; default /etc/backtory/known_hosts
+	// S3 (s3:// and s3+http://).
+	Region          string `yaml:"region"`           // "" lets the store say (us-east-1 for most)
+	Addressing      string `yaml:"addressing"`       // "path" or "virtual" (bucket.host); "" picks virtual for AWS, path elsewhere
+	CredentialsFile string `yaml:"credentials_file"` // AWS format, mode 0600; or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+	PartSize        int64  `yaml:"part_size"`        // bytes per multipart part and per upload's buffer; 0 means 16 MiB
 }
 
 // connections is Capabilities.Connections for cfg.

@@ -43,9 +43,14 @@ type retrying struct {
 }
 
 func (r *retrying) Put(ctx context.Context, name string, src io.Reader) error {
+	return r.put(ctx, name, src, r.b.Put)
+}
+
+// put runs one of the backend's uploads (Put or Create) with retries.
+func (r *retrying) put(ctx context.Context, name string, src io.Reader, upload func(context.Context, string, io.Reader) error) error {
 	rewind, src := rewinder(src)
 	for attempt := 1; ; attempt++ {
-		err := r.b.Put(ctx, name, src)
+		err := upload(ctx, name, src)
 		if err == nil || !r.p.again(ctx, attempt, err) {
 			return err
 		}
@@ -90,6 +95,16 @@ func (r *retrying) Delete(ctx context.Context, name string) error {
 func (r *retrying) Close() error { return r.b.Close() }
 
 func (r *retrying) Capabilities() Capabilities { return r.b.Capabilities() }
+
+// policyFor is a network backend's policy: cfg.Retries attempts, or
+// defaultAttempts when it is not set.
+func policyFor(cfg Config, defaultAttempts int, backoff time.Duration, transient func(error) bool) RetryPolicy {
+	p := RetryPolicy{Attempts: cfg.Retries, Backoff: backoff, MaxBackoff: maxBackoff, Transient: transient}
+	if p.Attempts <= 0 {
+		p.Attempts = defaultAttempts
+	}
+	return p
+}
 
 // do runs op until it succeeds or fails for good.
 func (p RetryPolicy) do(ctx context.Context, log *slog.Logger, what, name string, op func() error) error {

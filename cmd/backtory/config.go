@@ -39,6 +39,10 @@ type Config struct {
 	Hooks       hooks.Set     `yaml:"hooks"`
 	MetricsFile string        `yaml:"metrics_file"` // Prometheus textfile written after each backup
 
+	// A second remote and a fleet (docs/fleet.md).
+	CopyTo      remote.Config     `yaml:"copy_to"`      // the remote `backtory copy` copies to
+	HostSigners map[string]string `yaml:"host_signers"` // --all-hosts: each host's signing key fingerprint
+
 	path string     // the file it was read from
 	root *yaml.Node // for line numbers of semantic errors
 }

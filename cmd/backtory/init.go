@@ -38,12 +38,13 @@ sources:
     exclude: [{{.Exclude}}]
 
 # Where the sets go: file:///dir, ftp://host/dir, ftps://host/dir (docs/ftp.md),
-# sftp://user@host/dir (docs/sftp.md).
+# sftp://user@host/dir (docs/sftp.md), s3://endpoint/bucket/prefix (docs/s3.md).
 remote:
   url: {{.Remote}}
   # user: backup
   # password_file: /etc/backtory/ftp.pass
   # ssh_key: /etc/backtory/ssh/id_ed25519   # sftp; then: backtory remote trust
+  # credentials_file: /etc/backtory/s3.credentials   # s3://, mode 0600
 
 # Every object is compressed, then encrypted to all recipients and signed by
 # the host key (docs/sealing.md). Add an offline admin key to recipients so

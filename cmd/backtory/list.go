@@ -16,6 +16,7 @@ func init() {
 
 // setRow is one line of `backtory list`.
 type setRow struct {
+	Host        string    `json:"host"`
 	Source      string    `json:"source"`
 	ID          string    `json:"id"`
 	Kind        string    `json:"kind"`
@@ -29,10 +30,11 @@ type setRow struct {
 
 func runList(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
-	var asJSON bool
+	var asJSON, all bool
 	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
 	g.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	allHostsFlag(fs, &all)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,14 +43,16 @@ func runList(ctx context.Context, st streams, args []string) error {
 		return err
 	}
 	defer ses.Close()
-	cfg := ses.cfg
-	srcs, err := g.sources(cfg)
+	targets, err := ses.targets(ctx, &g, all)
 	if err != nil {
 		return err
 	}
 	rows := []setRow{}
-	for _, s := range srcs {
-		r := ses.repository(s)
+	for _, tg := range targets {
+		r, err := ses.repositoryOf(tg)
+		if err != nil {
+			return err
+		}
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
@@ -58,7 +62,7 @@ func runList(ctx context.Context, st streams, args []string) error {
 			if err != nil {
 				return err
 			}
-			row := setRow{Source: s.Name, ID: m.ID, Kind: string(m.Kind), Time: m.Started, Files: m.Stats.Files,
+			row := setRow{Host: tg.host, Source: tg.name(all), ID: m.ID, Kind: string(m.Kind), Time: m.Started, Files: m.Stats.Files,
 				Bytes: m.Stats.Bytes, StoredBytes: m.Stats.StoredBytes, Sealed: m.Sealed}
 			if m.Base != nil {
 				row.Base = m.Base.ID

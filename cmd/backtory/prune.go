@@ -22,9 +22,10 @@ const leftoverGrace = 24 * time.Hour
 
 func runPrune(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
-	var dryRun, asJSON bool
+	var dryRun, asJSON, all bool
 	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
 	g.register(fs)
+	allHostsFlag(fs, &all)
 	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be kept and deleted, and why; delete nothing")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout instead of lines (see docs/json.md)")
 	if err := st.parseFlags(fs, args); err != nil {
@@ -38,7 +39,7 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 	defer ses.Close()
 	cfg, b := ses.cfg, ses.b
 	log := ses.log
-	srcs, err := g.sources(cfg)
+	targets, err := ses.targets(ctx, &g, all)
 	if err != nil {
 		return err
 	}
@@ -60,18 +61,22 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 		fmt.Fprintf(out, "%s %d files (%s) that interrupted runs left in %s\n", verb, l.Files, humanBytes(l.Bytes), cfg.StateDir)
 	}
 	now := time.Now()
-	for _, s := range srcs {
-		r := ses.repository(s)
+	for _, tg := range targets {
+		name := tg.name(all)
+		r, err := ses.repositoryOf(tg)
+		if err != nil {
+			return err
+		}
 		ids, err := r.SetIDs(ctx)
 		if err != nil {
 			return err
 		}
-		res := pruneJSON{Source: s.Name, DryRun: dryRun, Sets: len(ids), Kept: []prunedSet{}, Deleted: []prunedSet{}, Leftovers: []prunedExtra{}}
+		res := pruneJSON{Source: name, DryRun: dryRun, Sets: len(ids), Kept: []prunedSet{}, Deleted: []prunedSet{}, Leftovers: []prunedExtra{}}
 		var sets []policy.Set
 		for _, id := range ids {
 			m, _, err := r.Manifest(ctx, id)
 			if err != nil {
-				return fmt.Errorf("prune %s: %w (refusing to prune around a set it cannot read)", s.Name, err)
+				return fmt.Errorf("prune %s: %w (refusing to prune around a set it cannot read)", name, err)
 			}
 			set := policy.Set{ID: id, Kind: m.Kind, Time: m.Started}
 			if m.Base != nil {
@@ -82,19 +87,19 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 		drop, keep := policy.PlanPrune(sets, cfg.Policy.KeepFulls, rules, now)
 		for _, k := range keep {
 			if dryRun {
-				fmt.Fprintf(out, "would keep %s/%s: %s\n", s.Name, k.ID, k.Why)
+				fmt.Fprintf(out, "would keep %s/%s: %s\n", name, k.ID, k.Why)
 			}
 			res.Kept = append(res.Kept, prunedSet{Set: k.ID, Why: k.Why})
 		}
 		for _, d := range drop {
-			fmt.Fprintf(out, "%s %s/%s: %s\n", verb, s.Name, d.ID, d.Why)
+			fmt.Fprintf(out, "%s %s/%s: %s\n", verb, name, d.ID, d.Why)
 			res.Deleted = append(res.Deleted, prunedSet{Set: d.ID, Why: d.Why})
 			if !dryRun {
 				if err := r.DeleteSet(ctx, d.ID); err != nil {
 					return err
 				}
 				if d.Kind == archive.KindFull {
-					ses.state.RemoveCache(cfg.Host, s.Name, d.ID)
+					ses.state.RemoveCache(tg.host, tg.src.Name, d.ID)
 				}
 			}
 		}
@@ -118,7 +123,7 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 				}
 			}
 		}
-		log.Info("prune done", "source", s.Name, "dry_run", dryRun, "sets", res.Sets,
+		log.Info("prune done", "source", name, "dry_run", dryRun, "sets", res.Sets,
 			"deleted", len(res.Deleted), "leftovers", len(res.Leftovers))
 		if asJSON {
 			if err := writeJSON(st.stdout, res); err != nil {

@@ -18,9 +18,10 @@ func init() {
 func runVerify(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var setID string
-	var deep, asJSON bool
+	var deep, asJSON, all bool
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	g.register(fs)
+	allHostsFlag(fs, &all)
 	fs.StringVar(&setID, "set", "", "verify only this set")
 	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
@@ -33,16 +34,17 @@ func runVerify(ctx context.Context, st streams, args []string) (err error) {
 	}
 	defer func() { err = g.finish("verify", err) }()
 	defer ses.Close()
-	srcs, err := g.sources(ses.cfg)
+	targets, err := ses.targets(ctx, &g, all)
 	if err != nil {
 		return err
 	}
 	checked := 0
 	var damaged []string
-	for _, s := range srcs {
-		res := verifyJSON{Source: s.Name, Deep: deep, Damaged: []verifyDamaged{}}
+	for _, tg := range targets {
+		name := tg.name(all)
+		res := verifyJSON{Source: name, Deep: deep, Damaged: []verifyDamaged{}}
 		started := time.Now()
-		err := verifySource(ctx, ses, &g, s, setID, deep, &res)
+		err := verifySource(ctx, ses, &g, tg, name, setID, deep, &res)
 		res.Seconds = time.Since(started).Round(time.Millisecond).Seconds()
 		if asJSON {
 			if werr := writeJSON(st.stdout, res); err == nil {
@@ -54,7 +56,7 @@ func runVerify(ctx context.Context, st streams, args []string) (err error) {
 		}
 		checked += res.Checked + len(res.Damaged)
 		for _, d := range res.Damaged {
-			damaged = append(damaged, s.Name+"/"+d.Set)
+			damaged = append(damaged, name+"/"+d.Set)
 		}
 	}
 	if setID != "" && checked == 0 {
@@ -69,11 +71,14 @@ func runVerify(ctx context.Context, st streams, args []string) (err error) {
 	return nil
 }
 
-// verifySource checks the sets of one source (only setID when set): every
+// verifySource checks the sets of one target (a source, or another host's) (only setID when set): every
 // one, each damaged set recorded in res and logged, the others counted.
 // It fails only when the sets cannot be listed or the run is interrupted.
-func verifySource(ctx context.Context, ses *session, g *globals, s *Source, setID string, deep bool, res *verifyJSON) error {
-	r := ses.repository(s)
+func verifySource(ctx context.Context, ses *session, g *globals, tg target, name, setID string, deep bool, res *verifyJSON) error {
+	r, err := ses.repositoryOf(tg)
+	if err != nil {
+		return err
+	}
 	ids, err := r.SetIDs(ctx)
 	if err != nil {
 		return err
@@ -89,11 +94,11 @@ func verifySource(ctx context.Context, ses *session, g *globals, s *Source, setI
 			}
 			bad[id] = true
 			res.damaged(id, err)
-			ses.log.Error("set damaged", "source", s.Name, "set", id, "err", err)
+			ses.log.Error("set damaged", "source", name, "set", id, "err", err)
 			continue
 		}
 		res.Checked++
-		ses.log.Info("set verified", "source", s.Name, "set", id, "deep", deep)
+		ses.log.Info("set verified", "source", name, "set", id, "deep", deep)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backtory/backtory/internal/testcerts"
 	"github.com/backtory/backtory/internal/testenv"
 	"github.com/backtory/backtory/remote"
 )
@@ -92,7 +93,7 @@ func Start(t testing.TB, c Config) *Server {
 	if err != nil {
 		testenv.Missing(t, "the user "+User, "run test/deps/ftp.sh")
 	}
-	certs := testCerts(t)
+	certs := testcerts.Get(t)
 	// Not t.TempDir: its parent is private, and User must reach Data.
 	dir, err := os.MkdirTemp("", "backtory-ftp-")
 	if err != nil {
@@ -101,7 +102,7 @@ func Start(t testing.TB, c Config) *Server {
 	s := &Server{
 		Config: c, Dir: dir, Data: filepath.Join(dir, "data"),
 		PasswordFile: filepath.Join(dir, "password"),
-		CAFile:       certs.caFile, OtherCAFile: certs.otherCAFile,
+		CAFile:       certs.CAFile, OtherCAFile: certs.OtherCAFile,
 		t: t,
 	}
 	t.Cleanup(func() {
@@ -134,7 +135,7 @@ func Start(t testing.TB, c Config) *Server {
 			"--login", "unix", "--noanonymous", "--dontresolve", "--minuid", "1000",
 			"--maxclientsperip", "100", "--maxclientsnumber", "100"}
 		if c.Mode == Explicit {
-			s.argv = append(s.argv, "--tls", "3", "--certfile", certs.pureFTPdPEM)
+			s.argv = append(s.argv, "--tls", "3", "--certfile", certs.KeyAndCertFile)
 		}
 	}
 	s.Launch()
@@ -292,7 +293,7 @@ func (s *Server) SignalSessions(sig syscall.Signal) int {
 	return n
 }
 
-func (s *Server) vsftpdConf(c *certFiles) string {
+func (s *Server) vsftpdConf(c *testcerts.Files) string {
 	write := "YES"
 	if s.ReadOnly {
 		write = "NO"
@@ -339,7 +340,7 @@ ssl_sslv3=NO
 ssl_tlsv1=NO
 require_ssl_reuse=YES
 ssl_ciphers=HIGH
-`, c.certFile, c.keyFile)
+`, c.CertFile, c.KeyFile)
 	if s.Mode == Implicit {
 		conf += "implicit_ssl=YES\n"
 	}

@@ -29,8 +29,10 @@ var allowed = map[string][]string{
 	"internal/testenv":             nil,
 	"internal/childenv":            nil,
 	"internal/treecmp":             {"internal/testenv"},
-	"internal/ftptest":             {"internal/testenv", "remote"},
+	"internal/ftptest":             {"internal/testcerts", "internal/testenv", "remote"},
 	"internal/sshtest":             {"internal/testenv", "internal/ftptest", "remote"},
+	"internal/s3test":              {"internal/testcerts", "internal/testenv", "remote"},
+	"internal/testcerts":           nil,
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }

@@ -1,4 +1,7 @@
-package ftptest
+// Package testcerts makes TLS certificates for the test servers
+// (internal/ftptest, internal/s3test): a CA, a server certificate it signed
+// for 127.0.0.1 only (so "localhost" is a wrong name), and an unrelated CA.
+package testcerts
 
 import (
 	"crypto/ecdsa"
@@ -18,43 +21,42 @@ import (
 	"time"
 )
 
-// certFiles are a test CA, a server certificate it signed for 127.0.0.1
-// only (so "localhost" is a wrong name), and an unrelated CA.
-type certFiles struct {
-	caFile, otherCAFile string
-	certFile, keyFile   string
-	pureFTPdPEM         string // key and certificate in one file
+// Files are the certificates' PEM files.
+type Files struct {
+	CAFile, OtherCAFile string
+	CertFile, KeyFile   string
+	KeyAndCertFile      string // key and certificate in one file (pure-ftpd)
 }
 
 var (
 	certsOnce sync.Once
-	certs     *certFiles
+	certs     *Files
 	certsErr  error
 )
 
-// testCerts makes the certificates once per test binary.
-func testCerts(t testing.TB) *certFiles {
+// Get makes the certificates once per test binary and returns them.
+func Get(t testing.TB) *Files {
 	t.Helper()
 	certsOnce.Do(func() { certs, certsErr = makeCerts() })
 	if certsErr != nil {
-		t.Fatalf("ftptest: certificates: %v", certsErr)
+		t.Fatalf("testcerts: %v", certsErr)
 	}
 	return certs
 }
 
-func makeCerts() (*certFiles, error) {
+func makeCerts() (*Files, error) {
 	// Left for the OS to clean: shared by every test of the binary.
-	dir, err := os.MkdirTemp("", "backtory-ftp-certs-")
+	dir, err := os.MkdirTemp("", "backtory-test-certs-")
 	if err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c := &certFiles{
-		caFile: filepath.Join(dir, "ca.pem"), otherCAFile: filepath.Join(dir, "other-ca.pem"),
-		certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key"),
-		pureFTPdPEM: filepath.Join(dir, "pure-ftpd.pem"),
+	c := &Files{
+		CAFile: filepath.Join(dir, "ca.pem"), OtherCAFile: filepath.Join(dir, "other-ca.pem"),
+		CertFile: filepath.Join(dir, "server.crt"), KeyFile: filepath.Join(dir, "server.key"),
+		KeyAndCertFile: filepath.Join(dir, "key-and-cert.pem"),
 	}
 	caKey, caCert, caDER, err := newCA("backtory test CA")
 	if err != nil {
@@ -84,11 +86,11 @@ func makeCerts() (*certFiles, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	for name, data := range map[string][]byte{
-		c.caFile:      pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		c.otherCAFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherDER}),
-		c.certFile:    certPEM,
-		c.keyFile:     keyPEM,
-		c.pureFTPdPEM: append(append([]byte{}, keyPEM...), certPEM...),
+		c.CAFile:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		c.OtherCAFile:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherDER}),
+		c.CertFile:       certPEM,
+		c.KeyFile:        keyPEM,
+		c.KeyAndCertFile: append(append([]byte{}, keyPEM...), certPEM...),
 	} {
 		if err := os.WriteFile(name, data, 0o600); err != nil {
 			return nil, err
