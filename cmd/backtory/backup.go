@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -330,7 +331,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		SourcePath:  s.Path,
 		Root:        snap.Path(),
 		Snapshot:    snapshotLabel(snap),
-		Exclude:     s.Exclude,
+		Exclude:     r.excludes(s),
 		CrossMounts: s.CrossMounts,
 		VolumeSize:  int64(r.cfg.VolumeSize),
 		Compression: comp,
@@ -484,7 +485,7 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err != nil {
 			return err
 		}
-		opt := archive.BackupOptions{Root: s.Path, Exclude: s.Exclude, CrossMounts: s.CrossMounts}
+		opt := archive.BackupOptions{Root: s.Path, Exclude: r.excludes(s), CrossMounts: s.CrossMounts}
 		kind := "full"
 		if dec.Base != "" {
 			kind = "differential"
@@ -531,3 +532,27 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// excludes returns the source's excludes, plus backtory's own directories
+// when they lie inside the source: state_dir (its spool changes while the
+// walk reads it) and a file:// remote or copy_to (a backup of the backups).
+func (r *backupRun) excludes(s *Source) []string {
+	x := append([]string(nil), s.Exclude...)
+	own := []string{r.cfg.StateDir}
+	for _, u := range []string{r.cfg.Remote.URL, r.cfg.CopyTo.URL} {
+		if p, ok := strings.CutPrefix(u, "file://"); ok && filepath.IsAbs(p) {
+			own = append(own, p)
+		}
+	}
+	for _, d := range own {
+		rel, err := filepath.Rel(s.Path, filepath.Clean(d))
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		x = append(x, "/"+globEscape.Replace(rel))
+	}
+	return x
+}
+
+// globEscape escapes what path.Match would read as a pattern.
+var globEscape = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
