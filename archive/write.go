@@ -15,6 +15,7 @@ import (
 	"github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 
+	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/rsyncdelta"
 )
 
@@ -412,14 +413,16 @@ func (r *Repository) removeSet(dir string) {
 	}
 }
 
-// putManifest uploads the manifest of m, which makes the set exist.
+// putManifest uploads the manifest of m, which makes the set exist. It is
+// created, never put over an existing one: a committed set is never
+// overwritten (remote.Create: a conditional write where the store has one).
 func (r *Repository) putManifest(ctx context.Context, m *Manifest) error {
 	stored, err := encodeManifest(m, r.Sealer)
 	if err != nil {
 		return err
 	}
 	name := objectPath(SetDir(m.Host, m.Source, m.ID), ManifestName(r.Sealer != nil))
-	if err := r.Backend.Put(ctx, name, bytes.NewReader(stored)); err != nil {
+	if err := remote.Create(ctx, r.Backend, name, bytes.NewReader(stored)); err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
 	}
 	return nil

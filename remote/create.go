@@ -24,6 +24,11 @@ func Create(ctx context.Context, b Backend, name string, r io.Reader) error {
 	if c, ok := b.(Creator); ok {
 		return c.Create(ctx, name, r)
 	}
+	return checkThenPut(ctx, b, name, r)
+}
+
+// checkThenPut is Create for a backend without a conditional write.
+func checkThenPut(ctx context.Context, b Backend, name string, r io.Reader) error {
 	if _, err := b.Stat(ctx, name); err == nil {
 		return fmt.Errorf("create %s: %w", name, fs.ErrExist)
 	} else if !IsNotExist(err) {
@@ -36,7 +41,7 @@ func Create(ctx context.Context, b Backend, name string, r io.Reader) error {
 func (r *retrying) Create(ctx context.Context, name string, src io.Reader) error {
 	c, ok := r.b.(Creator)
 	if !ok {
-		return Create(ctx, r.b, name, src)
+		return checkThenPut(ctx, r, name, src) // Stat and Put of r: retried
 	}
 	return r.put(ctx, name, src, c.Create)
 }
