@@ -138,7 +138,7 @@ func TestFleet(t *testing.T) {
 
 	// A host's prune is refused by the store, in one line, and deletes nothing.
 	code, stderr := backtory(t, "prune", "--config", hosts[0].cfg)
-	if code != exitFailed || !strings.Contains(stderr, "access denied") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+	if last := lastLine(stderr); code != exitFailed || !strings.Contains(last, "access denied") || !isErrorLine(last) {
 		t.Fatalf("a host's prune: exit %d, stderr %q; want exit 1 and access denied", code, stderr)
 	}
 	if sets := listSets(t, "--config", hosts[0].cfg); len(sets) != 3 {

@@ -164,8 +164,8 @@ func TestS3StoreFull(t *testing.T) {
 	raw, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(raw), "retries: 8", "retries: 3", 1)), 0o600)
 	code, stderr := backtory(t, "backup", "--config", cfg)
-	if code != exitFailed || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
-		t.Fatalf("backup into a full store: exit %d, stderr %q; want exit 1 and one line", code, stderr)
+	if code != exitFailed || !isErrorLine(lastLine(stderr)) {
+		t.Fatalf("backup into a full store: exit %d, stderr %q; want exit 1 and one error line", code, stderr)
 	}
 	t.Logf("the error: %s", stderr)
 	if n := manifests(t, cl, "bkt"); n != 0 {
@@ -238,3 +238,14 @@ func faultMidRun(t *testing.T, cl *s3test.Cluster, bucket, cfg string, fault fun
 	t.Logf("retries logged: %d", strings.Count(stderr, "retrying"))
 	return code, stderr
 }
+
+// lastLine is the last line of a command's stderr: its error, after the
+// timestamped log lines that came before it.
+func lastLine(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	return lines[len(lines)-1]
+}
+
+// isErrorLine reports whether l is the one-line error backtory ends with
+// (no timestamp, unlike the log lines).
+func isErrorLine(l string) bool { return strings.HasPrefix(l, "backtory: ") }
