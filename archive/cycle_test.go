@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -313,5 +314,43 @@ func TestStockToolsBringFullForward(t *testing.T) {
 	}
 	for _, d := range diffs {
 		t.Error(d)
+	}
+}
+
+// countingBackend counts the Gets of each object (the one fault-free
+// wrapper these tests need: to see how often a manifest is read).
+type countingBackend struct {
+	remote.Backend
+	gets map[string]int
+}
+
+func (c *countingBackend) Get(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	c.gets[name]++
+	return c.Backend.Get(ctx, name, off)
+}
+
+// TestManifestReadOnce: a Repository reads a set's manifest from the
+// remote once, however often it is asked; a deleted set's is forgotten.
+func TestManifestReadOnce(t *testing.T) {
+	r := newSampleRepo(t, nil, treecmp.SampleOptions{})
+	m := r.backup("")
+	cb := &countingBackend{Backend: r.b, gets: map[string]int{}}
+	repo := &archive.Repository{Backend: cb, SpoolDir: r.spool, Host: "h", Source: "s"}
+	ctx := context.Background()
+	for range 3 {
+		got, _, err := repo.Manifest(ctx, m.ID)
+		if err != nil || got.ID != m.ID {
+			t.Fatalf("Manifest = %v, %v", got, err)
+		}
+	}
+	name := archive.SetDir("h", "s", m.ID) + "/" + archive.ManifestName(false)
+	if cb.gets[name] != 1 {
+		t.Errorf("the manifest was read %d times, want 1", cb.gets[name])
+	}
+	if err := repo.DeleteSet(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := repo.Manifest(ctx, m.ID); err == nil {
+		t.Error("the manifest of a deleted set is still returned")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -28,6 +29,18 @@ type Repository struct {
 	SpoolDir string // local directory for objects in transit
 	Host     string
 	Source   string
+
+	// manifests holds the manifests read so far, by set id: a set's
+	// manifest never changes once committed, and a run reads a full's
+	// several times (decide, the base check, the base, the catalog).
+	mu        sync.Mutex
+	manifests map[string]readManifest
+}
+
+// readManifest is a verified manifest and the hash of its stored bytes.
+type readManifest struct {
+	m    *Manifest
+	hash string
 }
 
 // Cache says where local copies of objects are kept between runs: a
@@ -80,10 +93,32 @@ func (r *Repository) SetIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Manifest downloads, verifies and parses the manifest of set id. It also
+// Manifest downloads, verifies and parses the manifest of set id, once per
+// Repository (later calls return the same, read-only, manifest). It also
 // returns the SHA-256 of the manifest's stored bytes, by which a
 // differential names its full.
 func (r *Repository) Manifest(ctx context.Context, id string) (*Manifest, string, error) {
+	r.mu.Lock()
+	c, ok := r.manifests[id]
+	r.mu.Unlock()
+	if ok {
+		return c.m, c.hash, nil
+	}
+	m, hash, err := r.readManifest(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	r.mu.Lock()
+	if r.manifests == nil {
+		r.manifests = map[string]readManifest{}
+	}
+	r.manifests[id] = readManifest{m, hash}
+	r.mu.Unlock()
+	return m, hash, nil
+}
+
+// readManifest downloads, verifies and parses the manifest of set id.
+func (r *Repository) readManifest(ctx context.Context, id string) (*Manifest, string, error) {
 	dir := SetDir(r.Host, r.Source, id)
 	name := objectPath(dir, ManifestName(r.Sealer != nil))
 	rc, err := r.Backend.Get(ctx, name, 0)
@@ -326,6 +361,9 @@ func (r *Repository) SetExists(ctx context.Context, id string) (bool, error) {
 // DeleteSet removes set id: its manifest first, so that from the first
 // deletion on the set no longer exists, then every other object.
 func (r *Repository) DeleteSet(ctx context.Context, id string) error {
+	r.mu.Lock()
+	delete(r.manifests, id)
+	r.mu.Unlock()
 	dir := SetDir(r.Host, r.Source, id)
 	objs, err := r.Backend.List(ctx, dir)
 	if err != nil {

@@ -241,11 +241,6 @@ func openRemote(ctx context.Context, cfg *Config, log *slog.Logger) (remote.Back
 	return b, nil
 }
 
-// newRepository returns the repository of one source's sets.
-func newRepository(cfg *Config, b remote.Backend, src *Source, spool string, sealer archive.Sealer) *archive.Repository {
-	return &archive.Repository{Backend: b, SpoolDir: spool, Host: cfg.Host, Source: src.Name, Sealer: sealer}
-}
-
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -267,6 +262,8 @@ type session struct {
 	signer recovery.Signer // nil: recover.sh and the binary are not signed
 
 	releaseSpool func() // removes the spool directory
+
+	repos map[string]*archive.Repository // by source name: one per source, its manifests read once
 }
 
 // open loads the config and the keys, and opens the remote. Close it.
@@ -336,7 +333,15 @@ func (s *session) cleanLeftovers(dryRun bool) state.Leftovers {
 
 // repository returns the repository of one source's sets.
 func (s *session) repository(src *Source) *archive.Repository {
-	return newRepository(s.cfg, s.b, src, s.spool, s.sealer)
+	if r, ok := s.repos[src.Name]; ok {
+		return r
+	}
+	if s.repos == nil {
+		s.repos = map[string]*archive.Repository{}
+	}
+	r := &archive.Repository{Backend: s.b, SpoolDir: s.spool, Host: s.cfg.Host, Source: src.Name, Sealer: s.sealer}
+	s.repos[src.Name] = r
+	return r
 }
 
 // pick returns the set a read command acts on (--set ID, else the newest
