@@ -331,21 +331,9 @@ func readPassword(file string) (string, error) {
 	if file == "" {
 		return os.Getenv(PasswordEnv), nil
 	}
-	f, err := os.Open(file)
+	b, err := readSecretFile("password file", file, 64<<10)
 	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("password file %s has mode %04o, readable by group or others; run: chmod 600 %s", file, perm, file)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
+		return "", err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimSuffix(line, "\r"), nil

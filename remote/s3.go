@@ -49,10 +49,6 @@ const (
 	S3SessionTokenEnv = "AWS_SESSION_TOKEN"
 )
 
-// ErrInsecureCredentials is returned for a credentials file that group or
-// others may read.
-var ErrInsecureCredentials = errors.New("credentials file readable by others")
-
 func init() {
 	registerScheme(SchemeS3, openS3)
 	registerScheme(SchemeS3HTTP, openS3)
@@ -469,19 +465,11 @@ func s3Credentials(file string) (*credentials.Credentials, error) {
 		}
 		return credentials.NewStaticV4(id, secret, os.Getenv(S3SessionTokenEnv)), nil
 	}
-	f, err := os.Open(file)
+	b, err := readSecretFile("credentials file", file, 64<<10)
 	if err != nil {
-		return nil, fmt.Errorf("credentials file: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("credentials file: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; run: chmod 600 %s", ErrInsecureCredentials, file, perm, file)
-	}
-	k, err := ParseS3Credentials(io.LimitReader(f, 64<<10))
+	k, err := ParseS3Credentials(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("credentials file %s: %w", file, err)
 	}

@@ -390,21 +390,9 @@ func sshAuth(cfg Config) (_ []ssh.AuthMethod, closeAgent func(), _ error) {
 
 // readSSHKey reads an unencrypted private key that only its owner may read.
 func readSSHKey(file string) (ssh.Signer, error) {
-	f, err := os.Open(file)
+	b, err := readSecretFile("ssh_key", file, 1<<20)
 	if err != nil {
-		return nil, fmt.Errorf("ssh_key: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("ssh_key: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("ssh_key %s has mode %04o (a private key must not be accessible by group or others); run: chmod 600 %s", file, perm, file)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("ssh_key: %w", err)
+		return nil, err
 	}
 	signer, err := ssh.ParsePrivateKey(b)
 	if errors.As(err, new(*ssh.PassphraseMissingError)) {

@@ -23,16 +23,8 @@ func TestRecoveryScriptFTPSPrivateCA(t *testing.T) {
 		recoveryNeed(t, tool)
 	}
 	srv := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
-	bin := buildStatic(t)
-	old := recoveryBinary
-	recoveryBinary = func() (string, error) { return bin, nil }
-	defer func() { recoveryBinary = old }()
-
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	recoveryTree(t, src)
-	pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
-	mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+	publishStatic(t)
+	dir, src, pub, sec := recoverySource(t)
 	cfgPath := filepath.Join(dir, "backtory.yaml")
 	writeTestFile(t, cfgPath, []byte("host: testhost\nstate_dir: "+filepath.Join(dir, "state")+"\n"+
 		"sources:\n  - name: root\n    path: "+src+"\n"+

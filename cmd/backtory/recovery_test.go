@@ -25,6 +25,28 @@ func recoveryNeed(t *testing.T, name string) string {
 	return testenv.NeedTool(t, name)
 }
 
+// publishStatic makes backup publish a freshly built static backtory
+// beside the sets (as the rescue system needs) until the test ends.
+func publishStatic(t *testing.T) {
+	t.Helper()
+	bin := buildStatic(t)
+	old := recoveryBinary
+	recoveryBinary = func() (string, error) { return bin, nil }
+	t.Cleanup(func() { recoveryBinary = old })
+}
+
+// recoverySource makes the recovery test tree in a temporary directory,
+// and a host key pair beside it: the directory, the tree and the keys.
+func recoverySource(t *testing.T) (dir, src, pub, sec string) {
+	t.Helper()
+	dir = t.TempDir()
+	src = filepath.Join(dir, "src")
+	recoveryTree(t, src)
+	pub, sec = filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
+	mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+	return dir, src, pub, sec
+}
+
 // buildStatic builds the static backtory the rescue system runs.
 func buildStatic(t *testing.T) string {
 	t.Helper()
@@ -106,10 +128,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 	for _, tool := range []string{"gpg", "gpg-agent", "zstd", "tar", "rdiff"} {
 		recoveryNeed(t, tool)
 	}
-	bin := buildStatic(t)
-	old := recoveryBinary
-	recoveryBinary = func() (string, error) { return bin, nil }
-	defer func() { recoveryBinary = old }()
+	publishStatic(t)
 
 	for _, name := range []string{"unsealed", "sealed", "passphrase"} {
 		sealed := name != "unsealed"
@@ -292,16 +311,8 @@ func TestRecoveryScriptFTP(t *testing.T) {
 		recoveryNeed(t, tool)
 	}
 	port := startRecoveryFTP(t)
-	bin := buildStatic(t)
-	old := recoveryBinary
-	recoveryBinary = func() (string, error) { return bin, nil }
-	defer func() { recoveryBinary = old }()
-
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	recoveryTree(t, src)
-	pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
-	mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+	publishStatic(t)
+	dir, src, pub, sec := recoverySource(t)
 	cfgPath := writeConfig(t, dir, src, "encryption:\n  signing_key: "+sec+"\n  recipients: ["+pub+"]\n")
 	mustRun(t, "backup", "--config", cfgPath, "--full")
 	changeRecoveryTree(t, src)

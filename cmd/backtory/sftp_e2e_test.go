@@ -100,16 +100,8 @@ func TestRecoveryScriptSFTP(t *testing.T) {
 		recoveryNeed(t, tool)
 	}
 	srv := sshtest.Start(t)
-	bin := buildStatic(t)
-	old := recoveryBinary
-	recoveryBinary = func() (string, error) { return bin, nil }
-	defer func() { recoveryBinary = old }()
-
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src")
-	recoveryTree(t, src)
-	pub, sec := filepath.Join(dir, "host.pub.asc"), filepath.Join(dir, "host.sec.asc")
-	mustRun(t, "key", "generate", "--name", "backtory test", "--public", pub, "--secret", sec)
+	publishStatic(t)
+	dir, src, pub, sec := recoverySource(t)
 	cfgPath := sftpConfig(t, dir, src, srv, "backups", srv.KnownHosts, "encryption:\n  signing_key: "+sec+"\n  recipients: ["+pub+"]\n")
 	mustRun(t, "backup", "--config", cfgPath, "--full")
 	changeRecoveryTree(t, src)
