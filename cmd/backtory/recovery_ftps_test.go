@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/backtory/backtory/internal/ftptest"
-	"github.com/backtory/backtory/internal/treecmp"
 )
 
 // TestRecoveryScriptFTPSPrivateCA backs up to vsftpd with explicit TLS and
@@ -69,12 +68,6 @@ func TestRecoveryScriptFTPSPrivateCA(t *testing.T) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out)
 			continue
 		}
-		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range diffs {
-			t.Errorf("%s: %s", tc.name, d)
-		}
+		assertRestored(t, tc.name, src, to)
 	}
 }

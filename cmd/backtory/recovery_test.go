@@ -25,6 +25,19 @@ func recoveryNeed(t *testing.T, name string) string {
 	return testenv.NeedTool(t, name)
 }
 
+// assertRestored reports, labelled, every difference between the tree
+// want and the restored tree got, but for the roots' own metadata.
+func assertRestored(t *testing.T, label, want, got string) {
+	t.Helper()
+	diffs, err := treecmp.Diff(want, got, treecmp.Options{IgnoreRootMeta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Errorf("%s: %s", label, d)
+	}
+}
+
 // publishStatic makes backup publish a freshly built static backtory
 // beside the sets (as the rescue system needs) until the test ends.
 func publishStatic(t *testing.T) {
@@ -210,13 +223,7 @@ func TestRecoveryScriptFiles(t *testing.T) {
 						if mode == "stock" && !strings.Contains(string(out), "stock tools") {
 							t.Errorf("%s: did not say it used stock tools:\n%s", label, out)
 						}
-						diffs, err := treecmp.Diff(at.want, to, treecmp.Options{IgnoreRootMeta: true})
-						if err != nil {
-							t.Fatal(err)
-						}
-						for _, d := range diffs {
-							t.Errorf("%s: %s", label, d)
-						}
+						assertRestored(t, label, at.want, to)
 					}
 				}
 			}
@@ -352,13 +359,7 @@ func TestRecoveryScriptFTP(t *testing.T) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out)
 			continue
 		}
-		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range diffs {
-			t.Errorf("%s: %s", tc.name, d)
-		}
+		assertRestored(t, tc.name, src, to)
 	}
 }
 

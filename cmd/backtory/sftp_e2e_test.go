@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/backtory/backtory/internal/sshtest"
-	"github.com/backtory/backtory/internal/treecmp"
 )
 
 // sftpConfig writes a config for one source at src on the server's
@@ -133,13 +132,7 @@ func TestRecoveryScriptSFTP(t *testing.T) {
 			t.Errorf("%s: %v\n%s", tc.name, err, out)
 			continue
 		}
-		diffs, err := treecmp.Diff(src, to, treecmp.Options{IgnoreRootMeta: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range diffs {
-			t.Errorf("%s: %s", tc.name, d)
-		}
+		assertRestored(t, tc.name, src, to)
 	}
 
 	// A known_hosts without the server's key: every stock client refuses.
