@@ -292,7 +292,7 @@ func TestDifferentialIsSmall(t *testing.T) {
 // (scripts/restore-with-stock-tools.sh: GNU tar, zstd, rdiff) to restore a
 // full and bring it forward to a differential.
 func TestStockToolsBringFullForward(t *testing.T) {
-	for _, tool := range []string{"rdiff", "zstd", "tar"} {
+	for _, tool := range []string{"rdiff", "zstd", "tar", "setfattr"} {
 		testenv.NeedTool(t, tool)
 	}
 	r := newTestRepo(t, nil)

@@ -228,9 +228,32 @@ func (r *Repository) Verify(ctx context.Context, m *Manifest, deep bool) error {
 }
 
 // VerifyProgress is Verify telling progress, if not nil, about a deep
-// check's entries and bytes (see RestoreOptions.Progress).
+// check's entries and bytes (see RestoreOptions.Progress). A deep check
+// downloads each object once: the decoding pass (a restore that writes
+// nothing) checks the table and the volumes it reads as a restore does,
+// then the objects it did not read are checked alone.
 func (r *Repository) VerifyProgress(ctx context.Context, m *Manifest, deep bool, progress func(entries int, bytes int64)) error {
-	for _, ref := range m.objects() {
+	refs := m.objects()
+	if deep {
+		read := map[int]bool{}
+		_, err := r.restore(ctx, m, RestoreOptions{DryRun: true, Progress: progress}, func(n int) { read[n] = true })
+		if err != nil {
+			return err
+		}
+		refs = refs[:0:0]
+		for i, v := range m.Volumes {
+			if !read[i+1] {
+				refs = append(refs, v)
+			}
+		}
+		if m.Sigs != nil {
+			refs = append(refs, *m.Sigs)
+		}
+		if m.Layout != nil {
+			refs = append(refs, *m.Layout)
+		}
+	}
+	for _, ref := range refs {
 		rc, err := r.open(ctx, m, ref)
 		if err != nil {
 			return err
@@ -240,10 +263,6 @@ func (r *Repository) VerifyProgress(ctx context.Context, m *Manifest, deep bool,
 		if err != nil {
 			return err
 		}
-	}
-	if deep {
-		_, err := r.Restore(ctx, m, RestoreOptions{DryRun: true, Progress: progress})
-		return err
 	}
 	return nil
 }

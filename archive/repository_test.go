@@ -335,3 +335,47 @@ func resign(t *testing.T, r *sealedRepo, object string) {
 	w.Close()
 	os.WriteFile(object, out.Bytes(), 0o600)
 }
+
+// TestDeepVerifyReadsEachObjectOnce: a deep verify downloads each volume
+// and the signatures once (the decoding pass checks what it reads; the
+// rest is checked alone; the file table is read twice, as by a restore:
+// its plan, then the extraction), and still finds damage in an object the
+// decoding pass does not read (the block signatures).
+func TestDeepVerifyReadsEachObjectOnce(t *testing.T) {
+	r := newTestRepo(t, nil)
+	full := r.backup("")
+	if full.Sigs == nil || len(full.Volumes) == 0 {
+		t.Fatalf("the full has no signatures or no volume: %+v", full)
+	}
+	cb := &countingBackend{Backend: r.b, gets: map[string]int{}}
+	repo := &archive.Repository{Backend: cb, SpoolDir: r.spool, Host: "h", Source: "s"}
+	ctx := context.Background()
+	if err := repo.Verify(ctx, full, true); err != nil {
+		t.Fatalf("verify --deep: %v", err)
+	}
+	dir := archive.SetDir("h", "s", full.ID)
+	refs := append([]archive.ObjectRef{*full.Sigs}, full.Volumes...)
+	for _, ref := range refs {
+		if n := cb.gets[dir+"/"+ref.Name]; n != 1 {
+			t.Errorf("%s was downloaded %d times, want 1", ref.Name, n)
+		}
+	}
+	if n := cb.gets[dir+"/"+full.Files.Name]; n != 2 {
+		t.Errorf("the file table was downloaded %d times, want 2", n)
+	}
+
+	// Damage the signatures, which a restore never reads.
+	p := filepath.Join(r.setDir(full.ID), full.Sigs.Name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = repo.Verify(ctx, full, true)
+	if err == nil || !strings.Contains(err.Error(), full.Sigs.Name) {
+		t.Errorf("verify --deep of a set with damaged signatures: %v", err)
+	}
+}

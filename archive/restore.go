@@ -48,9 +48,15 @@ type RestoreStats struct {
 // against its manifest before it is decrypted, and every file's content
 // against its hash.
 func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOptions) (RestoreStats, error) {
+	return r.restore(ctx, m, opt, nil)
+}
+
+// restore is Restore telling opened, if not nil, the number of each of the
+// set's own volumes it opens.
+func (r *Repository) restore(ctx context.Context, m *Manifest, opt RestoreOptions, opened func(vol int)) (RestoreStats, error) {
 	sel := newSelection(opt.Paths)
 	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir, links: map[string]devIno{}}
-	x.self = &cursor{r: r, m: m}
+	x.self = &cursor{r: r, m: m, opened: opened}
 	if m.Kind == KindDiff {
 		if m.Base == nil {
 			return RestoreStats{}, fmt.Errorf("differential %s names no full", m.ID)
@@ -229,6 +235,7 @@ type cursor struct {
 	volNum int
 	vol    *objectReader
 	tr     *tar.Reader
+	opened func(vol int) // if not nil, told of each volume opened
 }
 
 // seek positions the cursor at the tar entry name in volume n and returns
@@ -247,6 +254,9 @@ func (c *cursor) seek(ctx context.Context, n int, name string) (*tar.Header, err
 			return nil, err
 		}
 		c.vol, c.tr, c.volNum = rc.(*objectReader), tar.NewReader(rc), n
+		if c.opened != nil {
+			c.opened(n)
+		}
 	}
 	for {
 		h, err := c.tr.Next()
