@@ -57,7 +57,7 @@ func (r *retrying) put(ctx context.Context, name string, src io.Reader, upload f
 		if rerr := rewind(); rerr != nil {
 			return err // read already: cannot be sent again
 		}
-		r.log.Debug("remote: retrying a put", "name", name, "attempt", attempt, "err", err)
+		r.log.Info("remote: retrying a put", "name", name, "attempt", attempt, "err", err)
 		if serr := r.p.sleep(ctx, attempt); serr != nil {
 			return fmt.Errorf("put %s: %w", name, serr)
 		}
@@ -113,7 +113,7 @@ func (p RetryPolicy) do(ctx context.Context, log *slog.Logger, what, name string
 		if err == nil || !p.again(ctx, attempt, err) {
 			return err
 		}
-		log.Debug("remote: retrying", "op", what, "name", name, "attempt", attempt, "err", err)
+		log.Info("remote: retrying", "op", what, "name", name, "attempt", attempt, "err", err)
 		if p.sleep(ctx, attempt) != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func (g *retryReader) Read(p []byte) (int, error) {
 		if !g.r.p.again(g.ctx, g.failures, err) {
 			return 0, err
 		}
-		g.r.log.Debug("remote: resuming a download", "name", g.name, "offset", g.off, "attempt", g.failures, "err", err)
+		g.r.log.Info("remote: resuming a download", "name", g.name, "offset", g.off, "attempt", g.failures, "err", err)
 		if serr := g.r.p.sleep(g.ctx, g.failures); serr != nil {
 			return 0, fmt.Errorf("get %s: %w", g.name, serr)
 		}
@@ -247,7 +247,7 @@ func (g *retryReader) open() error {
 		if !g.r.p.again(g.ctx, g.failures, err) {
 			return err
 		}
-		g.r.log.Debug("remote: retrying a get", "name", g.name, "offset", g.off, "attempt", g.failures, "err", err)
+		g.r.log.Info("remote: retrying a get", "name", g.name, "offset", g.off, "attempt", g.failures, "err", err)
 		if serr := g.r.p.sleep(g.ctx, g.failures); serr != nil {
 			return fmt.Errorf("get %s: %w", g.name, serr)
 		}

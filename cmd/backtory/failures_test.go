@@ -141,7 +141,8 @@ func TestFailureMatrix(t *testing.T) {
 
 // TestServerBackDuringRetries: a server that is down when the run starts
 // but back within the retries is a transient failure: the connection is
-// tried again with a growing pause, and the backup succeeds.
+// tried again with a growing pause, and the backup succeeds. Each retry
+// is an info line (in the log file and off --quiet), not a warning.
 func TestServerBackDuringRetries(t *testing.T) {
 	srv := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
 	srv.Kill()
@@ -153,13 +154,13 @@ func TestServerBackDuringRetries(t *testing.T) {
 		"\n  tls_ca: "+srv.CAFile+"\n  retries: 4\n"), 0o600)
 	done := make(chan string)
 	go func() {
-		code, out, stderr := backtoryOut(t, "backup", "--config", cfg, "-v")
+		code, out, stderr := backtoryOut(t, "backup", "--config", cfg)
 		done <- fmt.Sprintf("exit %d\n%s%s", code, out, stderr)
 	}()
 	time.Sleep(500 * time.Millisecond)
 	srv.Launch()
 	got := <-done
-	if !strings.HasPrefix(got, "exit 0\n") || !strings.Contains(got, "remote: retrying") {
+	if !strings.HasPrefix(got, "exit 0\n") || !strings.Contains(got, "backtory: remote: retrying") {
 		t.Errorf("a server back within the retries:\n%s", got)
 	}
 }
