@@ -25,9 +25,15 @@ func (d *Dir) Spool() (dir string, release func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, spoolLock), os.O_RDWR|os.O_CREATE, 0o600)
+	// The lock file appears under its name only once it is locked: a
+	// cleaner that finds it unlocked knows its run is dead, and one that
+	// finds none takes a young directory for a run being born.
+	f, err := os.CreateTemp(dir, "lock-*")
 	if err == nil {
-		if err = flock(f); err != nil {
+		if err = flock(f); err == nil {
+			err = os.Rename(f.Name(), filepath.Join(dir, spoolLock))
+		}
+		if err != nil {
 			f.Close()
 		}
 	}

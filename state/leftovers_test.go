@@ -65,3 +65,42 @@ func TestCleanLeftovers(t *testing.T) {
 		t.Errorf("a second clean: %+v, %v", again, err)
 	}
 }
+
+// TestSpoolSurvivesConcurrentCleaning: a spool being made while another
+// process cleans leftovers is never taken for a killed run's (the lock
+// file appears only once it is locked).
+func TestSpoolSurvivesConcurrentCleaning(t *testing.T) {
+	d := &Dir{root: t.TempDir()}
+	stop := make(chan struct{})
+	cleaned := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				cleaned <- nil
+				return
+			default:
+			}
+			if _, err := d.CleanLeftovers(time.Now(), false); err != nil {
+				cleaned <- err
+				return
+			}
+		}
+	}()
+	for i := 0; i < 300; i++ {
+		dir, release, err := d.Spool()
+		if err != nil {
+			close(stop)
+			t.Fatalf("spool %d: %v", i, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "fetch-1"), []byte("x"), 0o600); err != nil {
+			close(stop)
+			t.Fatalf("spool %d was removed under its run: %v", i, err)
+		}
+		release()
+	}
+	close(stop)
+	if err := <-cleaned; err != nil {
+		t.Fatal(err)
+	}
+}
