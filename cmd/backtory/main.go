@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...";
@@ -35,6 +37,21 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, st streams, args []string) error
+	// flags returns a new flag set of the command, bound to throwaway
+	// values, for its man page and completions; nil for a command with
+	// subcommands.
+	flags func() *pflag.FlagSet
+	// subs are the subcommands, in the order of the command's usage.
+	subs []subcommand
+}
+
+// A subcommand is one subcommand of a command (key generate, ...).
+type subcommand struct {
+	name    string
+	summary string
+	// args names the arguments after the flags ("" for none).
+	args  string
+	flags func() *pflag.FlagSet
 }
 
 // streams are what a command reads and writes: the process's standard
