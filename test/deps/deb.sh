@@ -2,11 +2,11 @@
 # Installs what the Debian package test (test/deb.sh) needs: lintian,
 # debootstrap (the chroot the package is installed into), man-db and
 # bash-completion (checked inside the chroot too), systemd (systemd-analyze
-# verify of the units), fakeroot is not needed (dpkg-deb --root-owner-group).
+# verify of the units), zsh and fish (the completion scripts are parsed).
 # Idempotent and fast when everything is present.
 set -eu
 
-pkgs="lintian debootstrap man-db bash-completion systemd dpkg-dev gzip"
+pkgs="lintian debootstrap man-db bash-completion systemd dpkg-dev gzip zsh fish"
 
 missing=""
 for p in $pkgs; do
