@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -97,8 +98,8 @@ func verifySource(ctx context.Context, ses *session, g *globals, tg target, name
 			continue
 		}
 		if err := verifySet(ctx, r, g, id, deep, setID != "", bad); err != nil {
-			if ctx.Err() != nil {
-				return err
+			if ctx.Err() != nil || errors.Is(err, archive.ErrNewerFormat) {
+				return err // a set of a newer format is not damaged: this binary is too old
 			}
 			bad[id] = true
 			res.damaged(id, err)
