@@ -309,3 +309,35 @@ func TestBashCompletion(t *testing.T) {
 		t.Errorf("with the remote gone, completing --set: got %q, want the cached %q", got, set)
 	}
 }
+
+// TestFishCompletion has a real fish complete partial command lines.
+func TestFishCompletion(t *testing.T) {
+	fish := testenv.NeedTool(t, "fish")
+	code, script, _ := backtoryOut(t, "completion", "fish")
+	if code != 0 {
+		t.Fatal("completion fish failed")
+	}
+	p := filepath.Join(t.TempDir(), "backtory.fish")
+	if err := os.WriteFile(p, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ line, want string }{
+		{"backtory rest", "restore"},
+		{"backtory restore --s", "--set --source"},
+		{"backtory key g", "generate"},
+		{"backtory key generate --pa", "--passphrase-file"},
+		{"backtory restore --log-format ", "json text"},
+	} {
+		out, err := exec.Command(fish, "--no-config", "-c", "source "+p+"; complete -C '"+c.line+"'").CombinedOutput()
+		if err != nil {
+			t.Fatalf("fish: %v\n%s", err, out)
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			got = append(got, strings.SplitN(l, "\t", 2)[0])
+		}
+		if g := strings.Join(got, " "); g != c.want {
+			t.Errorf("fish completing %q: got %q, want %q", c.line, g, c.want)
+		}
+	}
+}
