@@ -27,7 +27,7 @@ licenseOf() {
 		echo "copyright.sh: $1: unknown license text" >&2
 		return 1
 	fi
-	echo $ids | sed 's/ / and /g'
+	echo "$ids" | sed 's/ / and /g'
 }
 
 # body FILE: the text as a DEP-5 field continuation (" ." for empty lines).
