@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The project's packages (a bench work tree may hold stray Go files).
 PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
-.PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo clean deps
+.PHONY: build test test-go test-vm test-deb fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo deb man clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -17,7 +17,7 @@ build:
 # Every test: the tools the tests need, lint, the Go tests against real
 # gpg/rdiff/tar/vsftpd/pure-ftpd, short fuzzing, and the VM tests against
 # real OpenZFS and LVM2.
-test: deps lint test-go fuzz test-vm
+test: deps lint test-go fuzz test-deb test-vm
 
 deps:
 	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
@@ -28,6 +28,11 @@ test-go:
 fuzz:
 	scripts/fuzz_test.sh
 	scripts/fuzz.sh $(patsubst ./%/...,%,$(PKGS))
+
+# The Debian package (docs/packaging.md): lintian, then install, upgrade,
+# remove and purge in a debootstrap chroot.
+test-deb:
+	test/deb.sh
 
 # Real OpenZFS, LVM2 and btrfs in a qemu VM: the snapshot providers, the
 # CLI backing up from ZFS and LVM snapshots, then bare-metal recovery of a
@@ -66,6 +71,17 @@ lint:
 # A real backup and restore of a generated sample tree to a local directory.
 demo: build
 	scripts/demo.sh $(BUILD)/backtory $(BUILD)/demo
+
+# The Debian package: build/backtory_$(DEB_VERSION)_ARCH.deb (docs/packaging.md).
+# DEB_VERSION must start with a digit; the default counts the commits (-1: the
+# Debian revision).
+DEB_VERSION ?= 0.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)-1
+deb: build
+	packaging/deb/build.sh $(BUILD)/backtory $(DEB_VERSION) $(BUILD)/backtory_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb
+
+# The manual pages, generated from the flag definitions and README.md.
+man: build
+	$(BUILD)/backtory man --readme README.md $(BUILD)/man
 
 clean:
 	rm -rf $(BUILD)

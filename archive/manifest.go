@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +13,13 @@ import (
 )
 
 // FormatVersion is the version of the set format this package writes.
+// It reads every version from 1 to FormatVersion.
 const FormatVersion = 1
+
+// ErrNewerFormat is the error of a set written in a format newer than
+// FormatVersion, by a newer backtory: the set is not damaged, this reader
+// is too old.
+var ErrNewerFormat = errors.New("set from a newer backtory")
 
 // Kind is a set's kind: a full, or a differential against a full.
 type Kind string
@@ -128,8 +135,11 @@ func parseManifest(raw []byte) (*Manifest, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("not a manifest: %w", err)
 	}
-	if m.Format < 1 || m.Format > FormatVersion {
-		return nil, fmt.Errorf("format %d is not supported by this version (want 1..%d): upgrade backtory", m.Format, FormatVersion)
+	if m.Format > FormatVersion {
+		return nil, fmt.Errorf("%w: format %d is not supported by this version (want 1..%d): upgrade backtory", ErrNewerFormat, m.Format, FormatVersion)
+	}
+	if m.Format < 1 {
+		return nil, fmt.Errorf("format %d: no such format version", m.Format)
 	}
 	if m.Kind != KindFull && m.Kind != KindDiff {
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)

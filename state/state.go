@@ -8,6 +8,7 @@
 //	seen/<host>/<source>                  seen.go
 //	spool/<run>/                          leftovers.go (with what killed runs left)
 //	cache/<host>/<source>/<set>.<object>  state.go
+//	completion-sets                       completion.go (set ids and times for shell completion)
 package state
 
 import (

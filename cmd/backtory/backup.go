@@ -22,19 +22,29 @@ import (
 )
 
 func init() {
-	register(command{name: "backup", summary: "back up every source (a full, or a differential against the last full)", run: runBackup})
+	register(command{name: "backup", summary: "back up every source (a full, or a differential against the last full)", run: runBackup,
+		flags: func() *pflag.FlagSet {
+			return backupFlags(new(globals), new(bool), new(bool), new(bool), new(bool), new(bool))
+		}})
+}
+
+// backupFlags returns the flag set of backup, bound to the given values
+// (also for its help, man page and completions).
+func backupFlags(g *globals, full, diff, verifyBase, dryRun, asJSON *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
+	g.register(fs)
+	fs.BoolVar(full, "full", false, "write a full, whatever the policy says")
+	fs.BoolVar(diff, "diff", false, "write a differential against the last full, whatever the policy says")
+	fs.BoolVar(verifyBase, "verify-base", false, "before a differential, download its full's objects and check their hashes (by default: that each is there with its size)")
+	fs.BoolVarP(dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
+	fs.BoolVar(asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
+	return fs
 }
 
 func runBackup(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var full, diff, dryRun, verifyBase, asJSON bool
-	fs := pflag.NewFlagSet("backup", pflag.ContinueOnError)
-	g.register(fs)
-	fs.BoolVar(&full, "full", false, "write a full, whatever the policy says")
-	fs.BoolVar(&diff, "diff", false, "write a differential against the last full, whatever the policy says")
-	fs.BoolVar(&verifyBase, "verify-base", false, "before a differential, download its full's objects and check their hashes (by default: that each is there with its size)")
-	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be written (full or diff, why, files, bytes; with -v every changed path); write nothing, run no hooks, take no snapshot")
-	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
+	fs := backupFlags(&g, &full, &diff, &verifyBase, &dryRun, &asJSON)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -13,15 +13,23 @@ import (
 )
 
 func init() {
-	register(command{name: "copy", summary: "copy the sets to the second remote (copy_to), byte for byte", run: runCopy})
+	register(command{name: "copy", summary: "copy the sets to the second remote (copy_to), byte for byte", run: runCopy,
+		flags: func() *pflag.FlagSet { return copyFlags(new(globals), new(bool)) }})
+}
+
+// copyFlags returns the flag set of copy, bound to the given values
+// (also for its help, man page and completions).
+func copyFlags(g *globals, allHosts *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("copy", pflag.ContinueOnError)
+	g.register(fs)
+	fs.BoolVar(allHosts, "all-hosts", false, "copy every host's sets on the remote, not only this host's")
+	return fs
 }
 
 func runCopy(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var allHosts bool
-	fs := pflag.NewFlagSet("copy", pflag.ContinueOnError)
-	g.register(fs)
-	fs.BoolVar(&allHosts, "all-hosts", false, "copy every host's sets on the remote, not only this host's")
+	fs := copyFlags(&g, &allHosts)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

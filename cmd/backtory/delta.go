@@ -22,6 +22,12 @@ func init() {
 		run: func(_ context.Context, st streams, args []string) error {
 			return deltaCommand(args, st.stdin, st.stdout, st.stderr)
 		},
+		subs: []subcommand{
+			{name: "keygen", summary: "write a new random key (64 hex digits, mode 0600)", args: "KEYFILE", flags: deltaKeygenFlags},
+			{name: "signature", summary: "write the block signature of BASIS", args: "BASIS SIG", flags: func() *pflag.FlagSet { return deltaSignatureFlags(new(string), new(int)) }},
+			{name: "delta", summary: "write the delta from SIG's basis to NEW (librsync's format)", args: "SIG NEW DELTA", flags: func() *pflag.FlagSet { return deltaDeltaFlags(new(string), new(bool)) }},
+			{name: "patch", summary: "apply DELTA to BASIS (also deltas made by rdiff)", args: "BASIS DELTA OUT", flags: deltaPatchFlags},
+		},
 	})
 }
 
@@ -57,7 +63,7 @@ func deltaCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 }
 
 func deltaKeygen(args []string) error {
-	fs := pflag.NewFlagSet("delta keygen", pflag.ContinueOnError)
+	fs := deltaKeygenFlags()
 	if err := fs.Parse(args); err != nil {
 		return usagef("delta keygen: %v", err)
 	}
@@ -83,9 +89,8 @@ func deltaKeygen(args []string) error {
 }
 
 func deltaSignature(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := pflag.NewFlagSet("delta signature", pflag.ContinueOnError)
-	keyFile := fs.String("key-file", "", "file with the 32-byte MAC key (required)")
-	blockLen := fs.Int("block-len", 0, "block length in bytes (default: chosen from the basis size)")
+	keyFile, blockLen := new(string), new(int)
+	fs := deltaSignatureFlags(keyFile, blockLen)
 	if err := fs.Parse(args); err != nil {
 		return usagef("delta signature: %v", err)
 	}
@@ -129,9 +134,8 @@ func deltaSignature(args []string, stdin io.Reader, stdout io.Writer) error {
 }
 
 func deltaDelta(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("delta delta", pflag.ContinueOnError)
-	keyFile := fs.String("key-file", "", "file with the 32-byte MAC key the signature was made with (required)")
-	stats := fs.Bool("stats", false, "print the literal and copied byte counts to stderr")
+	keyFile, stats := new(string), new(bool)
+	fs := deltaDeltaFlags(keyFile, stats)
 	if err := fs.Parse(args); err != nil {
 		return usagef("delta delta: %v", err)
 	}
@@ -173,7 +177,7 @@ func deltaDelta(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 }
 
 func deltaPatch(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := pflag.NewFlagSet("delta patch", pflag.ContinueOnError)
+	fs := deltaPatchFlags()
 	if err := fs.Parse(args); err != nil {
 		return usagef("delta patch: %v", err)
 	}
@@ -250,4 +254,30 @@ func deltaWriteOutput(path string, stdout io.Writer, write func(io.Writer) error
 		return write(stdout)
 	}
 	return atomicfile.Write(path, 0o600, write)
+}
+
+// deltaKeygenFlags returns the flag set of delta keygen (no flags).
+func deltaKeygenFlags() *pflag.FlagSet {
+	return pflag.NewFlagSet("delta keygen", pflag.ContinueOnError)
+}
+
+// deltaSignatureFlags returns the flag set of delta signature, bound to the given values.
+func deltaSignatureFlags(keyFile *string, blockLen *int) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("delta signature", pflag.ContinueOnError)
+	fs.StringVar(keyFile, "key-file", "", "file with the 32-byte MAC key (required)")
+	fs.IntVar(blockLen, "block-len", 0, "block length in bytes (default: chosen from the basis size)")
+	return fs
+}
+
+// deltaDeltaFlags returns the flag set of delta delta, bound to the given values.
+func deltaDeltaFlags(keyFile *string, stats *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("delta delta", pflag.ContinueOnError)
+	fs.StringVar(keyFile, "key-file", "", "file with the 32-byte MAC key the signature was made with (required)")
+	fs.BoolVar(stats, "stats", false, "print the literal and copied byte counts to stderr")
+	return fs
+}
+
+// deltaPatchFlags returns the flag set of delta patch (no flags).
+func deltaPatchFlags() *pflag.FlagSet {
+	return pflag.NewFlagSet("delta patch", pflag.ContinueOnError)
 }

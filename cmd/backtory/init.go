@@ -17,7 +17,10 @@ import (
 )
 
 func init() {
-	register(command{name: "init", summary: "write a commented config and generate the host's OpenPGP key", run: runInit})
+	register(command{name: "init", summary: "write a commented config and generate the host's OpenPGP key", run: runInit,
+		flags: func() *pflag.FlagSet {
+			return initFlags(new(string), new(string), new(string), new(string), new(string), new(bool))
+		}})
 }
 
 var configTemplate = template.Must(template.New("config").Parse(`# backtory configuration (see README.md for every key).
@@ -70,16 +73,23 @@ compression: zstd:3
 #   on_failure: ["/usr/local/sbin/page-oncall"]
 `))
 
+// initFlags returns the flag set of init, bound to the given values
+// (also for its help, man page and completions).
+func initFlags(config, host, remoteURL, source, stateDir *string, force *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("init", pflag.ContinueOnError)
+	fs.StringVarP(config, "config", "c", defaultConfigPath, "where to write the config")
+	fs.StringVar(host, "host", "", "host name on the remote (default: this machine's hostname)")
+	fs.StringVar(remoteURL, "remote", "file:///srv/backtory", "remote URL")
+	fs.StringVar(source, "source", "/", "the path to back up (the source is named after it: / is root, /srv/www srv-www)")
+	fs.StringVar(stateDir, "state-dir", "/var/lib/backtory", "local state directory")
+	fs.BoolVar(force, "force", false, "overwrite an existing config (never an existing key)")
+	return fs
+}
+
 func runInit(ctx context.Context, st streams, args []string) error {
 	var config, host, remoteURL, source, stateDir string
 	var force bool
-	fs := pflag.NewFlagSet("init", pflag.ContinueOnError)
-	fs.StringVarP(&config, "config", "c", defaultConfigPath, "where to write the config")
-	fs.StringVar(&host, "host", "", "host name on the remote (default: this machine's hostname)")
-	fs.StringVar(&remoteURL, "remote", "file:///srv/backtory", "remote URL")
-	fs.StringVar(&source, "source", "/", "the path to back up (the source is named after it: / is root, /srv/www srv-www)")
-	fs.StringVar(&stateDir, "state-dir", "/var/lib/backtory", "local state directory")
-	fs.BoolVar(&force, "force", false, "overwrite an existing config (never an existing key)")
+	fs := initFlags(&config, &host, &remoteURL, &source, &stateDir, &force)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

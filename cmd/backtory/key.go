@@ -19,6 +19,15 @@ func init() {
 		run: func(_ context.Context, st streams, args []string) error {
 			return keyCommand(st, args)
 		},
+		subs: []subcommand{
+			{name: "generate", summary: "generate a key pair (user ID default: \"backtory HOST <root@HOSTNAME>\")", flags: func() *pflag.FlagSet {
+				return keyGenerateFlags(new(string), new(string), new(string), new(string), new(string))
+			}},
+			{name: "list", summary: "every key the config uses: file, fingerprints, user ID", flags: func() *pflag.FlagSet { return keyListFlags(new(string)) }},
+			{name: "export", summary: "print the public key of a secret key file", flags: func() *pflag.FlagSet { return keyExportFlags(new(string)) }},
+			{name: "import", summary: "check a key (e.g. from gpg --export-secret-keys) and store it with the right mode; FROM \"-\" or omitted: stdin", args: "[FROM]", flags: func() *pflag.FlagSet { return keyImportFlags(new(string)) }},
+			{name: "fingerprint", summary: "print the fingerprint and user ID of each key", args: "FILE...", flags: keyFingerprintFlags},
+		},
 	})
 }
 
@@ -56,13 +65,20 @@ func keyCommand(st streams, args []string) error {
 	return usagef("key: unknown subcommand %q\n%s", sub, keyUsage)
 }
 
-func keyGenerate(st streams, args []string) error {
+// keyGenerateFlags returns the flag set of key generate, bound to the given values.
+func keyGenerateFlags(name, email, pub, sec, passFile *string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("key generate", pflag.ContinueOnError)
-	name := fs.String("name", "", "user ID name (default \"backtory HOST\", this machine's short host name)")
-	email := fs.String("email", "", "user ID email (default root@ this machine's host name)")
-	pub := fs.String("public", "", "where to write the public key (armored)")
-	sec := fs.String("secret", "", "where to write the secret key (armored, mode 0600)")
-	passFile := fs.String("passphrase-file", "", "protect the secret key with the passphrase in this file")
+	fs.StringVar(name, "name", "", "user ID name (default \"backtory HOST\", this machine's short host name)")
+	fs.StringVar(email, "email", "", "user ID email (default root@ this machine's host name)")
+	fs.StringVar(pub, "public", "", "where to write the public key (armored)")
+	fs.StringVar(sec, "secret", "", "where to write the secret key (armored, mode 0600)")
+	fs.StringVar(passFile, "passphrase-file", "", "protect the secret key with the passphrase in this file")
+	return fs
+}
+
+func keyGenerate(st streams, args []string) error {
+	name, email, pub, sec, passFile := new(string), new(string), new(string), new(string), new(string)
+	fs := keyGenerateFlags(name, email, pub, sec, passFile)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -103,9 +119,16 @@ func keyGenerate(st streams, args []string) error {
 	return nil
 }
 
-func keyExport(st streams, args []string) error {
+// keyExportFlags returns the flag set of key export, bound to the given value.
+func keyExportFlags(sec *string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("key export", pflag.ContinueOnError)
-	sec := fs.String("secret", "", "the secret key file")
+	fs.StringVar(sec, "secret", "", "the secret key file")
+	return fs
+}
+
+func keyExport(st streams, args []string) error {
+	sec := new(string)
+	fs := keyExportFlags(sec)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -123,8 +146,8 @@ func keyExport(st streams, args []string) error {
 }
 
 func keyImport(st streams, args []string) error {
-	fs := pflag.NewFlagSet("key import", pflag.ContinueOnError)
-	to := fs.String("to", "", "where to store the key")
+	to := new(string)
+	fs := keyImportFlags(to)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -157,7 +180,7 @@ func keyImport(st streams, args []string) error {
 }
 
 func keyFingerprint(st streams, args []string) error {
-	fs := pflag.NewFlagSet("key fingerprint", pflag.ContinueOnError)
+	fs := keyFingerprintFlags()
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -188,8 +211,8 @@ func hostUserID() (name, email string, err error) {
 // keyList prints every key the config's encryption section names: its
 // role, file, primary fingerprint, user ID and subkeys.
 func keyList(st streams, args []string) error {
-	fs := pflag.NewFlagSet("key list", pflag.ContinueOnError)
-	config := fs.StringP("config", "c", defaultConfigPath, "config file")
+	config := new(string)
+	fs := keyListFlags(config)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -238,4 +261,23 @@ func keyList(st streams, args []string) error {
 		fmt.Fprintf(st.stdout, "\nsigner_fingerprint %s\n", enc.SignerFingerprint)
 	}
 	return nil
+}
+
+// keyImportFlags returns the flag set of key import, bound to the given value.
+func keyImportFlags(to *string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("key import", pflag.ContinueOnError)
+	fs.StringVar(to, "to", "", "where to store the key")
+	return fs
+}
+
+// keyFingerprintFlags returns the flag set of key fingerprint (no flags).
+func keyFingerprintFlags() *pflag.FlagSet {
+	return pflag.NewFlagSet("key fingerprint", pflag.ContinueOnError)
+}
+
+// keyListFlags returns the flag set of key list, bound to the given value.
+func keyListFlags(config *string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("key list", pflag.ContinueOnError)
+	fs.StringVarP(config, "config", "c", defaultConfigPath, "config file")
+	return fs
 }

@@ -11,7 +11,8 @@ import (
 )
 
 func init() {
-	register(command{name: "list", summary: "list the sets on the remote", run: runList})
+	register(command{name: "list", summary: "list the sets on the remote", run: runList,
+		flags: func() *pflag.FlagSet { return listFlags(new(globals), new(bool), new(bool)) }})
 }
 
 // setRow is one line of `backtory list`.
@@ -28,13 +29,20 @@ type setRow struct {
 	Sealed      bool      `json:"sealed"`
 }
 
+// listFlags returns the flag set of list, bound to the given values
+// (also for its help, man page and completions).
+func listFlags(g *globals, asJSON, all *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
+	g.register(fs)
+	fs.BoolVar(asJSON, "json", false, "print JSON")
+	allHostsFlag(fs, all)
+	return fs
+}
+
 func runList(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var asJSON, all bool
-	fs := pflag.NewFlagSet("list", pflag.ContinueOnError)
-	g.register(fs)
-	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	allHostsFlag(fs, &all)
+	fs := listFlags(&g, &asJSON, &all)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -16,18 +16,26 @@ import (
 )
 
 func init() {
-	register(command{name: "ls", summary: "list the files of a set (the newest, or --at TIME, or --set ID)", run: runLs})
+	register(command{name: "ls", summary: "list the files of a set (the newest, or --at TIME, or --set ID)", run: runLs,
+		flags: func() *pflag.FlagSet { return lsFlags(new(globals), new(string), new(string), new(bool)) }})
+}
+
+// lsFlags returns the flag set of ls, bound to the given values
+// (also for its help, man page and completions).
+func lsFlags(g *globals, setID, at *string, asJSON *bool) *pflag.FlagSet {
+	fset := pflag.NewFlagSet("ls", pflag.ContinueOnError)
+	g.register(fset)
+	fset.StringVar(setID, "set", "", "list this set id")
+	fset.StringVar(at, "at", "", "list the newest set at or before this time")
+	fset.BoolVar(asJSON, "json", false, "print one JSON object per line")
+	return fset
 }
 
 func runLs(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var setID, at string
 	var asJSON bool
-	fset := pflag.NewFlagSet("ls", pflag.ContinueOnError)
-	g.register(fset)
-	fset.StringVar(&setID, "set", "", "list this set id")
-	fset.StringVar(&at, "at", "", "list the newest set at or before this time")
-	fset.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	fset := lsFlags(&g, &setID, &at, &asJSON)
 	if err := st.parseFlags(fset, args); err != nil {
 		return err
 	}

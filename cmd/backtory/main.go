@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...";
@@ -35,6 +37,23 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, st streams, args []string) error
+	// flags returns a new flag set of the command, bound to throwaway
+	// values, for its man page and completions; nil for a command with
+	// subcommands.
+	flags func() *pflag.FlagSet
+	// subs are the subcommands, in the order of the command's usage.
+	subs []subcommand
+	// hidden leaves the command out of the usage, pages and completions.
+	hidden bool
+}
+
+// A subcommand is one subcommand of a command (key generate, ...).
+type subcommand struct {
+	name    string
+	summary string
+	// args names the arguments after the flags ("" for none).
+	args  string
+	flags func() *pflag.FlagSet
 }
 
 // streams are what a command reads and writes: the process's standard
@@ -192,14 +211,21 @@ func versionString() string {
 
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: backtory COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range commandNames() {
 		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --config PATH (default /etc/backtory/backtory.yaml).\n"+
 		"backtory help COMMAND (or COMMAND --help) shows a command's flags; backtory --version its version.")
+}
+
+// commandNames returns the names of the commands that are not hidden, sorted.
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
 }

@@ -13,21 +13,29 @@ import (
 )
 
 func init() {
-	register(command{name: "prune", summary: "delete old sets by the retention policy, and leftovers of interrupted runs", run: runPrune})
+	register(command{name: "prune", summary: "delete old sets by the retention policy, and leftovers of interrupted runs", run: runPrune,
+		flags: func() *pflag.FlagSet { return pruneFlags(new(globals), new(bool), new(bool), new(bool)) }})
 }
 
 // leftoverGrace is how old an incomplete set must be before prune removes
 // it, so that a run still uploading is never disturbed.
 const leftoverGrace = 24 * time.Hour
 
+// pruneFlags returns the flag set of prune, bound to the given values
+// (also for its help, man page and completions).
+func pruneFlags(g *globals, dryRun, asJSON, all *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
+	g.register(fs)
+	allHostsFlag(fs, all)
+	fs.BoolVarP(dryRun, "dry-run", "n", false, "say what would be kept and deleted, and why; delete nothing")
+	fs.BoolVar(asJSON, "json", false, "print one JSON object per source on stdout instead of lines (see docs/json.md)")
+	return fs
+}
+
 func runPrune(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var dryRun, asJSON, all bool
-	fs := pflag.NewFlagSet("prune", pflag.ContinueOnError)
-	g.register(fs)
-	allHostsFlag(fs, &all)
-	fs.BoolVarP(&dryRun, "dry-run", "n", false, "say what would be kept and deleted, and why; delete nothing")
-	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout instead of lines (see docs/json.md)")
+	fs := pruneFlags(&g, &dryRun, &asJSON, &all)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -14,23 +14,33 @@ import (
 )
 
 func init() {
-	register(command{name: "recovery-script", summary: "write recover.sh, the bare-metal recovery script, for the set at --at (default: the newest)", run: runRecoveryScript})
+	register(command{name: "recovery-script", summary: "write recover.sh, the bare-metal recovery script, for the set at --at (default: the newest)", run: runRecoveryScript,
+		flags: func() *pflag.FlagSet {
+			return recoveryScriptFlags(new(globals), new(string), new(string), new(string), new(bool))
+		}})
 }
 
 // recoveryBinary returns the static backtory that publishRecovery uploads
 // for the rescue system; tests point it at a built binary.
 var recoveryBinary = os.Executable
 
+// recoveryScriptFlags returns the flag set of recovery-script, bound to the given values
+// (also for its help, man page and completions).
+func recoveryScriptFlags(g *globals, at, setID, out *string, here *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("recovery-script", pflag.ContinueOnError)
+	g.register(fs)
+	fs.StringVar(at, "at", "", "take the layout from the newest set at or before this time (default: the newest set)")
+	fs.StringVar(setID, "set", "", "take the layout from this set id")
+	fs.BoolVar(here, "layout-from-here", false, "capture the layout of this machine now, instead of using the set's (for sets without one)")
+	fs.StringVarP(out, "output", "o", "", "where to write the script (required; - for stdout)")
+	return fs
+}
+
 func runRecoveryScript(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var at, setID, out string
 	var here bool
-	fs := pflag.NewFlagSet("recovery-script", pflag.ContinueOnError)
-	g.register(fs)
-	fs.StringVar(&at, "at", "", "take the layout from the newest set at or before this time (default: the newest set)")
-	fs.StringVar(&setID, "set", "", "take the layout from this set id")
-	fs.BoolVar(&here, "layout-from-here", false, "capture the layout of this machine now, instead of using the set's (for sets without one)")
-	fs.StringVarP(&out, "output", "o", "", "where to write the script (required; - for stdout)")
+	fs := recoveryScriptFlags(&g, &at, &setID, &out, &here)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -14,7 +14,10 @@ import (
 )
 
 func init() {
-	register(command{name: "remote", summary: "the remote: trust an SFTP server's host key", run: remoteCommand})
+	register(command{name: "remote", summary: "the remote: trust an SFTP server's host key", run: remoteCommand,
+		subs: []subcommand{{name: "trust", summary: "show the host key of the configured sftp:// server and record it in remote.known_hosts", flags: func() *pflag.FlagSet {
+			return remoteTrustFlags(new(globals), new(string))
+		}}}})
 }
 
 const remoteUsage = `usage:
@@ -41,9 +44,8 @@ func remoteCommand(ctx context.Context, st streams, args []string) error {
 
 func remoteTrust(ctx context.Context, st streams, args []string) error {
 	g := globals{streams: st}
-	fs := pflag.NewFlagSet("remote trust", pflag.ContinueOnError)
-	g.register(fs)
-	want := fs.String("fingerprint", "", "record the key only if its SHA-256 fingerprint is this (SHA256:...)")
+	want := new(string)
+	fs := remoteTrustFlags(&g, want)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,4 +75,12 @@ func remoteTrust(ctx context.Context, st streams, args []string) error {
 	}
 	fmt.Fprintf(st.stdout, "recorded in %s\n", hk.KnownHosts)
 	return nil
+}
+
+// remoteTrustFlags returns the flag set of remote trust, bound to the given values.
+func remoteTrustFlags(g *globals, want *string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("remote trust", pflag.ContinueOnError)
+	g.register(fs)
+	fs.StringVar(want, "fingerprint", "", "record the key only if its SHA-256 fingerprint is this (SHA256:...)")
+	return fs
 }

@@ -12,20 +12,30 @@ import (
 )
 
 func init() {
-	register(command{name: "restore", summary: "restore a set (the newest, or --at TIME, or --set ID) into a directory", run: runRestore})
+	register(command{name: "restore", summary: "restore a set (the newest, or --at TIME, or --set ID) into a directory", run: runRestore,
+		flags: func() *pflag.FlagSet {
+			return restoreFlags(new(globals), new(string), new(string), new(string), new(bool), new(bool))
+		}})
+}
+
+// restoreFlags returns the flag set of restore, bound to the given values
+// (also for its help, man page and completions).
+func restoreFlags(g *globals, to, setID, at *string, force, asJSON *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("restore", pflag.ContinueOnError)
+	g.register(fs)
+	fs.StringVar(to, "to", "", "directory to restore into (required; created if missing, must be empty)")
+	fs.StringVar(setID, "set", "", "restore this set id")
+	fs.StringVar(at, "at", "", "restore the newest set at or before this time (RFC 3339 or 'YYYY-MM-DD HH:MM' local)")
+	fs.BoolVar(force, "force", false, "restore into a directory that is not empty, replacing files")
+	fs.BoolVar(asJSON, "json", false, "print the result as one JSON object on stdout (see docs/json.md)")
+	return fs
 }
 
 func runRestore(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var to, setID, at string
 	var force, asJSON bool
-	fs := pflag.NewFlagSet("restore", pflag.ContinueOnError)
-	g.register(fs)
-	fs.StringVar(&to, "to", "", "directory to restore into (required; created if missing, must be empty)")
-	fs.StringVar(&setID, "set", "", "restore this set id")
-	fs.StringVar(&at, "at", "", "restore the newest set at or before this time (RFC 3339 or 'YYYY-MM-DD HH:MM' local)")
-	fs.BoolVar(&force, "force", false, "restore into a directory that is not empty, replacing files")
-	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object on stdout (see docs/json.md)")
+	fs := restoreFlags(&g, &to, &setID, &at, &force, &asJSON)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -19,7 +19,8 @@ import (
 )
 
 func init() {
-	register(command{name: "status", summary: "when and how each source's last backup ended (exit 1 when one is missing or too old)", run: runStatus})
+	register(command{name: "status", summary: "when and how each source's last backup ended (exit 1 when one is missing or too old)", run: runStatus,
+		flags: func() *pflag.FlagSet { return statusFlags(new(globals), new(bool), new(string)) }})
 }
 
 // statusRow is one source in `backtory status --json`.
@@ -36,14 +37,21 @@ type statusRow struct {
 	LastRun *state.Run `json:"last_run,omitempty"`
 }
 
+// statusFlags returns the flag set of status, bound to the given values
+// (also for its help, man page and completions).
+func statusFlags(g *globals, asJSON *bool, maxAge *string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("status", pflag.ContinueOnError)
+	g.register(fs)
+	fs.BoolVar(asJSON, "json", false, "print JSON")
+	fs.StringVar(maxAge, "max-age", "", "exit 1 when a source's last successful backup is older than this (e.g. 26h, 2d)")
+	return fs
+}
+
 func runStatus(_ context.Context, st streams, args []string) error {
 	g := globals{streams: st}
 	var asJSON bool
 	var maxAgeFlag string
-	fs := pflag.NewFlagSet("status", pflag.ContinueOnError)
-	g.register(fs)
-	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	fs.StringVar(&maxAgeFlag, "max-age", "", "exit 1 when a source's last successful backup is older than this (e.g. 26h, 2d)")
+	fs := statusFlags(&g, &asJSON, &maxAgeFlag)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}

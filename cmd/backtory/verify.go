@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,19 +13,27 @@ import (
 )
 
 func init() {
-	register(command{name: "verify", summary: "check every object of every set against its manifest and report every damaged set (--deep: decode everything)", run: runVerify})
+	register(command{name: "verify", summary: "check every object of every set against its manifest and report every damaged set (--deep: decode everything)", run: runVerify,
+		flags: func() *pflag.FlagSet { return verifyFlags(new(globals), new(string), new(bool), new(bool), new(bool)) }})
+}
+
+// verifyFlags returns the flag set of verify, bound to the given values
+// (also for its help, man page and completions).
+func verifyFlags(g *globals, setID *string, deep, asJSON, all *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
+	g.register(fs)
+	allHostsFlag(fs, all)
+	fs.StringVar(setID, "set", "", "verify only this set")
+	fs.BoolVar(deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
+	fs.BoolVar(asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
+	return fs
 }
 
 func runVerify(ctx context.Context, st streams, args []string) (err error) {
 	g := globals{streams: st}
 	var setID string
 	var deep, asJSON, all bool
-	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
-	g.register(fs)
-	allHostsFlag(fs, &all)
-	fs.StringVar(&setID, "set", "", "verify only this set")
-	fs.BoolVar(&deep, "deep", false, "also decrypt and decompress every volume and check every file's hash")
-	fs.BoolVar(&asJSON, "json", false, "print one JSON object per source on stdout (see docs/json.md)")
+	fs := verifyFlags(&g, &setID, &deep, &asJSON, &all)
 	if err := st.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -89,8 +98,8 @@ func verifySource(ctx context.Context, ses *session, g *globals, tg target, name
 			continue
 		}
 		if err := verifySet(ctx, r, g, id, deep, setID != "", bad); err != nil {
-			if ctx.Err() != nil {
-				return err
+			if ctx.Err() != nil || errors.Is(err, archive.ErrNewerFormat) {
+				return err // a set of a newer format is not damaged: this binary is too old
 			}
 			bad[id] = true
 			res.damaged(id, err)
