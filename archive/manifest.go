@@ -12,7 +12,11 @@ import (
 )
 
 // FormatVersion is the version of the set format this package writes.
-const FormatVersion = 1
+const FormatVersion = 2
+
+// formatFrames is the first format whose tables say where each file's
+// entry starts in its volume (Entry.Frame, Skip, Frames).
+const formatFrames = 2
 
 // Kind is a set's kind: a full, or a differential against a full.
 type Kind string
