@@ -3,6 +3,9 @@ package archive_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -10,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/backtory/backtory/archive"
 )
@@ -192,4 +197,56 @@ func TestSetFSMissingVolume(t *testing.T) {
 	if ok == 0 || failed == 0 {
 		t.Errorf("%d files read, %d failed: want some of each", ok, failed)
 	}
+}
+
+// TestSetFSReadsFormat1 rewrites an unsealed full as format 1 wrote it (no
+// frame offsets in the table, format 1 in the manifest): SetFS reads it
+// from the start of each volume.
+func TestSetFSReadsFormat1(t *testing.T) {
+	r := newTestRepo(t, nil)
+	m := r.backup("")
+	dir := r.setDir(m.ID)
+	raw, err := os.ReadFile(filepath.Join(dir, m.Files.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, _ := zstd.NewReader(nil)
+	plain, err := zr.DecodeAll(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old bytes.Buffer
+	for _, line := range bytes.Split(bytes.TrimSpace(plain), []byte("\n")) {
+		var e map[string]any
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		delete(e, "frame")
+		delete(e, "skip")
+		delete(e, "frames")
+		b, _ := json.Marshal(e)
+		old.Write(append(b, '\n'))
+	}
+	zw, _ := zstd.NewWriter(nil)
+	table := zw.EncodeAll(old.Bytes(), nil)
+	if err := os.WriteFile(filepath.Join(dir, m.Files.Name), table, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(table)
+	m.Format, m.Files.Size, m.Files.SHA256 = 1, int64(len(table)), hex.EncodeToString(sum[:])
+	mb, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.repo().OpenSet(context.Background(), m.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Manifest().Format != 1 {
+		t.Fatalf("format %d", s.Manifest().Format)
+	}
+	if e, _ := s.Lookup("data/sparse"); e.Frame != 0 || len(e.Frames) != 0 {
+		t.Fatalf("frames left in the table: %+v", e)
+	}
+	compareSetFS(t, s, r.src)
 }
