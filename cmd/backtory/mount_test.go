@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,7 @@ type mountProc struct {
 }
 
 // startMount runs `backtory mount` and waits until the kernel lists the mount.
-func startMount(t *testing.T, args ...string) *mountProc {
+func startMount(t testing.TB, args ...string) *mountProc {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "mnt")
 	os.Mkdir(dir, 0o755)
@@ -74,7 +75,7 @@ func startMount(t *testing.T, args ...string) *mountProc {
 }
 
 // stop interrupts the mount (what SIGINT does) and returns its exit code.
-func (m *mountProc) stop(t *testing.T) int {
+func (m *mountProc) stop(t testing.TB) int {
 	t.Helper()
 	m.cancel()
 	code := <-m.done
@@ -84,7 +85,7 @@ func (m *mountProc) stop(t *testing.T) int {
 	return code
 }
 
-func mounted(t *testing.T, dir string) bool {
+func mounted(t testing.TB, dir string) bool {
 	t.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
@@ -285,4 +286,83 @@ func fileSum(t *testing.T, p string) [32]byte {
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s
+}
+
+// BenchmarkMountReadAll: find and cat of every file of a set through a
+// fresh mount (mounting, reading the table, every file) against a restore
+// of the same set. The tree is $BACKTORY_BENCH_TREE, else /usr/include.
+// docs/benchmarks.md has the figures.
+func BenchmarkMountReadAll(b *testing.B) {
+	testenv.NeedRoot(b, "FUSE mounts")
+	testenv.NeedTool(b, "fusermount3")
+	src := os.Getenv("BACKTORY_BENCH_TREE")
+	if src == "" {
+		src = "/usr/include"
+	}
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "backtory.yaml")
+	body := "host: testhost\nstate_dir: " + filepath.Join(dir, "state") + "\nsources:\n  - name: root\n    path: " + src +
+		"\nremote:\n  url: file://" + filepath.Join(dir, "remote") + "\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"backup", "--config", cfg, "--full", "-q"}, &out, &errOut); code != 0 {
+		b.Fatalf("backup: exit %d\n%s", code, errOut.String())
+	}
+	b.Run("restore", func(b *testing.B) {
+		for b.Loop() {
+			to := filepath.Join(b.TempDir(), "to")
+			if code := run(context.Background(), []string{"restore", "--config", cfg, "--to", to, "-q"}, &out, &errOut); code != 0 {
+				b.Fatalf("restore: exit %d\n%s", code, errOut.String())
+			}
+		}
+	})
+	b.Run("mount-find-cat", func(b *testing.B) {
+		buf := make([]byte, 1<<20)
+		for b.Loop() {
+			m := startMount(b, "--config", cfg, "-q")
+			err := filepath.WalkDir(filepath.Join(m.dir, "root", "latest")+"/", func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !d.Type().IsRegular() {
+					return err
+				}
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				_, err = io.CopyBuffer(io.Discard, f, buf)
+				f.Close()
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.stop(b)
+		}
+	})
+}
+
+// TestMountAllHosts: with --all-hosts, each host on the remote is a level
+// above its sources.
+func TestMountAllHosts(t *testing.T) {
+	needFUSE(t)
+	dir := t.TempDir()
+	srcA, srcB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	writeTestFile(t, filepath.Join(srcA, "etc/hostname"), []byte("testhost\n"), 0o644)
+	writeTestFile(t, filepath.Join(srcB, "etc/hostname"), []byte("other\n"), 0o600)
+	cfgA := writeConfig(t, dir, srcA, "")
+	cfgB := filepath.Join(dir, "other.yaml")
+	raw, _ := os.ReadFile(cfgA)
+	body := strings.Replace(strings.Replace(string(raw), "host: testhost", "host: other", 1), srcA, srcB, 1)
+	body = strings.Replace(body, filepath.Join(dir, "state"), filepath.Join(dir, "state-other"), 1)
+	writeTestFile(t, cfgB, []byte(body), 0o600)
+	mustRun(t, "backup", "--config", cfgA)
+	mustRun(t, "backup", "--config", cfgB)
+	m := startMount(t, "--config", cfgA, "--all-hosts")
+	for host, src := range map[string]string{"testhost": srcA, "other": srcB} {
+		assertRestored(t, "--all-hosts "+host, src, filepath.Join(m.dir, host, "root", "latest"))
+	}
+	if code := m.stop(t); code != 0 {
+		t.Errorf("mount exited %d:\n%s", code, m.stderr)
+	}
 }
