@@ -96,13 +96,14 @@ func Mount(ctx context.Context, dir string, opt Options) (*fuse.Server, error) {
 type mounted struct {
 	ctx    context.Context
 	opt    Options
-	blocks sync.Map // set id + "\x00" + path of a sparse file -> its allocated 512-byte blocks
+	blocks sync.Map // host, source, set id and path of a sparse file -> its allocated 512-byte blocks
 }
 
 // sparseBlocks returns the 512-byte blocks a restore of sparse file e
 // allocates (its 4 KiB blocks that are not all zeros), reading it once.
 func (m *mounted) sparseBlocks(s *archive.SetFS, e *archive.Entry) uint64 {
-	key := s.Manifest().ID + "\x00" + string(e.Path)
+	sm := s.Manifest()
+	key := sm.Host + "\x00" + sm.Source + "\x00" + sm.ID + "\x00" + string(e.Path)
 	if v, ok := m.blocks.Load(key); ok {
 		return v.(uint64)
 	}
@@ -306,11 +307,13 @@ func typeBits(t string) uint32 {
 	return syscall.S_IFREG
 }
 
-// stable is the node's inode: the names of a hardlink group share one.
+// stable is the node's inode: the names of a hardlink group share one, and
+// no two sets (of any host and source) share any.
 func (n *node) stable() fs.StableAttr {
 	e := n.entry()
 	h := fnv.New64a()
-	io.WriteString(h, n.s.Manifest().ID+"\x00"+string(e.Path))
+	m := n.s.Manifest()
+	io.WriteString(h, m.Host+"\x00"+m.Source+"\x00"+m.ID+"\x00"+string(e.Path))
 	return fs.StableAttr{Mode: typeBits(e.Type), Ino: h.Sum64() | 1<<63}
 }
 

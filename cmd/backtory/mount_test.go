@@ -360,7 +360,7 @@ func TestMountAllHosts(t *testing.T) {
 	mustRun(t, "backup", "--config", cfgB)
 	m := startMount(t, "--config", cfgA, "--all-hosts")
 	for host, src := range map[string]string{"testhost": srcA, "other": srcB} {
-		assertRestored(t, "--all-hosts "+host, src, filepath.Join(m.dir, host, "root", "latest"))
+		assertRestored(t, "--all-hosts "+host, src, filepath.Join(m.dir, host, "root", "latest")+"/")
 	}
 	if code := m.stop(t); code != 0 {
 		t.Errorf("mount exited %d:\n%s", code, m.stderr)
