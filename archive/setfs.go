@@ -184,6 +184,12 @@ func (s *SetFS) Open(p string) (*File, error) {
 	}
 	f := &File{s: s, e: e, hash: e.Hash}
 	switch e.Change {
+	case ChangeUnchanged, ChangeMeta, ChangeDelta:
+		if s.base == nil {
+			return nil, fmt.Errorf("%s: the file table points into a full, but set %s is a full itself", p, s.m.ID)
+		}
+	}
+	switch e.Change {
 	case "", ChangeWhole, ChangeNew:
 		f.open = func(off int64) (io.ReadCloser, int64, error) { return s.openContent(e, tarName(e.Path, false), off) }
 	case ChangeUnchanged, ChangeMeta:
