@@ -45,6 +45,66 @@ type SetFS struct {
 	children map[string][]string // directory -> names inside, sorted
 	links    map[string]int      // first name of a hardlink group -> number of names
 	subdirs  map[string]int      // directory -> directories inside
+
+	// Idle volume streams, kept so that files read in table order (find
+	// and cat, cp -r) continue one decompression instead of starting each
+	// at its frame again.
+	mu   sync.Mutex
+	idle []*volStream
+}
+
+// volStream is a volume decompressed from the start of a frame; pos is
+// how far into that frame's plain bytes it was read.
+type volStream struct {
+	vol   int
+	frame int64
+	pos   int64
+	err   error
+	rc    io.ReadCloser
+}
+
+func (v *volStream) Read(p []byte) (int, error) {
+	n, err := v.rc.Read(p)
+	v.pos += int64(n)
+	if err != nil && err != io.EOF {
+		v.err = err
+	}
+	return n, err
+}
+
+// maxIdle bounds the idle streams of a set.
+const maxIdle = 4
+
+// take returns an idle stream of frame in volume vol read no further than
+// skip, if there is one.
+func (s *SetFS) take(vol int, frame, skip int64) *volStream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, v := range s.idle {
+		if v.vol == vol && v.frame == frame && v.pos <= skip {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			return v
+		}
+	}
+	return nil
+}
+
+// put keeps v for a later file, or closes it.
+func (s *SetFS) put(v *volStream) {
+	if v.err != nil {
+		v.rc.Close()
+		return
+	}
+	s.mu.Lock()
+	s.idle = append(s.idle, v)
+	var old *volStream
+	if len(s.idle) > maxIdle {
+		old, s.idle = s.idle[0], s.idle[1:]
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.rc.Close()
+	}
 }
 
 // OpenSet reads the file table of set id (and, for a differential, its
@@ -231,15 +291,22 @@ func (s *SetFS) openContent(e *Entry, name string, off int64) (io.ReadCloser, in
 	if framed {
 		at = e.Frame
 	}
-	rc, err := s.openVolume(ref, at, zst)
-	if err != nil {
-		return nil, 0, err
+	vs := s.take(e.Volume, at, e.Skip)
+	if vs == nil || !framed {
+		rc, err := s.openVolume(ref, at, zst)
+		if err != nil {
+			return nil, 0, err
+		}
+		vs = &volStream{vol: e.Volume, frame: at, rc: rc}
 	}
+	var rc io.ReadCloser = readCloser{vs, closerFunc(func() error { s.put(vs); return nil })}
 	if framed {
-		if _, err := io.CopyN(io.Discard, rc, e.Skip); err != nil {
-			rc.Close()
+		if _, err := io.CopyN(io.Discard, vs, e.Skip-vs.pos); err != nil {
+			vs.rc.Close()
 			return nil, 0, fmt.Errorf("%s of %s: %w", ref.Name, s.m.ID, err)
 		}
+	} else {
+		rc = vs.rc // format 1: each file reads its volume from the start
 	}
 	tr := tar.NewReader(rc)
 	for {
@@ -248,18 +315,18 @@ func (s *SetFS) openContent(e *Entry, name string, off int64) (io.ReadCloser, in
 			err = fmt.Errorf("has no entry %q, which the file table lists", name)
 		}
 		if err != nil {
-			rc.Close()
+			vs.rc.Close() // not kept: the volume or the table is wrong
 			return nil, 0, fmt.Errorf("%s of %s: %w", ref.Name, s.m.ID, err)
 		}
 		if h.Name == name {
 			if h.Typeflag != tar.TypeReg || (name == tarName(e.Path, false) && h.Size != e.Size) {
-				rc.Close()
+				vs.rc.Close() // not kept: the volume or the table is wrong
 				return nil, 0, fmt.Errorf("%s of %s: entry %q does not match the file table", ref.Name, s.m.ID, name)
 			}
 			return readCloser{tr, rc}, 0, nil
 		}
 		if framed {
-			rc.Close()
+			vs.rc.Close() // not kept: the volume or the table is wrong
 			return nil, 0, fmt.Errorf("%s of %s: %q where the file table says %q starts", ref.Name, s.m.ID, h.Name, name)
 		}
 	}
