@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +365,40 @@ func TestMountAllHosts(t *testing.T) {
 	}
 	if code := m.stop(t); code != 0 {
 		t.Errorf("mount exited %d:\n%s", code, m.stderr)
+	}
+}
+
+// TestMountSignals: the built binary unmounts and exits 0 on SIGINT and on
+// SIGTERM.
+func TestMountSignals(t *testing.T) {
+	needFUSE(t)
+	e := sigEnv(t, sigBuild(t), "")
+	e.run(t, exitOK, "backup")
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		mnt := filepath.Join(t.TempDir(), "mnt")
+		os.Mkdir(mnt, 0o755)
+		p := e.start(t, "mount", mnt)
+		for i := 0; !mounted(t, mnt); i++ {
+			select {
+			case <-p.done:
+				t.Fatalf("backtory mount ended before mounting: %s", p.stderr)
+			case <-time.After(50 * time.Millisecond):
+			}
+			if i > 1200 {
+				t.Fatal("backtory mount did not mount in a minute")
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(mnt, "root", "latest", "etc", "f05"))
+		if want, _ := os.ReadFile(filepath.Join(e.src, "etc", "f05")); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("read through the mount: %v", err)
+		}
+		p.signal(t, sig)
+		if code, stderr := p.wait(t); code != exitOK {
+			t.Errorf("%v: exit %d, want 0: %s", sig, code, stderr)
+		}
+		if mounted(t, mnt) {
+			t.Errorf("%v: %s is still mounted", sig, mnt)
+			exec.Command("fusermount3", "-u", mnt).Run()
+		}
 	}
 }
