@@ -61,6 +61,8 @@ type volStream struct {
 	pos   int64
 	err   error
 	rc    io.ReadCloser
+	cf    *cacheFile // the cached copy it reads, for a sealed volume
+	tok   *idleToken // while idle: the cache may close it to make room
 }
 
 func (v *volStream) Read(p []byte) (int, error) {
@@ -83,10 +85,26 @@ func (s *SetFS) take(vol int, frame, skip int64) *volStream {
 	for i, v := range s.idle {
 		if v.vol == vol && v.frame == frame && v.pos <= skip {
 			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			if v.cf != nil && !s.cache.unsetIdle(v.cf.v, v.tok) {
+				return nil // the cache is closing it
+			}
 			return v
 		}
 	}
 	return nil
+}
+
+// unidle removes v from the idle streams; the cache calls it (through the
+// closer put registers) before closing v to make room.
+func (s *SetFS) unidle(v *volStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, u := range s.idle {
+		if u == v {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			return
+		}
+	}
 }
 
 // put keeps v for a later file, or closes it.
@@ -96,13 +114,18 @@ func (s *SetFS) put(v *volStream) {
 		return
 	}
 	s.mu.Lock()
+	if v.cf != nil {
+		// An idle stream holds its cached volume open: let the cache
+		// close it when it needs the room.
+		v.tok = s.cache.setIdle(v.cf.v, func() { s.unidle(v); v.rc.Close() })
+	}
 	s.idle = append(s.idle, v)
 	var old *volStream
 	if len(s.idle) > maxIdle {
 		old, s.idle = s.idle[0], s.idle[1:]
 	}
 	s.mu.Unlock()
-	if old != nil {
+	if old != nil && (old.cf == nil || s.cache.unsetIdle(old.cf.v, old.tok)) {
 		old.rc.Close()
 	}
 }
@@ -280,7 +303,7 @@ func (s *SetFS) openContent(e *Entry, name string, off int64) (io.ReadCloser, in
 	framed := s.m.Format >= formatFrames
 	if framed && off >= FrameSpan && len(e.Frames) > 0 {
 		k := min(int(off/FrameSpan), len(e.Frames))
-		rc, err := s.openVolume(ref, e.Frames[k-1], zst)
+		rc, _, err := s.openVolume(ref, e.Frames[k-1], zst)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -293,11 +316,11 @@ func (s *SetFS) openContent(e *Entry, name string, off int64) (io.ReadCloser, in
 	}
 	vs := s.take(e.Volume, at, e.Skip)
 	if vs == nil || !framed {
-		rc, err := s.openVolume(ref, at, zst)
+		rc, cf, err := s.openVolume(ref, at, zst)
 		if err != nil {
 			return nil, 0, err
 		}
-		vs = &volStream{vol: e.Volume, frame: at, rc: rc}
+		vs = &volStream{vol: e.Volume, frame: at, rc: rc, cf: cf}
 	}
 	var rc io.ReadCloser = readCloser{vs, closerFunc(func() error { s.put(vs); return nil })}
 	if framed {
@@ -355,35 +378,36 @@ func (s *SetFS) openPatched(e *Entry) (io.ReadCloser, int64, error) {
 }
 
 // openVolume returns the volume's plain stream from compressed offset off
-// (a frame start, or 0).
-func (s *SetFS) openVolume(ref ObjectRef, off int64, zst bool) (io.ReadCloser, error) {
+// (a frame start, or 0), and for a sealed volume the cached copy it reads.
+func (s *SetFS) openVolume(ref ObjectRef, off int64, zst bool) (io.ReadCloser, *cacheFile, error) {
 	var rc io.ReadCloser
+	var cf *cacheFile
 	if s.m.Sealed {
 		f, err := s.cache.open(s.ctx, s.r, s.m, ref)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			f.Close()
-			return nil, err
+			return nil, nil, err
 		}
-		rc = f
+		rc, cf = f, f
 	} else {
 		name := objectPath(SetDir(s.m.Host, s.m.Source, s.m.ID), ref.Name)
 		var err error
 		if rc, err = s.r.Backend.Get(s.ctx, name, off); err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
+			return nil, nil, fmt.Errorf("read %s: %w", name, err)
 		}
 	}
 	if !zst {
-		return rc, nil
+		return rc, cf, nil
 	}
 	zr, err := zstd.NewReader(bufio.NewReaderSize(rc, 128<<10), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
 		rc.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return readCloser{zr, closerFunc(func() error { zr.Close(); return rc.Close() })}, nil
+	return readCloser{zr, closerFunc(func() error { zr.Close(); return rc.Close() })}, cf, nil
 }
 
 type readCloser struct {

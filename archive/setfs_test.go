@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -249,4 +250,89 @@ func TestSetFSReadsFormat1(t *testing.T) {
 		t.Fatalf("frames left in the table: %+v", e)
 	}
 	compareSetFS(t, s, r.src)
+}
+
+// TestVolumeCacheCap: the opened sealed volumes on disk never pass the
+// cache's size, the least recently used is evicted, and a volume larger
+// than the whole cache is refused.
+func TestVolumeCacheCap(t *testing.T) {
+	sr := newSealedRepo(t)
+	ctx := context.Background()
+	m, _, err := sr.repo().Manifest(ctx, sr.full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Volumes) < 2 {
+		t.Fatalf("want 2 volumes or more, got %d", len(m.Volumes))
+	}
+	var biggest int64
+	for _, v := range m.Volumes {
+		biggest = max(biggest, v.Size)
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	// Room for one volume: reading the next one must evict the last.
+	cache, err := archive.NewVolumeCache(dir, biggest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sr.repo().OpenSet(ctx, sr.full, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols := map[int]bool{}
+	err = filepath.WalkDir(sr.fullCopy, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, _ := filepath.Rel(sr.fullCopy, p)
+		e, _ := s.Lookup(rel)
+		if e = s.Resolve(e); e.Size == 0 {
+			return nil
+		}
+		vols[e.Volume] = true
+		f, err := s.Open(rel)
+		if err != nil {
+			return err
+		}
+		want, _ := os.ReadFile(p)
+		got, err := io.ReadAll(io.NewSectionReader(f, 0, f.Size()))
+		f.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %v", rel, err)
+		}
+		var onDisk int64
+		entries, _ := os.ReadDir(dir)
+		for _, de := range entries {
+			if fi, err := de.Info(); err == nil {
+				onDisk += fi.Size()
+			}
+		}
+		if onDisk > biggest || cache.Size() > biggest {
+			t.Errorf("after %s: %d bytes on disk, %d counted, cap %d", rel, onDisk, cache.Size(), biggest)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols) < 2 {
+		t.Fatalf("read files of %d volumes: the cap was not exercised", len(vols))
+	}
+
+	small, err := archive.NewVolumeCache(filepath.Join(t.TempDir(), "small"), biggest/4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = sr.repo().OpenSet(ctx, sr.full, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Open("data/random.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadAt(make([]byte, 10), 0); err == nil || !strings.Contains(err.Error(), "no room") {
+		t.Errorf("a volume larger than the cache: %v", err)
+	}
+	f.Close()
 }

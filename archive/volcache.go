@@ -25,7 +25,13 @@ type VolumeCache struct {
 	total int64
 	lru   *list.List // of *cachedVolume, most recent first
 	vols  map[string]*cachedVolume
+	// idle holds, for the volumes that idle streams keep open, how to
+	// close each of those streams when the room is needed.
+	idle map[*cachedVolume]map[*idleToken]func()
 }
+
+// idleToken names one idle stream of a cached volume.
+type idleToken struct{ _ byte }
 
 type cachedVolume struct {
 	key   string
@@ -43,7 +49,8 @@ func NewVolumeCache(dir string, max int64) (*VolumeCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("volume cache: %w", err)
 	}
-	return &VolumeCache{dir: dir, max: max, lru: list.New(), vols: map[string]*cachedVolume{}}, nil
+	return &VolumeCache{dir: dir, max: max, lru: list.New(), vols: map[string]*cachedVolume{},
+		idle: map[*cachedVolume]map[*idleToken]func(){}}, nil
 }
 
 // Size returns the bytes the cache's files hold.
@@ -151,16 +158,61 @@ func (c *VolumeCache) fill(ctx context.Context, r *Repository, m *Manifest, ref 
 	return nil
 }
 
-// reserve makes room for n bytes, evicting unused volumes from the end.
+// setIdle records that an idle stream holds v open, and how to close it.
+func (c *VolumeCache) setIdle(v *cachedVolume, close func()) *idleToken {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &idleToken{}
+	if c.idle[v] == nil {
+		c.idle[v] = map[*idleToken]func(){}
+	}
+	c.idle[v][t] = close
+	return t
+}
+
+// unsetIdle takes an idle stream back for use; false means the cache is
+// closing it already.
+func (c *VolumeCache) unsetIdle(v *cachedVolume, t *idleToken) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.idle[v][t]; !ok {
+		return false
+	}
+	delete(c.idle[v], t)
+	return true
+}
+
+// reserve makes room for n bytes, evicting unused volumes from the end,
+// and if that is not enough, closing the idle streams that hold others.
 func (c *VolumeCache) reserve(v *cachedVolume, n int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for e := c.lru.Back(); e != nil && c.total+n > c.max; {
-		prev := e.Prev()
-		if u := e.Value.(*cachedVolume); u != v && u.refs == 0 {
-			c.drop(u)
+	evict := func() {
+		for e := c.lru.Back(); e != nil && c.total+n > c.max; {
+			prev := e.Prev()
+			if u := e.Value.(*cachedVolume); u != v && u.refs == 0 {
+				c.drop(u)
+			}
+			e = prev
 		}
-		e = prev
+	}
+	evict()
+	if c.total+n > c.max && len(c.idle) > 0 {
+		var closers []func()
+		for u, ts := range c.idle {
+			if u != v {
+				for t, f := range ts {
+					closers = append(closers, f)
+					delete(ts, t)
+				}
+			}
+		}
+		c.mu.Unlock()
+		for _, f := range closers {
+			f()
+		}
+		c.mu.Lock()
+		evict()
 	}
 	if c.total+n > c.max {
 		return fmt.Errorf("the volume cache (%d bytes, %d in use) has no room for a volume of %d bytes: raise its size", c.max, c.total, n)
