@@ -182,6 +182,15 @@ func TestMount(t *testing.T) {
 			}
 			wg.Wait()
 
+			// Hardlink counts and one inode per group, as in the tree.
+			var st, st2 unix.Stat_t
+			if err := unix.Lstat(filepath.Join(root, "latest", "links/a"), &st); err != nil || st.Nlink != 3 {
+				t.Errorf("links/a: %d links (%v), want 3", st.Nlink, err)
+			}
+			if err := unix.Lstat(filepath.Join(root, "latest", "links/z/c"), &st2); err != nil || st2.Ino != st.Ino {
+				t.Errorf("links/z/c: inode %d (%v), want links/a's %d", st2.Ino, err, st.Ino)
+			}
+
 			// Holes: data/sparse has data at 1 MiB and 40 MiB only.
 			sf, err := os.Open(filepath.Join(root, "latest", "data/sparse"))
 			if err != nil {
