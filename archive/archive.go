@@ -3,6 +3,14 @@
 // set's file table and manifest, and reads them back to list, verify and
 // restore. It stores objects through a remote.Backend and leaves sealing
 // to a Sealer supplied by the caller. docs/format.md is its specification.
+//
+// To read a set at random instead of restoring it (a mount, a browser):
+//
+//	cache, _ := archive.NewVolumeCache(dir, maxBytes) // opened sealed volumes; RemoveAll when done
+//	s, err := repo.OpenSet(ctx, id, cache)           // reads the set's (and its full's) file table
+//	e, ok := s.Lookup("etc/hosts")                   // the table entry; s.Resolve follows a hardlink
+//	names, err := s.ReadDir("etc")                   // sorted names; s.Links gives stat's link count
+//	f, err := s.Open("etc/hosts")                    // an io.ReaderAt of the content; Close it
 package archive
 
 import (

@@ -299,6 +299,9 @@ func (d *differ) file(w, f *Entry, fh *os.File) error {
 	}
 	hdr := tarHeader(w)
 	hdr.Name, hdr.Size = deltaPrefix+string(w.Path), size
+	if err := d.s.mark(w); err != nil {
+		return fmt.Errorf("archive %s: %w", w.Path, err)
+	}
 	if err := d.s.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("archive %s: %w", w.Path, err)
 	}

@@ -55,6 +55,14 @@ type Entry struct {
 	// the patch basis (ChangeDelta).
 	Change     string `json:"change,omitempty"`
 	BaseVolume int    `json:"base_vol,omitempty"`
+	// Where the entry's tar header starts in its volume (format 2, file
+	// entries and deltas): the offset of a zstd frame in the opened but
+	// still compressed volume, the bytes to skip after decompressing from
+	// there, and for large files the compressed offsets of the frames
+	// that start at each FrameSpan of content (the k-th at k*FrameSpan).
+	Frame  int64   `json:"frame,omitempty"`
+	Skip   int64   `json:"skip,omitempty"`
+	Frames []int64 `json:"frames,omitempty"`
 	// Warning notes a problem met while archiving (e.g. "changed while read").
 	Warning string `json:"warning,omitempty"`
 }
@@ -234,6 +242,16 @@ func (e *Entry) check() error {
 	}
 	if e.Size < 0 || e.Mode&^0o7777 != 0 {
 		return fmt.Errorf("%q: bad size or mode", p)
+	}
+	if e.Frame < 0 || e.Skip < 0 || e.Skip > maxSkip || int64(len(e.Frames)) > e.Size/FrameSpan {
+		return fmt.Errorf("%q: bad frame offsets", p)
+	}
+	last := e.Frame
+	for _, f := range e.Frames {
+		if f <= last {
+			return fmt.Errorf("%q: frame offsets out of order", p)
+		}
+		last = f
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ func FuzzTableReader(f *testing.F) {
 	for _, e := range []*Entry{
 		{Path: ".", Type: TypeDir, Mode: 0o755},
 		{Path: "a", Type: TypeFile, Size: 3, Hash: "ab", Volume: 1},
+		{Path: "a/big", Type: TypeFile, Size: 9 << 20, Volume: 1, Frame: 100, Skip: 512, Frames: []int64{200, 300}},
 		{Path: "a/\xff", Type: TypeSymlink, Target: "../x"},
 		{Path: "b", Type: TypeHardlink, Target: "a", Change: ChangeUnchanged, BaseVolume: 1},
 	} {
@@ -28,6 +29,7 @@ func FuzzTableReader(f *testing.F) {
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":"/etc/shadow"}` + "\n"))
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":"a/./c"}` + "\n"))
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":{"b64":"Li4vZXRj"}}` + "\n"))
+	f.Add([]byte(`{"path":"f","type":"file","size":5,"frame":-1,"skip":-3,"frames":[9,3,1]}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewTableReader(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -39,6 +41,14 @@ func FuzzTableReader(f *testing.F) {
 				return
 			}
 			p := string(e.Path)
+			if e.Frame < 0 || e.Skip < 0 || e.Skip > maxSkip || int64(len(e.Frames)) > e.Size/FrameSpan {
+				t.Fatalf("accepted frames of %+v", e)
+			}
+			for i, f := range e.Frames {
+				if f <= e.Frame || (i > 0 && f <= e.Frames[i-1]) {
+					t.Fatalf("accepted frame offsets %v after %d", e.Frames, e.Frame)
+				}
+			}
 			if !confined(p) {
 				t.Fatalf("accepted path %q", p)
 			}
@@ -71,14 +81,14 @@ func confined(p string) bool {
 // FuzzManifest: the manifest parser rejects what it cannot trust.
 func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"format":1,"id":"full-20260101T000000Z","kind":"full","files":{"name":"files.jsonl.zst","size":1,"sha256":"` + strings.Repeat("a", 64) + `"},"volumes":[]}`))
-	f.Add([]byte(`{"format":2}`))
+	f.Add([]byte(`{"format":3}`))
 	f.Add([]byte(`{"format":1,"kind":"diff"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseManifest(data)
 		if err != nil {
 			return
 		}
-		if m.Format != FormatVersion || (m.Kind != KindFull && m.Kind != KindDiff) {
+		if m.Format < 1 || m.Format > FormatVersion || (m.Kind != KindFull && m.Kind != KindDiff) {
 			t.Fatalf("accepted %+v", m)
 		}
 		for _, v := range m.Volumes {

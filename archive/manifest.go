@@ -14,7 +14,11 @@ import (
 
 // FormatVersion is the version of the set format this package writes.
 // It reads every version from 1 to FormatVersion.
-const FormatVersion = 1
+const FormatVersion = 2
+
+// formatFrames is the first format whose tables say where each file's
+// entry starts in its volume (Entry.Frame, Skip, Frames).
+const formatFrames = 2
 
 // ErrNewerFormat is the error of a set written in a format newer than
 // FormatVersion, by a newer backtory: the set is not damaged, this reader

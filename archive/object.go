@@ -27,6 +27,13 @@ type objectWriter struct {
 	pw      *io.PipeWriter
 	done    chan error
 	w       io.Writer // where callers write
+	// Frames (format 2): plain counts the bytes callers wrote, framed the
+	// bytes that came out of the compressor (before sealing); a frame
+	// starts at offset frameC of the compressed stream, at frameU of the
+	// plain one.
+	plain          *countWriter
+	framed         *countWriter
+	frameC, frameU int64
 }
 
 // spooled is an object ready for upload.
@@ -61,6 +68,8 @@ func newObjectWriter(dir, name string, comp Compression, sealer Sealer) (*object
 		}()
 		sink = pw
 	}
+	o.framed = &countWriter{w: sink}
+	sink = o.framed
 	if comp.Kind == "zstd" {
 		zw, err := zstd.NewWriter(sink, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(comp.Level)),
 			zstd.WithEncoderConcurrency(2), zstd.WithWindowSize(4<<20))
@@ -71,8 +80,23 @@ func newObjectWriter(dir, name string, comp Compression, sealer Sealer) (*object
 		o.zw = zw
 		sink = zw
 	}
-	o.w = sink
+	o.plain = &countWriter{w: sink}
+	o.w = o.plain
 	return o, nil
+}
+
+// endFrame ends the current zstd frame and starts the next one, so that a
+// reader can start decompressing at frameC (the compressed offset, in the
+// opened object) without reading what comes before.
+func (o *objectWriter) endFrame() error {
+	if o.zw != nil {
+		if err := o.zw.Close(); err != nil {
+			return err
+		}
+		o.zw.Reset(o.framed)
+	}
+	o.frameC, o.frameU = o.framed.n, o.plain.n
+	return nil
 }
 
 func (o *objectWriter) Write(p []byte) (int, error) { return o.w.Write(p) }

@@ -76,6 +76,7 @@ var takesArgs = map[string]string{
 	"restore":         "[PATH...]",
 	"key import":      "[FROM]",
 	"key fingerprint": "FILE...",
+	"mount":           "DIR",
 }
 
 // printCommandHelp prints a command's usage line, summary and flags.

@@ -55,6 +55,8 @@ var readmeRemotes = []struct{ readme, here, coveredBy string }{
 var readmeSkipped = []struct{ prefix, why string }{
 	{"backtory remote trust --fingerprint SHA256:…", "a placeholder fingerprint of a server that is not here; " +
 		"cmd/backtory/sftp_e2e_test.go (TestSFTPBackupRestore) runs `remote trust` against a real SSH server"},
+	{"backtory mount ", "it serves until unmounted; cmd/backtory/mount_test.go (TestMount) mounts with the kernel's FUSE, " +
+		"compares every point in time and unmounts on interrupt and with fusermount3 -u"},
 }
 
 // readmeNotBacktory are the prefixes of sh-block lines that are not

@@ -16,6 +16,7 @@ const module = "github.com/backtory/backtory/"
 // may import. cmd/backtory is the wiring and may import any of them.
 var allowed = map[string][]string{
 	"policy":                       {"archive"},
+	"fusefs":                       {"archive"},
 	"state":                        {"internal/atomicfile"},
 	"hooks":                        {"internal/childenv"},
 	"snapshot":                     {"internal/childenv"},
