@@ -64,6 +64,7 @@ func runServe(ctx context.Context, st streams, args []string) (err error) {
 		return err
 	}
 	defer ses.Close()
+	ses.b = dashboard.ReadOnly(ses.b)
 	h, err := newDashboard(ses, &g, maxAge)
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func runServe(ctx context.Context, st streams, args []string) (err error) {
 		scheme = "https"
 	}
 	fmt.Fprintf(st.stdout, "serving the dashboard on %s://%s/\n", scheme, ln.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() {
 		if certFile != "" {
@@ -103,10 +104,9 @@ func runServe(ctx context.Context, st streams, args []string) (err error) {
 	}
 }
 
-// newDashboard returns the dashboard of the session's remote, which it
-// makes read-only: every host's sources, opened with this config's keys.
+// newDashboard returns the dashboard of the session's remote: every
+// host's sources, opened with this config's keys.
 func newDashboard(ses *session, g *globals, maxAge time.Duration) (http.Handler, error) {
-	ses.b = dashboard.ReadOnly(ses.b)
 	rules, err := policy.ParseThinning(ses.cfg.Policy.KeepDiffs)
 	if err != nil {
 		return nil, usagef("%s: keep_diffs: %v", ses.cfg.path, err)
