@@ -99,8 +99,8 @@ func (s *Server) health(d *sourceData, now time.Time) (Health, string, *state.Ru
 	if ok != nil {
 		lastOK = ok.Finished
 	}
-	if n := len(d.sets); n > 0 && d.sets[n-1].Finished.After(lastOK) {
-		lastOK = d.sets[n-1].Finished // a set made by a run that left no record
+	if n := len(d.sets); n > 0 && d.sets[n-1].Started.After(lastOK) {
+		lastOK = d.sets[n-1].Started // a set made by a run that left no record
 	}
 	var age time.Duration
 	if last != nil {

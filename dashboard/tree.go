@@ -137,6 +137,7 @@ type Version struct {
 	Time    time.Time
 	Entry   *archive.Entry // nil: not in this set
 	Changed bool           // differs from the version before
+	First   bool           // the oldest set's version
 	Hash    string         // content hash, known or taken from the full
 }
 
@@ -181,6 +182,7 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 				v.Hash = fullHash[m.Base.ID]
 			}
 		}
+		v.First = prev == nil
 		v.Changed = prev == nil || !sameVersion(prev, &v)
 		vs = append(vs, v)
 		prev = &vs[len(vs)-1]
