@@ -154,7 +154,7 @@ func TestServePages(t *testing.T) {
 	// The downloaded tar of each point in time, extracted by GNU tar,
 	// equals a restore of it, whole or one directory.
 	tarTool := testenv.NeedTool(t, "tar")
-	for _, tc := range []struct{ set, path string }{{r.full, "."}, {r.diff, "."}, {r.diff, "etc"}} {
+	for _, tc := range []struct{ set, path string }{{r.full, "."}, {r.diff, "."}, {r.diff, "etc"}, {r.diff, "links/z"}, {r.full, "links"}} {
 		want := filepath.Join(t.TempDir(), "restored")
 		args := []string{"restore", "--config", r.cfg, "--set", tc.set, "--to", want}
 		if tc.path != "." {
