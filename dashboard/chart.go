@@ -82,18 +82,20 @@ func timeline(sets []SetRow, runs []*state.Run) template.HTML {
 	}
 	for i, pn := range panels {
 		top := float64(i*(panelH+panelGap) + 6)
-		base := top + panelH
-		fmt.Fprintf(&b, `<g class="panel panel-%s">`, pn.label)
 		fmt.Fprintf(&b, `<text class="label" x="4" y="%.0f">%s</text>`, top+12, pn.label)
 		fmt.Fprintf(&b, `<text class="scale" x="4" y="%.0f">%s</text>`, top+28, template.HTMLEscapeString(pn.scale))
-		fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, chartLeft, base, chartW-chartRight, base)
-		for _, p := range pts {
+		fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, chartLeft, top+panelH, chartW-chartRight, top+panelH)
+	}
+	// One group per set, its bar in each panel, its numbers as the tooltip.
+	for _, p := range pts {
+		fmt.Fprintf(&b, `<g class="set %s" data-set="%s"><title>%s</title>`, p.class, p.id, template.HTMLEscapeString(p.title))
+		for i, pn := range panels {
+			base := float64(i*(panelH+panelGap)+6) + panelH
 			h := 0.0
 			if pn.max > 0 {
 				h = max(pn.v(p)/pn.max*panelH, 1)
 			}
-			fmt.Fprintf(&b, `<rect class="%s" data-set="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>`,
-				p.class, p.id, x(p.t)-bw/2, base-h, bw, h, template.HTMLEscapeString(p.title))
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f"/>`, x(p.t)-bw/2, base-h, bw, h)
 		}
 		b.WriteString(`</g>`)
 	}

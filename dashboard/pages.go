@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/backtory/backtory/archive"
@@ -48,42 +49,89 @@ type sourceData struct {
 }
 
 // load reads the manifests (each once per repository) and the run
-// records (decoded once, in a bounded cache) of a source.
+// records (decoded once, in a bounded cache) of a source, as many at once
+// as the remote declares connections.
 func (s *Server) load(ctx context.Context, ref SourceRef, repo *archive.Repository) (*sourceData, error) {
 	ids, err := repo.SetIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d := &sourceData{}
-	for _, id := range ids {
-		m, _, err := repo.Manifest(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		d.sets = append(d.sets, SetRow{m, m.Finished.Sub(m.Started)})
-	}
 	recs, err := repo.RunRecords(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, rec := range recs {
+	d := &sourceData{sets: make([]SetRow, len(ids)), runs: make([]*state.Run, len(recs))}
+	err = parallel(ctx, repo.Backend.Capabilities().Connections, len(ids)+len(recs), func(i int) error {
+		if i < len(ids) {
+			m, _, err := repo.Manifest(ctx, ids[i])
+			if err != nil {
+				return err
+			}
+			d.sets[i] = SetRow{m, m.Finished.Sub(m.Started)}
+			return nil
+		}
+		rec := recs[i-len(ids)]
 		key := ref.Host + "/" + ref.Source + "/" + rec.Name
 		run, ok := s.runs.get(key)
 		if !ok {
 			raw, err := repo.ReadRunRecord(ctx, rec)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			run = &state.Run{}
 			if err := json.Unmarshal(raw, run); err != nil {
-				return nil, fmt.Errorf("run record %s of %s/%s: %w", rec.Name, ref.Host, ref.Source, err)
+				return fmt.Errorf("run record %s of %s/%s: %w", rec.Name, ref.Host, ref.Source, err)
 			}
 			s.runs.put(key, run)
 		}
-		d.runs = append(d.runs, run)
+		d.runs[i-len(ids)] = run
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.SliceStable(d.runs, func(i, j int) bool { return d.runs[i].Started.Before(d.runs[j].Started) })
 	return d, nil
+}
+
+// parallel calls f(0) … f(n-1) in at most workers goroutines and returns
+// the first error.
+func parallel(ctx context.Context, workers, n int, f func(i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers = max(1, min(workers, n))
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return ctx.Err()
+	}
 }
 
 // health judges a source by its last run and its last success at now.
@@ -220,11 +268,34 @@ func (s *Server) source(w http.ResponseWriter, r *http.Request) {
 	for i, set := range d.sets {
 		sets[len(sets)-1-i] = set
 	}
+	drops := countDrops(plan)
+	all := r.FormValue("all") != ""
+	hidden := 0
+	if !all {
+		// The newest rows; the timeline shows every set.
+		hidden = max(len(sets)-pageRows, len(runs)-pageRows, len(plan)-drops-pageRows, 0)
+		sets, runs = sets[:min(len(sets), pageRows)], runs[:min(len(runs), pageRows)]
+		var short []PlanRow
+		kept := 0
+		for _, p := range plan {
+			if p.Drop || kept < pageRows {
+				short = append(short, p)
+			}
+			if !p.Drop {
+				kept++
+			}
+		}
+		plan = short
+	}
 	s.render(w, "source", map[string]any{
-		"Ref": ref, "Row": row, "Sets": sets, "Runs": runs, "Plan": plan, "Drops": countDrops(plan),
+		"Ref": ref, "Row": row, "Sets": sets, "Runs": runs, "Plan": plan, "Drops": drops, "Hidden": hidden,
 		"Chart": timeline(d.sets, d.runs), "KeepFulls": s.cfg.KeepFulls, "Rules": s.cfg.Rules,
 	})
 }
+
+// pageRows is how many of the newest sets, runs and kept sets a source's
+// page lists without ?all=1.
+const pageRows = 100
 
 func countDrops(plan []PlanRow) int {
 	n := 0

@@ -124,7 +124,7 @@ func TestServeInChromium(t *testing.T) {
 
 	page := url + "s/web1/root/"
 	dom = chromium(t, bin, page, "--dump-dom")
-	for _, want := range []string{`<svg class="timeline"`, `aria-label="timeline of 2 sets"`, `<rect class="full"`, `<rect class="diff"`,
+	for _, want := range []string{`<svg class="timeline"`, `aria-label="timeline of 2 sets"`, `<g class="set full"`, `<g class="set diff"`,
 		"Retention plan", `<span class="badge success">success</span>`} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("source page: no %q in\n%s", want, dom)

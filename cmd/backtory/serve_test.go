@@ -114,7 +114,7 @@ func TestServePages(t *testing.T) {
 	}{
 		{"fleet", srv.URL + "/", 200, []string{`data-host="testhost"`, `data-source="root"`, `data-health="red"`,
 			`<span class="badge failure">failure</span>`, "the last run failed"}, nil},
-		{"source", src, 200, []string{r.full, r.diff, "<svg", `class="full"`, `class="diff"`,
+		{"source", src, 200, []string{r.full, r.diff, "<svg", `<g class="set full"`, `<g class="set diff"`,
 			"Retention plan", `<span class="badge success">success</span>`, `<span class="badge failure">failure</span>`,
 			"disk is on fire", "log ("}, nil},
 		{"tree root", src + "tree?path=.", 200, []string{r.diff, `data-path="etc"`, `data-path="data"`}, []string{`data-path="tiny"`}},
