@@ -46,17 +46,24 @@ func (w writeSpy) Delete(_ context.Context, name string) error {
 // which fails and uploads a run record with its log lines.
 func failingRun(t *testing.T, cfg string) {
 	t.Helper()
+	hookRun(t, cfg, `"echo disk is on fire >&2; exit 3"`, exitFailed)
+}
+
+// hookRun runs a backup of cfg with a pre_backup hook added and wants its
+// exit code.
+func hookRun(t *testing.T, cfg, hook string, want int) {
+	t.Helper()
 	raw, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := filepath.Join(filepath.Dir(cfg), "failing.yaml")
-	body := string(raw) + "hooks:\n  pre_backup: [\"echo disk is on fire >&2; exit 3\"]\n"
-	if err := os.WriteFile(bad, []byte(body), 0o600); err != nil {
+	with := filepath.Join(filepath.Dir(cfg), "hooked.yaml")
+	body := string(raw) + "hooks:\n  pre_backup: [" + hook + "]\n"
+	if err := os.WriteFile(with, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out := backtory(t, "backup", "--config", bad); code != exitFailed {
-		t.Fatalf("backup with a failing hook: exit %d, want 1\n%s", code, out)
+	if code, out := backtory(t, "backup", "--config", with); code != want {
+		t.Fatalf("backup with the hook %s: exit %d, want %d\n%s", hook, code, want, out)
 	}
 }
 
@@ -103,6 +110,7 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 // differential and a failed run, and checks each page and handler.
 func TestServePages(t *testing.T) {
 	r := newSealedRepo(t)
+	hookRun(t, r.cfg, `{run: "echo smoke in the rack >&2; exit 4", on_error: continue}`, exitWarnings)
 	failingRun(t, r.cfg)
 	srv := dashboardOf(t, r.cfg)
 	src := srv.URL + "/s/testhost/root/"
@@ -116,7 +124,7 @@ func TestServePages(t *testing.T) {
 			`<span class="badge failure">failure</span>`, "the last run failed"}, nil},
 		{"source", src, 200, []string{r.full, r.diff, "<svg", `<g class="set full"`, `<g class="set diff"`,
 			"Retention plan", `<span class="badge success">success</span>`, `<span class="badge failure">failure</span>`,
-			"disk is on fire", "log ("}, nil},
+			"disk is on fire", `<span class="badge warning">warning</span>`, "<details><summary>log (", "smoke in the rack"}, nil},
 		{"tree root", src + "tree?path=.", 200, []string{r.diff, `data-path="etc"`, `data-path="data"`}, []string{`data-path="tiny"`}},
 		{"tree at the full", src + "tree?at=" + r.full + "&path=.", 200, []string{`data-path="tiny"`}, nil},
 		{"tree by time", src + "tree?at=2000-01-01&path=.", 404, []string{"no set at or before"}, nil},
@@ -127,7 +135,7 @@ func TestServePages(t *testing.T) {
 		{"versions of a removed file", src + "versions?path=tiny", 200, []string{"gone"}, nil},
 		{"diff", src + "diff?from=" + r.full + "&to=" + r.diff, 200, []string{
 			`class="removed" data-path="tiny"`, `class="changed" data-path="etc/hosts"`, `class="changed" data-path="data/random.bin"`, "1 removed"}, nil},
-		{"diff default", src + "diff", 200, []string{"From " + r.full + " to " + r.diff}, nil},
+		{"diff default: the last two sets", src + "diff", 200, []string{"From " + r.diff + " to diff-"}, nil},
 		{"unknown source", srv.URL + "/s/testhost/nosuch/", 404, nil, nil},
 		{"unknown host", srv.URL + "/s/other/root/tree?path=.", 404, nil, nil},
 		{"stylesheet", srv.URL + "/static/style.css", 200, []string{"--green"}, nil},
