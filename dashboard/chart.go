@@ -5,8 +5,6 @@ import (
 	"html/template"
 	"strings"
 	"time"
-
-	"github.com/backtory/backtory/state"
 )
 
 // Chart geometry of the timeline, in SVG units.
@@ -21,15 +19,9 @@ const (
 // timeline draws a source's sets on a time axis as an SVG: one panel each
 // for the stored size, the changed paths and the duration, a bar per set
 // (fulls blue, differentials green) with its numbers as a tooltip.
-func timeline(sets []SetRow, runs []*state.Run) template.HTML {
+func timeline(sets []SetRow) template.HTML {
 	if len(sets) == 0 {
 		return ""
-	}
-	dur := map[string]time.Duration{}
-	for _, r := range runs {
-		if r.SetID != "" {
-			dur[r.SetID] = r.Finished.Sub(r.Started)
-		}
 	}
 	type point struct {
 		t                time.Time
@@ -41,10 +33,7 @@ func timeline(sets []SetRow, runs []*state.Run) template.HTML {
 	pts := make([]point, len(sets))
 	var maxS, maxC, maxD float64
 	for i, s := range sets {
-		d, ok := dur[s.ID]
-		if !ok {
-			d = s.Duration
-		}
+		d := s.Duration
 		p := point{t: s.Started, full: s.Kind == "full", stored: float64(s.Stats.StoredBytes),
 			changed: float64(s.Stats.Changed), d: d, id: s.ID}
 		if p.full {

@@ -39,7 +39,7 @@ type SourceRow struct {
 // SetRow is one set of a source, for its timeline.
 type SetRow struct {
 	*archive.Manifest
-	Duration time.Duration
+	Duration time.Duration // of its run, else from the manifest's times
 }
 
 // sourceData is what the fleet and the source page know of a source.
@@ -91,6 +91,19 @@ func (s *Server) load(ctx context.Context, ref SourceRef, repo *archive.Reposito
 		return nil, err
 	}
 	sort.SliceStable(d.runs, func(i, j int) bool { return d.runs[i].Started.Before(d.runs[j].Started) })
+	// A set's duration is its run's (hooks and snapshot included), when
+	// the run left a record.
+	took := map[string]time.Duration{}
+	for _, run := range d.runs {
+		if run.SetID != "" {
+			took[run.SetID] = run.Finished.Sub(run.Started)
+		}
+	}
+	for i := range d.sets {
+		if t, ok := took[d.sets[i].ID]; ok {
+			d.sets[i].Duration = t
+		}
+	}
 	return d, nil
 }
 
@@ -289,7 +302,7 @@ func (s *Server) source(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, "source", map[string]any{
 		"Ref": ref, "Row": row, "Sets": sets, "Runs": runs, "Plan": plan, "Drops": drops, "Hidden": hidden,
-		"Chart": timeline(d.sets, d.runs), "KeepFulls": s.cfg.KeepFulls, "Rules": s.cfg.Rules,
+		"Chart": timeline(d.sets), "KeepFulls": s.cfg.KeepFulls, "Rules": s.cfg.Rules,
 	})
 }
 
