@@ -8,11 +8,17 @@ import (
 	"strings"
 )
 
+// tarMemBasis is how large a differential's changed file's full version
+// may be for WriteTar to hold it in memory while the delta is applied;
+// larger ones are staged in the spool, as Restore stages every one.
+const tarMemBasis = 32 << 20
+
 // WriteTar writes the entries of set m under paths (all when empty) to w
 // as one PAX tar stream, read sequentially from the set's volumes (and a
 // differential's full) the way Restore reads them: nothing is extracted to
-// disk (a differential's changed file stages its full's version in the
-// spool while the delta is applied, as Restore does). Directories above
+// disk (a differential's changed file larger than 32 MiB stages its full's
+// version in the spool while the delta is applied, as Restore does for
+// every one; smaller ones stay in memory). Directories above
 // the selected paths are included so that the tar extracts anywhere.
 // Every object is checked against the manifest before it is decrypted and
 // each file's content against its hash, but a file is written before its
@@ -20,7 +26,7 @@ import (
 // caller must treat a stream that ended with an error as unusable.
 func (r *Repository) WriteTar(ctx context.Context, m *Manifest, paths []string, w io.Writer) (RestoreStats, error) {
 	sel := newSelection(paths)
-	x := &extractor{sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir}
+	x := &extractor{sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir, memBasis: tarMemBasis}
 	x.self = &cursor{r: r, m: m}
 	if m.Kind == KindDiff {
 		if m.Base == nil {
