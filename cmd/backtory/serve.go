@@ -81,7 +81,7 @@ func runServe(ctx context.Context, st streams, args []string) (err error) {
 		scheme = "https"
 	}
 	fmt.Fprintf(st.stdout, "serving the dashboard on %s://%s/\n", scheme, ln.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)
 	go func() {
 		if certFile != "" {
