@@ -163,11 +163,18 @@ func (s *Server) health(d *sourceData, now time.Time) (Health, string, *state.Ru
 	if n := len(d.sets); n > 0 && d.sets[n-1].Started.After(lastOK) {
 		lastOK = d.sets[n-1].Started // a set made by a run that left no record
 	}
-	var age time.Duration
+	// The age of the last run: its record's, or the newest set's when a
+	// run left no record (a version of backtory before run records).
+	var lastT time.Time
 	if last != nil {
-		age = now.Sub(last.Finished)
-	} else if !lastOK.IsZero() {
-		age = now.Sub(lastOK)
+		lastT = last.Finished
+	}
+	if lastOK.After(lastT) {
+		lastT = lastOK
+	}
+	var age time.Duration
+	if !lastT.IsZero() {
+		age = now.Sub(lastT)
 	}
 	okAge := now.Sub(lastOK)
 	switch {
