@@ -109,12 +109,17 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case p == dir:
 			self = e
-		case p != "." && strings.HasPrefix(p, prefix) && !strings.Contains(p[len(prefix):], "/"):
+		case p != "." && strings.HasPrefix(p, prefix):
+			if strings.Contains(p[len(prefix):], "/") {
+				break
+			}
 			if len(children) < maxRows {
 				children = append(children, e)
 			} else {
 				more++
 			}
+		case self != nil:
+			return false // the table is in walk order: the subtree is over
 		}
 		return true
 	})
@@ -164,9 +169,12 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request) {
 		}
 		v := Version{SetID: id, Kind: m.Kind, Time: m.Started}
 		err = each(r.Context(), repo, m, func(e *archive.Entry) bool {
-			if string(e.Path) == p {
+			switch c := archive.ComparePaths(string(e.Path), p); {
+			case c == 0:
 				v.Entry = e
 				return false
+			case c > 0:
+				return false // past where p would be: not in this set
 			}
 			return true
 		})
