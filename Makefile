@@ -7,7 +7,7 @@ BUILD    := build
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The project's packages (a bench work tree may hold stray Go files).
-PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
+PKGS := ./archive/... ./cmd/... ./dashboard/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
 .PHONY: build test test-go test-vm test-deb fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo deb man clean deps
 
@@ -22,8 +22,11 @@ test: deps lint test-go fuzz test-deb test-vm
 deps:
 	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
 
+# Tests keep what they write with t.ArtifactDir (the dashboard's screenshots)
+# under $(BUILD)/test-output/_artifacts.
 test-go:
-	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m $(PKGS)
+	mkdir -p $(BUILD)/test-output
+	BACKTORY_TEST_STRICT=1 $(GO) test -count=1 -timeout 30m -artifacts -outputdir $(CURDIR)/$(BUILD)/test-output $(PKGS)
 
 fuzz:
 	scripts/fuzz_test.sh

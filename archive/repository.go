@@ -378,7 +378,8 @@ func (r *Repository) SetExists(ctx context.Context, id string) (bool, error) {
 }
 
 // DeleteSet removes set id: its manifest first, so that from the first
-// deletion on the set no longer exists, then every other object.
+// deletion on the set no longer exists, then every other object, then its
+// run record and those of the failed runs before it (runs.go).
 func (r *Repository) DeleteSet(ctx context.Context, id string) error {
 	r.mu.Lock()
 	delete(r.manifests, id)
@@ -395,7 +396,7 @@ func (r *Repository) DeleteSet(ctx context.Context, id string) error {
 			return fmt.Errorf("delete %s: %w", name, err)
 		}
 	}
-	return nil
+	return r.deleteRunRecords(ctx, id)
 }
 
 // fetch downloads an object of set m into the spool and checks its size

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -310,6 +311,9 @@ type extractor struct {
 	skip            string            // a directory someone else changed while restored: skipped with its subtree
 	entries         int
 	bytes           int64
+	// memBasis is how large a patch basis may be to stay in memory
+	// (WriteTar: no plaintext on disk below it); 0 spools every basis.
+	memBasis int64
 }
 
 // openDir is a directory of the target being filled.
@@ -592,14 +596,8 @@ func (x *extractor) copyFrom(ctx context.Context, c *cursor, vol int, name strin
 
 // patch applies the differential's delta to the full's version of e.
 func (x *extractor) patch(ctx context.Context, e *Entry, w io.Writer) error {
-	basis, err := os.CreateTemp(x.spool, "basis-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		basis.Close()
-		os.Remove(basis.Name())
-	}()
+	basis := &spillBuffer{limit: x.memBasis, dir: x.spool}
+	defer basis.Close()
 	if err := x.copyFrom(ctx, x.base, e.BaseVolume, tarName(e.Path, false), basis); err != nil {
 		return err
 	}
@@ -607,6 +605,49 @@ func (x *extractor) patch(ctx context.Context, e *Entry, w io.Writer) error {
 		return err
 	}
 	return rsyncdelta.Patch(basis, x.self.tr, w)
+}
+
+// spillBuffer holds a patch basis: in memory up to limit bytes, then in a
+// temporary file in dir (removed by Close).
+type spillBuffer struct {
+	limit int64
+	dir   string
+	mem   []byte
+	f     *os.File
+}
+
+func (b *spillBuffer) Write(p []byte) (int, error) {
+	if b.f == nil && int64(len(b.mem)+len(p)) <= b.limit {
+		b.mem = append(b.mem, p...)
+		return len(p), nil
+	}
+	if b.f == nil {
+		f, err := os.CreateTemp(b.dir, "basis-*")
+		if err != nil {
+			return 0, err
+		}
+		b.f = f
+		if _, err := f.Write(b.mem); err != nil {
+			return 0, err
+		}
+		b.mem = nil
+	}
+	return b.f.Write(p)
+}
+
+func (b *spillBuffer) ReadAt(p []byte, off int64) (int, error) {
+	if b.f != nil {
+		return b.f.ReadAt(p, off)
+	}
+	return bytes.NewReader(b.mem).ReadAt(p, off)
+}
+
+func (b *spillBuffer) Close() error {
+	if b.f == nil {
+		return nil
+	}
+	b.f.Close()
+	return os.Remove(b.f.Name())
 }
 
 // popDirs applies the metadata of every directory on the stack that is

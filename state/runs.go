@@ -32,6 +32,9 @@ type Run struct {
 	Read     int64     `json:"read_bytes,omitempty"` // content bytes read from the tree
 	Stored   int64     `json:"stored_bytes,omitempty"`
 	Warnings int       `json:"warnings,omitempty"`
+	// Log is the run's log lines (info and above) in the record uploaded
+	// beside the sets for a failed or warning run; never kept in state_dir.
+	Log []string `json:"log,omitempty"`
 	// LastSuccess is the last run that made a set (success or warning).
 	LastSuccess *Run `json:"last_success,omitempty"`
 	// LastFailure is the last run that failed.

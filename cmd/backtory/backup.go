@@ -75,7 +75,9 @@ func runBackup(ctx context.Context, st streams, args []string) (err error) {
 			return usagef("%s:%d: source %s: path %s is not a directory that exists", cfg.path, cfg.line("sources"), s.Name, s.Path)
 		}
 	}
-	run := &backupRun{session: newSession(cfg, log), force: force, progress: g.progress, out: g.stdout,
+	runLog := &runLog{}
+	log = runLog.capture(log)
+	run := &backupRun{session: newSession(cfg, log), runLog: runLog, force: force, progress: g.progress, out: g.stdout,
 		logFile: g.logFile, started: time.Now(), listChanges: g.verbose, verifyBase: verifyBase}
 	if asJSON {
 		run.json = g.stdout
@@ -107,6 +109,8 @@ type backupRun struct {
 	// recs are the sources' run records, in the order they ran; they are
 	// saved together when the run ends (record).
 	recs []state.Run
+	// runLog keeps the log lines for the run records on the remote.
+	runLog *runLog
 	// sourceWarnings counts the warnings that belong to one source's run;
 	// the others (global hooks) count for every source.
 	sourceWarnings int
@@ -153,7 +157,7 @@ func (r *backupRun) run(ctx context.Context, srcs []*Source) error {
 		env.Status, env.Error = r.outcome(err)
 		r.phase(context.WithoutCancel(ctx), hooks.OnFailure, r.cfg.Hooks.OnFailure, env)
 	}
-	r.record(srcs, err)
+	r.record(ctx, srcs, err)
 	if err != nil {
 		return err
 	}
@@ -170,10 +174,10 @@ func (r *backupRun) run(ctx context.Context, srcs []*Source) error {
 }
 
 // record saves the run of every source in srcs for status and the
-// metrics: the records of the sources that ran, and a failure for those
+// metrics, and uploads it beside the sets for the dashboard: the records of the sources that ran, and a failure for those
 // that did not run because err stopped the run first. Warnings of no
 // source (global hooks, the unsealed remote) count for each.
-func (r *backupRun) record(srcs []*Source, err error) {
+func (r *backupRun) record(ctx context.Context, srcs []*Source, err error) {
 	global := len(r.warnings) - r.sourceWarnings
 	now := time.Now()
 	for _, s := range srcs {
@@ -201,6 +205,7 @@ func (r *backupRun) record(srcs []*Source, err error) {
 		if serr := r.state.SaveRun(*rec); serr != nil {
 			r.log.Warn("cannot record the run for backtory status", "source", s.Name, "err", serr)
 		}
+		r.publishRun(context.WithoutCancel(ctx), s, *rec)
 		r.result(*rec)
 	}
 	if r.cfg.MetricsFile != "" {

@@ -15,6 +15,7 @@ const module = "github.com/backtory/backtory/"
 // allowed lists, for each package, the module's packages its non-test code
 // may import. cmd/backtory is the wiring and may import any of them.
 var allowed = map[string][]string{
+	"dashboard":                    {"archive", "policy", "state", "remote"},
 	"policy":                       {"archive"},
 	"fusefs":                       {"archive"},
 	"state":                        {"internal/atomicfile"},
