@@ -279,8 +279,15 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	started := time.Now()
-	dec, err = decide(ctx, r.cfg, repo, r.force, r.verifyBase, started)
+	resume, err := r.resumable(ctx, repo, s, log)
 	if err != nil {
+		return err
+	}
+	if resume.From != nil {
+		dec = policy.Decision{Reason: fmt.Sprintf("resuming the interrupted full %s (%d volumes uploaded, after %s)",
+			resume.From.ID, len(resume.From.Volumes), resume.From.After)}
+		started = resume.From.Started
+	} else if dec, err = decide(ctx, r.cfg, repo, r.force, r.verifyBase, started); err != nil {
 		return err
 	}
 	rec.Why = dec.Reason
@@ -291,8 +298,10 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if dec.Warn {
 		r.warn(log, "writing a full: "+dec.Reason)
 	}
-	if started, err = freeSetTime(ctx, repo, kind, started, log); err != nil {
-		return err
+	if resume.From == nil {
+		if started, err = freeSetTime(ctx, repo, kind, started, log); err != nil {
+			return err
+		}
 	}
 	id := archive.NewSetID(kind, started)
 	env.SetID, env.SetKind = id, string(kind)
@@ -344,6 +353,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 			r.progress.Update(entries, read)
 		},
 		BeforeCommit: snap.Verify,
+		Resume:       resume,
 		Warn: func(path, msg string) {
 			r.warn(log, path+": "+msg)
 		},
@@ -513,9 +523,13 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	return nil
 }
 
+// liveTreeLabel is the manifest's snapshot field of a set read from the
+// live tree (snapshot: none).
+const liveTreeLabel = "none: live tree"
+
 func snapshotLabel(s snapshot.Snapshot) string {
 	if s.Kind() == snapshot.KindNone {
-		return "none: live tree"
+		return liveTreeLabel
 	}
 	return s.Kind() + ": " + s.Name()
 }
