@@ -6,12 +6,16 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/archive/seal"
+	"github.com/backtory/backtory/internal/testenv"
+	"github.com/backtory/backtory/internal/treecmp"
 	"github.com/backtory/backtory/remote"
 )
 
@@ -76,8 +80,8 @@ type resumeRun struct {
 	opts func(*archive.BackupOptions)
 }
 
-func newResumeRun(t *testing.T) *resumeRun {
-	r := newTestRepo(t, nil)
+func newResumeRun(t *testing.T, sealer archive.Sealer) *resumeRun {
+	r := newTestRepo(t, sealer)
 	addIncompressible(t, r.src, 12, 400<<10)
 	return &resumeRun{r: r, dir: filepath.Join(t.TempDir(), "resume"), fb: &flakyBackend{Backend: r.b}}
 }
@@ -115,10 +119,25 @@ func (x *resumeRun) backup(fp string) (*archive.Manifest, *archive.Checkpoint, s
 // only what the checkpoint does not hold, and that the set restores as
 // the tree and is the same as an uninterrupted one.
 func TestResumeFull(t *testing.T) {
-	for _, failOn := range []string{"vol-000002.tar.zst", "vol-000004.tar.zst", "files.jsonl.zst", "manifest.json"} {
-		t.Run(failOn, func(t *testing.T) {
-			x := newResumeRun(t)
-			x.fb.failOn = failOn
+	pf := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pf, []byte("resume\n"), 0o600)
+	box, err := seal.New(seal.Config{Mode: seal.ModePassphrase, PassphraseFile: pf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		failOn string
+		sealer archive.Sealer
+		stock  bool // also restore with the stock tools
+	}{
+		{"vol-000002.tar.zst", nil, true},
+		{"vol-000004.tar.zst.pgp", box, false},
+		{"files.jsonl.zst", nil, false},
+		{"manifest.json.pgp", box, false},
+	} {
+		t.Run(tc.failOn, func(t *testing.T) {
+			x := newResumeRun(t, tc.sealer)
+			x.fb.failOn = tc.failOn
 			if _, _, _, err := x.backup("fp"); !errors.Is(err, errRemoteDown) {
 				t.Fatalf("interrupted backup: %v, want the remote's failure", err)
 			}
@@ -166,6 +185,24 @@ func TestResumeFull(t *testing.T) {
 			sameTree(t, x.r.src, out, m.ID)
 			if err := x.r.repo().Verify(context.Background(), m, true); err != nil {
 				t.Fatalf("verify --deep: %v", err)
+			}
+			if tc.stock {
+				for _, tool := range []string{"zstd", "tar"} {
+					testenv.NeedTool(t, tool)
+				}
+				out := filepath.Join(t.TempDir(), "stock")
+				cmd := exec.Command("../scripts/restore-with-stock-tools.sh", "--unauthenticated", x.r.setDir(m.ID), out)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("stock-tools procedure: %v\n%s", err, b)
+				}
+				// Stock tools write holes as zeros (docs/format.md §8).
+				diffs, err := treecmp.Diff(x.r.src, out, treecmp.Options{IgnoreRootMeta: true, SkipPrefixes: []string{"data/sparse", "data/sparse-tail-data"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range diffs {
+					t.Error("stock tools: " + d)
+				}
 			}
 
 			// The same tree backed up without interruption: the same
@@ -232,7 +269,7 @@ func TestResumeStartsAfresh(t *testing.T) {
 		}, "fp", "cannot be read"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := newResumeRun(t)
+			x := newResumeRun(t, nil)
 			x.fb.failOn = "vol-000004.tar.zst"
 			if _, _, _, err := x.backup("fp"); err == nil {
 				t.Fatal("the interrupted backup succeeded")
@@ -277,7 +314,7 @@ func TestResumeStartsAfresh(t *testing.T) {
 // runs are in the set as they were when read: before the checkpoint as the
 // first run read them, after it as the second did.
 func TestResumeChangedSource(t *testing.T) {
-	x := newResumeRun(t)
+	x := newResumeRun(t, nil)
 	x.fb.failOn = "vol-000004.tar.zst"
 	if _, _, _, err := x.backup("fp"); err == nil {
 		t.Fatal("the interrupted backup succeeded")
