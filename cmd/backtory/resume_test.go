@@ -6,6 +6,8 @@ package main
 // list, verify and prune with the unfinished set present.
 
 import (
+	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/internal/ftptest"
 )
 
 // addVolumes adds n files of incompressible bytes (a fixed seed) to src:
@@ -147,5 +151,78 @@ func TestResumeAfterKill(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s, "manifest.json")); err != nil {
 			t.Errorf("the interrupted full %s is still there after a new one started afresh", s)
 		}
+	}
+}
+
+// TestResumeOverFTP: the FTP server is killed while a full uploads its
+// volumes; the run fails, and the next one, with the server back, resumes
+// the full and uploads only the volumes after the checkpoint.
+func TestResumeOverFTP(t *testing.T) {
+	srv := ftptest.Start(t, ftptest.Config{Kind: ftptest.Vsftpd, Mode: ftptest.Explicit})
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	os.Mkdir(src, 0o755)
+	addVolumes(t, src, 24)
+	cfg := filepath.Join(dir, "backtory.yaml")
+	body := "host: testhost\nstate_dir: " + filepath.Join(dir, "state") + "\n" +
+		"sources:\n  - name: root\n    path: " + src + "\n" +
+		"remote:\n  url: " + srv.URL("backups") + "\n  user: " + ftptest.User + "\n  password_file: " + srv.PasswordFile +
+		"\n  tls_ca: " + srv.CAFile + "\n  retries: 1\n" +
+		"volume_size: 1MiB\n"
+	os.WriteFile(cfg, []byte(body), 0o600)
+	setDir := filepath.Join(srv.Data, "backups/testhost/root")
+
+	done := make(chan string)
+	go func() {
+		code, _, stderr := backtoryOut(t, "backup", "--config", cfg)
+		done <- fmt.Sprintf("exit %d: %s", code, stderr)
+	}()
+	var third []string
+	for len(third) == 0 {
+		select {
+		case got := <-done:
+			t.Fatalf("the backup ended before the server was killed: %s", got)
+		case <-time.After(5 * time.Millisecond):
+		}
+		third, _ = filepath.Glob(filepath.Join(setDir, "full-*", "vol-000003.tar.zst"))
+	}
+	srv.Kill()
+	if got := <-done; !strings.HasPrefix(got, fmt.Sprintf("exit %d:", exitFailed)) {
+		t.Fatalf("a backup whose server was killed: %s", got)
+	}
+	srv.Launch()
+	ck, err := os.ReadFile(filepath.Join(dir, "state/resume/testhost/root/checkpoint.json"))
+	if err != nil {
+		t.Fatalf("no checkpoint after the server was killed: %v", err)
+	}
+	var saved struct{ Volumes []struct{ Name string } }
+	json.Unmarshal(ck, &saved)
+	before := map[string]time.Time{}
+	for _, v := range saved.Volumes {
+		fi, err := os.Stat(filepath.Join(filepath.Dir(third[0]), v.Name))
+		if err != nil {
+			t.Fatalf("checkpointed %s is not on the server: %v", v.Name, err)
+		}
+		before[v.Name] = fi.ModTime()
+	}
+	if len(before) == 0 {
+		t.Fatal("the checkpoint holds no volume")
+	}
+
+	code, _, stderr := backtoryOut(t, "backup", "--config", cfg, "-v")
+	if code != exitOK || !strings.Contains(stderr, "resuming the interrupted full") {
+		t.Fatalf("resume over FTP: exit %d: %s", code, stderr)
+	}
+	for n, mt := range before {
+		if fi, err := os.Stat(filepath.Join(filepath.Dir(third[0]), n)); err != nil || !fi.ModTime().Equal(mt) {
+			t.Errorf("%s was uploaded again", n)
+		}
+	}
+	out := filepath.Join(dir, "restored")
+	mustRun(t, "restore", "--config", cfg, "--to", out)
+	assertSameTree(t, src, out)
+	sets, parts := serverSets(setDir[:len(setDir)-len("/testhost/root")])
+	if len(sets) != 1 || len(parts) != 0 {
+		t.Errorf("on the server: sets %q, leftover temporary objects %q", sets, parts)
 	}
 }
