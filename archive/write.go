@@ -94,7 +94,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 	}
 	dir := SetDir(r.Host, r.Source, m.ID)
 	if from != nil {
-		if err := r.dropAfter(ctx, dir, from); err != nil {
+		if err := r.dropAfter(ctx, dir, from.Volumes); err != nil {
 			return nil, err
 		}
 	} else if infos, _ := r.Backend.List(ctx, dir); len(infos) > 0 {
@@ -129,8 +129,11 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 	if err != nil {
 		s.abort()
 		if s.ck != nil && !invalid && s.ck.savedVolumes() > 0 {
-			// Kept for the next run to resume: the uploaded volumes
-			// and the checkpoint.
+			// Kept for the next run to resume: the checkpoint and the
+			// volumes it holds; what came after them goes.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			r.dropAfter(cctx, dir, m.Volumes[:s.ck.savedVolumes()])
+			cancel()
 			return nil, err
 		}
 		r.removeSet(dir)
@@ -146,11 +149,11 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 	return m, nil
 }
 
-// dropAfter removes from an unfinished set's directory what an interrupted
-// run uploaded after its checkpoint (volumes, temporaries, the table).
-func (r *Repository) dropAfter(ctx context.Context, dir string, ck *Checkpoint) error {
+// dropAfter removes from an unfinished set's directory what a run uploaded
+// after its checkpoint's volumes (volumes, temporaries, the table).
+func (r *Repository) dropAfter(ctx context.Context, dir string, volumes []ObjectRef) error {
 	keep := map[string]bool{}
-	for _, v := range ck.Volumes {
+	for _, v := range volumes {
 		keep[v.Name] = true
 	}
 	infos, err := r.Backend.List(ctx, dir)
