@@ -82,7 +82,7 @@ type resumeRun struct {
 
 func newResumeRun(t *testing.T, sealer archive.Sealer) *resumeRun {
 	r := newTestRepo(t, sealer)
-	addIncompressible(t, r.src, 12, 400<<10)
+	addIncompressible(t, r.src, 16, 400<<10)
 	return &resumeRun{r: r, dir: filepath.Join(t.TempDir(), "resume"), fb: &flakyBackend{Backend: r.b}}
 }
 
@@ -206,14 +206,16 @@ func TestResumeFull(t *testing.T) {
 			}
 
 			// The same tree backed up without interruption: the same
-			// volumes' content and the same table.
+			// table.
 			y := &resumeRun{r: x.r, dir: filepath.Join(t.TempDir(), "resume"), fb: &flakyBackend{Backend: x.r.b}}
 			m2, _, _, err := y.backup("fp")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(m2.Volumes) != len(m.Volumes) || m2.Stats.Entries != m.Stats.Entries || m2.Stats.Bytes != m.Stats.Bytes {
-				t.Errorf("resumed: %d volumes, %+v; uninterrupted: %d volumes, %+v", len(m.Volumes), m.Stats, len(m2.Volumes), m2.Stats)
+			// (Where a volume closes depends on the compressor's pace,
+			// so the volume counts may differ.)
+			if m2.Stats.Entries != m.Stats.Entries || m2.Stats.Files != m.Stats.Files || m2.Stats.Bytes != m.Stats.Bytes {
+				t.Errorf("resumed: %+v; uninterrupted: %+v", m.Stats, m2.Stats)
 			}
 			if a, b := tableOf(t, x.r, m), tableOf(t, x.r, m2); a != b {
 				t.Errorf("the resumed set's file table differs from an uninterrupted one's")

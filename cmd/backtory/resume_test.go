@@ -19,14 +19,14 @@ import (
 	"github.com/backtory/backtory/internal/ftptest"
 )
 
-// addVolumes adds n files of incompressible bytes (a fixed seed) to src:
-// about one 1 MiB volume each.
+// addVolumes adds n files of 1100 KiB of incompressible bytes (a fixed
+// seed) to src: with volume_size 1MiB, three fill about two volumes.
 func addVolumes(t *testing.T, src string, n int) {
 	t.Helper()
 	rng := rand.New(rand.NewSource(19))
 	os.MkdirAll(filepath.Join(src, "data"), 0o755)
 	for i := range n {
-		b := make([]byte, 900<<10)
+		b := make([]byte, 1100<<10)
 		rng.Read(b)
 		if err := os.WriteFile(filepath.Join(src, "data", string(rune('a'+i))), b, 0o644); err != nil {
 			t.Fatal(err)
@@ -224,5 +224,52 @@ func TestResumeOverFTP(t *testing.T) {
 	sets, parts := serverSets(setDir[:len(setDir)-len("/testhost/root")])
 	if len(sets) != 1 || len(parts) != 0 {
 		t.Errorf("on the server: sets %q, leftover temporary objects %q", sets, parts)
+	}
+}
+
+// TestResumeKillPoints kills a full of 8 or 9 volumes (12 files of a fixed
+// seed; where a volume closes depends on the compressor's pace) with
+// SIGKILL once 1, 4 and 7 are checkpointed, about 10%, 50% and 90% of its
+// bytes: the next run uploads exactly the volumes after the checkpoint,
+// and the set restores as the tree.
+func TestResumeKillPoints(t *testing.T) {
+	bin := sigBuild(t)
+	for _, n := range []int{1, 4, 7} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			e := sigEnv(t, bin, "")
+			addVolumes(t, e.src, 12)
+			e.killedAt(t, n, "backup")
+			b, err := os.ReadFile(filepath.Join(e.dir, "state/resume/testhost/root/checkpoint.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ck struct {
+				ID      string
+				Volumes []struct{ Name string }
+			}
+			json.Unmarshal(b, &ck)
+			if len(ck.Volumes) != n {
+				t.Fatalf("killed with %d volumes checkpointed, want %d", len(ck.Volumes), n)
+			}
+			before := e.objectTimes(t)
+			e.run(t, exitOK, "backup")
+			after := e.objectTimes(t)
+			uploaded, vols := 0, 0
+			for o, mt := range after {
+				if !strings.HasPrefix(filepath.Base(o), "vol-") {
+					continue
+				}
+				vols++
+				if bt, ok := before[o]; !ok || !bt.Equal(mt) {
+					uploaded++
+				}
+			}
+			if uploaded != vols-n {
+				t.Errorf("the resumed run uploaded %d of %d volumes, want %d", uploaded, vols, vols-n)
+			}
+			out := filepath.Join(t.TempDir(), "out")
+			e.run(t, exitOK, "restore", "--to", out)
+			assertSameTree(t, e.src, out)
+		})
 	}
 }
