@@ -142,8 +142,12 @@ func BenchmarkResumeFull(b *testing.B) {
 				b.StopTimer()
 				r, opt := setup(b, c.failOn)
 				b.StartTimer()
-				if _, err := r.Backup(ctx, opt); err != nil {
+				m, err := r.Backup(ctx, opt)
+				if err != nil {
 					b.Fatal(err)
+				}
+				if opt.Resume != nil && opt.Resume.From != nil {
+					b.ReportMetric(float64(len(opt.Resume.From.Volumes))/float64(len(m.Volumes)), "held/vols")
 				}
 			}
 		})
