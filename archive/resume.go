@@ -77,17 +77,17 @@ func (r *Repository) CheckResume(ctx context.Context, dir, fingerprint, snapshot
 		return nil, "", nil
 	}
 	if err == nil {
-		reason = r.resumable(ctx, ck, dir, fingerprint, snapshot)
+		if reason, err = r.resumable(ctx, ck, dir, fingerprint, snapshot); err != nil {
+			// The remote cannot say: keep the checkpoint for a later run.
+			return nil, "", err
+		}
 		if reason == "" {
 			return ck, "", nil
 		}
 	} else {
 		reason = fmt.Sprintf("its checkpoint cannot be read (%v)", err)
 	}
-	if ctx.Err() != nil {
-		return nil, "", ctx.Err()
-	}
-	if ck != nil && ck.Host == r.Host && ck.Source == r.Source {
+	if ck != nil && ck.Host == r.Host && ck.Source == r.Source && reason != reasonComplete {
 		if _, _, ok := ParseSetID(ck.ID); ok {
 			r.removeSet(SetDir(r.Host, r.Source, ck.ID))
 		}
@@ -98,46 +98,52 @@ func (r *Repository) CheckResume(ctx context.Context, dir, fingerprint, snapshot
 	return nil, reason, nil
 }
 
-// resumable returns why ck cannot be resumed, or "".
-func (r *Repository) resumable(ctx context.Context, ck *Checkpoint, dir, fingerprint, snapshot string) string {
+// resumable returns why ck cannot be resumed, or ""; an error when the
+// remote cannot be listed.
+func (r *Repository) resumable(ctx context.Context, ck *Checkpoint, dir, fingerprint, snapshot string) (string, error) {
 	switch {
 	case ck.Format != checkpointVer:
-		return fmt.Sprintf("its checkpoint has format %d", ck.Format)
+		return fmt.Sprintf("its checkpoint has format %d", ck.Format), nil
 	case ck.Host != r.Host || ck.Source != r.Source:
-		return "its checkpoint is of another host or source"
+		return "its checkpoint is of another host or source", nil
 	case ck.Fingerprint != fingerprint:
-		return "the configuration or the keys changed since it was interrupted"
+		return "the configuration or the keys changed since it was interrupted", nil
 	case ck.Snapshot != snapshot:
-		return fmt.Sprintf("it read %q, which this run cannot read again", ck.Snapshot)
+		return fmt.Sprintf("it read %q, which this run cannot read again", ck.Snapshot), nil
 	}
 	if k, _, ok := ParseSetID(ck.ID); !ok || k != KindFull {
-		return fmt.Sprintf("its checkpoint names %q, not a full", ck.ID)
+		return fmt.Sprintf("its checkpoint names %q, not a full", ck.ID), nil
 	}
 	for name, size := range map[string]int64{checkpointFiles: ck.TableSize, checkpointSigs: ck.SigsSize} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Size() < size {
-			return fmt.Sprintf("its local %s is missing or shorter than the checkpoint says", name)
+			return fmt.Sprintf("its local %s is missing or shorter than the checkpoint says", name), nil
 		}
 	}
 	sd := SetDir(r.Host, r.Source, ck.ID)
 	infos, err := r.Backend.List(ctx, sd)
 	if err != nil && !remote.IsNotExist(err) {
-		return fmt.Sprintf("its set on the remote cannot be listed (%v)", err)
+		return "", fmt.Errorf("list %s (the interrupted full to resume): %w", sd, err)
 	}
 	size := map[string]int64{}
 	for _, i := range infos {
 		if isManifest(i.Name) {
-			return "its set on the remote already has a manifest"
+			return reasonComplete, nil
 		}
 		size[i.Name] = i.Size
 	}
 	for _, v := range ck.Volumes {
 		if got, ok := size[v.Name]; !ok || got != v.Size {
-			return fmt.Sprintf("the remote does not hold %s/%s as the checkpoint says", sd, v.Name)
+			return fmt.Sprintf("the remote does not hold %s/%s as the checkpoint says", sd, v.Name), nil
 		}
 	}
-	return ""
+	return "", nil
 }
+
+// reasonComplete is why a checkpoint of a set that was committed (a run
+// killed between its manifest and removing the checkpoint) is dropped:
+// its set is kept.
+const reasonComplete = "its set on the remote is complete (it has a manifest)"
 
 func loadCheckpoint(dir string) (*Checkpoint, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointName))

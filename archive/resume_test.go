@@ -23,9 +23,17 @@ import (
 // name, as a remote that goes down mid-run.
 type flakyBackend struct {
 	remote.Backend
-	mu     sync.Mutex
-	failOn string
-	puts   []string
+	mu       sync.Mutex
+	failOn   string
+	puts     []string
+	listDown bool // List fails too
+}
+
+func (f *flakyBackend) List(ctx context.Context, dir string) ([]remote.Info, error) {
+	if f.listDown {
+		return nil, errRemoteDown
+	}
+	return f.Backend.List(ctx, dir)
 }
 
 var errRemoteDown = errors.New("remote down (test)")
@@ -354,4 +362,66 @@ func TestResumeChangedSource(t *testing.T) {
 			t.Errorf("%s: %q (%v), want %q", p, b, err, want)
 		}
 	}
+}
+
+// TestResumeCheckpointOfCompleteSet: a run killed after its manifest and
+// before it removed its checkpoint leaves a checkpoint of a complete set;
+// the next run drops the checkpoint and keeps the set.
+func TestResumeCheckpointOfCompleteSet(t *testing.T) {
+	x := newResumeRun(t, nil)
+	saved := filepath.Join(t.TempDir(), "saved")
+	x.opts = func(o *archive.BackupOptions) {
+		o.Resume.Checkpointed = func(int) {
+			os.RemoveAll(saved)
+			if out, err := exec.Command("cp", "-a", x.dir, saved).CombinedOutput(); err != nil {
+				t.Errorf("cp: %v %s", err, out)
+			}
+		}
+	}
+	m, _, _, err := x.backup("fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(saved, x.dir); err != nil {
+		t.Fatal(err)
+	}
+	x.opts = nil
+	m2, ck, reason, err := x.backup("fp")
+	if err != nil || ck != nil || !strings.Contains(reason, "complete") {
+		t.Fatalf("after a checkpoint of a complete set: resumed %v, reason %q, %v", ck != nil, reason, err)
+	}
+	ids, err := x.r.repo().SetIDs(context.Background())
+	if err != nil || len(ids) != 2 || ids[0] != m.ID || ids[1] != m2.ID {
+		t.Errorf("sets %v (%v), want %s and %s", ids, err, m.ID, m2.ID)
+	}
+	out, err := x.r.restore(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, x.r.src, out, m.ID)
+}
+
+// TestResumeRemoteDownAtStart: when the remote cannot be listed, the
+// checkpoint can be neither trusted nor dropped: the run fails and keeps
+// it, and a later run resumes.
+func TestResumeRemoteDownAtStart(t *testing.T) {
+	x := newResumeRun(t, nil)
+	x.fb.failOn = "vol-000003.tar.zst"
+	if _, _, _, err := x.backup("fp"); err == nil {
+		t.Fatal("the interrupted backup succeeded")
+	}
+	x.fb.failOn, x.fb.listDown = "", true
+	if ck, reason, err := x.repo().CheckResume(context.Background(), x.dir, "fp", "none"); !errors.Is(err, errRemoteDown) {
+		t.Fatalf("with the remote down: checkpoint %v, reason %q, error %v; want the remote's error", ck, reason, err)
+	}
+	x.fb.listDown = false
+	m, ck, reason, err := x.backup("fp")
+	if err != nil || ck == nil {
+		t.Fatalf("resume after the remote is back: %v (resumed %v: %s)", err, ck != nil, reason)
+	}
+	out, err := x.r.restore(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, x.r.src, out, m.ID)
 }
