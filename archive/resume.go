@@ -157,8 +157,10 @@ func loadCheckpoint(dir string) (*Checkpoint, error) {
 	return &ck, nil
 }
 
-// DiscardResume removes an unusable checkpoint directory.
-func DiscardResume(dir string) error { return os.RemoveAll(dir) }
+// ReadCheckpoint returns the checkpoint saved in dir, unchecked (for a dry
+// run: CheckResume decides whether it is resumed); an error wrapping
+// fs.ErrNotExist when there is none.
+func ReadCheckpoint(dir string) (*Checkpoint, error) { return loadCheckpoint(dir) }
 
 // checkpointer writes a full's table and signatures to local files and
 // saves a checkpoint once every volume up to a boundary is uploaded.

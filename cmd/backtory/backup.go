@@ -491,6 +491,13 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err := checkRollback(ctx, r.state, repo); err != nil {
 			return err
 		}
+		if r.force != policy.ForceDiff {
+			if ck, err := archive.ReadCheckpoint(r.state.ResumeDir(r.cfg.Host, s.Name)); err == nil {
+				fmt.Fprintf(r.out, "source %s: would resume the interrupted full %s (%d volumes uploaded, after %s), if its checkpoint still matches\n",
+					s.Name, ck.ID, len(ck.Volumes), livePath(s, string(ck.After)))
+				continue
+			}
+		}
 		dec, err := decide(ctx, r.cfg, repo, r.force, r.verifyBase, time.Now())
 		if err != nil {
 			return err

@@ -91,6 +91,9 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Errorf("list with an unfinished full: %v, want %v", got, first)
 	}
 	e.run(t, exitOK, "verify")
+	if out := e.run(t, exitOK, "backup", "--dry-run"); !strings.Contains(out, "would resume the interrupted full "+filepath.Base(unfinished)) {
+		t.Errorf("backup --dry-run with an unfinished full: %q", out)
+	}
 	if _, stdout, stderr := backtoryOut(t, "prune", "--config", e.cfg, "-v"); !strings.Contains(stderr, "leaving an unfinished full alone") {
 		t.Errorf("prune with an unfinished full: %s%s", stdout, stderr)
 	}
