@@ -2,6 +2,8 @@ package archive_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,5 +93,63 @@ func BenchmarkBackupDiff(b *testing.B) {
 			b.Fatal(err)
 		}
 		base.Close()
+	}
+}
+
+// BenchmarkResumeFull: a full of 64 MiB of incompressible files in 16
+// volumes, uninterrupted without a checkpoint (plain), with one (what
+// backup does), and resumed after the first 8 volumes were uploaded (the
+// resumed run only is timed). docs/benchmarks.md has the ratios.
+func BenchmarkResumeFull(b *testing.B) {
+	src := filepath.Join(b.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	rng := rand.New(rand.NewSource(19))
+	for i := range 64 {
+		buf := make([]byte, 1<<20)
+		rng.Read(buf)
+		os.WriteFile(filepath.Join(src, fmt.Sprintf("f%03d", i)), buf, 0o644)
+	}
+	b.SetBytes(64 << 20)
+	ctx := context.Background()
+	setup := func(b *testing.B, failOn string) (*archive.Repository, archive.BackupOptions) {
+		dir := b.TempDir()
+		rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
+		spool := filepath.Join(dir, "spool")
+		os.Mkdir(spool, 0o700)
+		fb := &flakyBackend{Backend: rem, failOn: failOn}
+		r := &archive.Repository{Backend: fb, SpoolDir: spool, Host: "h", Source: "s"}
+		opt := archive.BackupOptions{Root: src, VolumeSize: 4 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3}, Uploads: 2,
+			Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		if failOn != "" || b.Name() == "BenchmarkResumeFull/checkpointed" {
+			opt.Resume = &archive.Resume{Dir: filepath.Join(dir, "resume"), Fingerprint: "fp"}
+		}
+		if failOn != "" {
+			if _, err := r.Backup(ctx, opt); err == nil {
+				b.Fatal("the interrupted run succeeded")
+			}
+			fb.failOn = ""
+			ck, reason, err := r.CheckResume(ctx, opt.Resume.Dir, "fp", "")
+			if err != nil || ck == nil {
+				b.Fatalf("no checkpoint: %v %s", err, reason)
+			}
+			opt.Resume.From = ck
+		}
+		return r, opt
+	}
+	for _, c := range []struct{ name, failOn string }{{"plain", ""}, {"checkpointed", ""}, {"resumed", "vol-000009.tar.zst"}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r, opt := setup(b, c.failOn)
+				b.StartTimer()
+				m, err := r.Backup(ctx, opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if opt.Resume != nil && opt.Resume.From != nil {
+					b.ReportMetric(float64(len(opt.Resume.From.Volumes))/float64(len(m.Volumes)), "held/vols")
+				}
+			}
+		})
 	}
 }

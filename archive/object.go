@@ -164,6 +164,9 @@ type uploader struct {
 	n      int
 	closed bool // the queue was closed by wait
 	err    error
+	// uploaded, if set, is told the name of each object once it is on
+	// the remote (set before the first add).
+	uploaded func(name string)
 }
 
 func newUploader(ctx context.Context, b remote.Backend, dir string, workers int) *uploader {
@@ -200,6 +203,9 @@ func (u *uploader) put(s spooled) error {
 	name := objectPath(u.dir, s.ref.Name)
 	if err := u.b.Put(u.ctx, name, f); err != nil {
 		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	if u.uploaded != nil {
+		u.uploaded(s.ref.Name)
 	}
 	return nil
 }

@@ -324,6 +324,11 @@ type Leftover struct {
 	Dir     string // the set's directory
 	Objects []string
 	ModTime time.Time // the newest object's time
+	// Unfinished says it is a full without a manifest, which a later run
+	// may resume (a checkpoint in its state_dir names it); Removable
+	// says when it may be removed.
+	Unfinished bool
+	ID         string // the set id of Dir
 }
 
 // Leftovers lists the directories of sets without a manifest and the
@@ -350,7 +355,8 @@ func (r *Repository) Leftovers(ctx context.Context) ([]Leftover, error) {
 				complete = true
 			}
 		}
-		l := Leftover{Dir: sd}
+		kind, _, _ := ParseSetID(i.Name)
+		l := Leftover{Dir: sd, ID: i.Name, Unfinished: !complete && kind == KindFull}
 		for _, o := range objs {
 			if !complete || remote.IsTemp(o.Name) {
 				l.Objects = append(l.Objects, o.Name)
@@ -364,6 +370,22 @@ func (r *Repository) Leftovers(ctx context.Context) ([]Leftover, error) {
 		}
 	}
 	return out, nil
+}
+
+// Removable says whether prune may remove leftover l, given the complete
+// sets (ids, oldest first) and the time now: an unfinished full only once a
+// newer full is complete (until then the next backup resumes it), anything
+// else once its newest object is older than grace.
+func (l Leftover) Removable(ids []string, now time.Time, grace time.Duration) bool {
+	if l.Unfinished {
+		for _, id := range ids {
+			if k, _, _ := ParseSetID(id); k == KindFull && id > l.ID {
+				return true
+			}
+		}
+		return false
+	}
+	return now.Sub(l.ModTime) >= grace
 }
 
 // SetExists reports whether the remote holds anything under set id's

@@ -15,8 +15,8 @@ const sigsMagic = "backtory-sigs 1\n"
 
 // newSigsWriter starts a sigs object with a fresh random MAC key.
 func newSigsWriter(dir, name string, comp Compression, sealer Sealer) (*objectWriter, []byte, error) {
-	key := make([]byte, rsyncdelta.KeySize)
-	if _, err := rand.Read(key); err != nil {
+	key, err := newSigsKey()
+	if err != nil {
 		return nil, nil, err
 	}
 	o, err := newObjectWriter(dir, name, comp, sealer)
@@ -32,6 +32,15 @@ func newSigsWriter(dir, name string, comp Compression, sealer Sealer) (*objectWr
 		return nil, nil, err
 	}
 	return o, key, nil
+}
+
+// newSigsKey returns a fresh random MAC key for a full's signatures.
+func newSigsKey() ([]byte, error) {
+	key := make([]byte, rsyncdelta.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("signature key: %w", err)
+	}
+	return key, nil
 }
 
 // sigsReader reads a full's signatures in file table order.

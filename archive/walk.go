@@ -30,6 +30,10 @@ type walker struct {
 	exclude     *Excluder
 	crossMounts bool
 	warn        func(path, msg string)
+	// after, if set, resumes an interrupted walk: the root and every path
+	// up to after (in ComparePaths order) were archived, so they are not
+	// handed on; the multiply-linked files among them are noted in links.
+	after Name
 
 	rootDev uint64
 	links   map[devIno]string // first path of each multiply-linked file
@@ -63,6 +67,9 @@ func (w *walker) walk(fn visitFunc) error {
 	w.links = map[devIno]string{}
 	w.users = map[int]string{}
 	w.groups = map[int]string{}
+	if w.after != "" {
+		return w.dir(".", fd, fn)
+	}
 	e, err := w.entry(".", handle{fd: fd, st: st})
 	if err != nil {
 		return err
@@ -71,6 +78,68 @@ func (w *walker) walk(fn visitFunc) error {
 		return err
 	}
 	return w.dir(".", fd, fn)
+}
+
+// skipped says whether rel was archived before the walk resumed, and if it
+// is a directory whether some of what it holds was not (rel is after, or
+// lies above it).
+func (w *walker) skipped(rel string) (done, partly bool) {
+	if w.after == "" {
+		return false, false
+	}
+	a := string(w.after)
+	if ComparePaths(rel, a) > 0 {
+		return false, false
+	}
+	return true, rel == a || (len(a) > len(rel) && a[:len(rel)] == rel && a[len(rel)] == '/')
+}
+
+// skim notes the multiply-linked files of an archived subtree in w.links,
+// as the interrupted walk did, reading nothing but directories.
+func (w *walker) skim(rel string, dfd int, name string, lst *unix.Stat_t, partly bool, fn visitFunc) error {
+	switch lst.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if k := (devIno{lst.Dev, lst.Ino}); lst.Nlink > 1 && w.links[k] == "" {
+			w.links[k] = rel
+		}
+		return nil
+	case unix.S_IFDIR:
+	default:
+		return nil
+	}
+	if !w.crossMounts && lst.Dev != w.rootDev {
+		return nil
+	}
+	h, err := openEntry(dfd, name, lst)
+	if err != nil {
+		return nil // warned when it was archived
+	}
+	defer unix.Close(h.fd)
+	if partly {
+		return w.dir(rel, h.fd, fn) // what it holds after w.after is walked
+	}
+	names, err := readNames(h.fd)
+	if err != nil {
+		return nil
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		crel := rel + "/" + n
+		if rel == "." {
+			crel = n
+		}
+		if w.exclude.Match(crel) {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Fstatat(h.fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			continue
+		}
+		if err := w.skim(crel, h.fd, n, &st, false, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handle is an entry opened by the walk: a directory or regular file open
@@ -108,6 +177,12 @@ func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
 		}
 		if lst.Mode&unix.S_IFMT == unix.S_IFSOCK {
 			continue // sockets cannot be archived and are recreated by their servers
+		}
+		if done, partly := w.skipped(crel); done {
+			if err := w.skim(crel, dfd, name, &lst, partly, fn); err != nil {
+				return err
+			}
+			continue
 		}
 		h, err := openEntry(dfd, name, &lst)
 		if err != nil {

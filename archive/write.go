@@ -47,6 +47,10 @@ type BackupOptions struct {
 	// BeforeCommit, if set, is called after every object was uploaded and
 	// before the manifest is: an error (an invalidated snapshot) fails the set.
 	BeforeCommit func(context.Context) error
+	// Resume, if set, makes a full resumable: an interrupted run leaves a
+	// checkpoint and its uploaded volumes, and a run with Resume.From set
+	// continues that set (see Resume). Differentials ignore it.
+	Resume *Resume
 }
 
 // Backup writes a set of opt.Root and returns its manifest: a full, or,
@@ -78,14 +82,45 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 	if opt.Base != nil {
 		m.Base = &BaseRef{ID: opt.Base.Manifest.ID, ManifestSHA256: opt.Base.ManifestHash}
 	}
+	if opt.Base != nil {
+		opt.Resume = nil
+	}
+	var from *Checkpoint
+	if opt.Resume != nil {
+		from = opt.Resume.From
+	}
+	if from != nil {
+		m.ID, m.Started, m.Volumes, m.Stats = from.ID, from.Started, append([]ObjectRef(nil), from.Volumes...), from.Stats
+	}
 	dir := SetDir(r.Host, r.Source, m.ID)
-	if infos, _ := r.Backend.List(ctx, dir); len(infos) > 0 {
+	if from != nil {
+		if err := r.dropAfter(ctx, dir, from.Volumes); err != nil {
+			return nil, err
+		}
+	} else if infos, _ := r.Backend.List(ctx, dir); len(infos) > 0 {
 		return nil, fmt.Errorf("set %s already exists on the remote: wait a second and run again", dir)
 	}
-	s := &setWriter{ctx: ctx, r: r, opt: opt, m: m, up: newUploader(ctx, r.Backend, dir, opt.Uploads), buf: make([]byte, 1<<20)}
+	s := &setWriter{ctx: ctx, r: r, opt: opt, m: m, buf: make([]byte, 1<<20)}
+	if opt.Resume != nil {
+		ck, err := openCheckpointer(opt.Resume)
+		if err != nil {
+			return nil, err
+		}
+		defer ck.close()
+		s.ck = ck
+		if from != nil {
+			s.read = from.Stats.Bytes
+		}
+	}
+	s.up = newUploader(ctx, r.Backend, dir, opt.Uploads)
+	if s.ck != nil {
+		s.up.uploaded = s.ck.done
+	}
 	err := s.run(ctx)
+	invalid := false // the snapshot read was invalidated: nothing can be kept
 	if err == nil && opt.BeforeCommit != nil {
 		err = opt.BeforeCommit(ctx)
+		invalid = err != nil
 	}
 	if err == nil {
 		m.Finished = time.Now().UTC()
@@ -93,10 +128,47 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 	}
 	if err != nil {
 		s.abort()
+		if s.ck != nil && !invalid && s.ck.savedVolumes() > 0 {
+			// Kept for the next run to resume: the checkpoint and the
+			// volumes it holds; what came after them goes.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			r.dropAfter(cctx, dir, m.Volumes[:s.ck.savedVolumes()])
+			cancel()
+			return nil, err
+		}
 		r.removeSet(dir)
+		if s.ck != nil {
+			os.RemoveAll(opt.Resume.Dir)
+		}
 		return nil, err
 	}
+	if s.ck != nil {
+		s.ck.close()
+		os.RemoveAll(opt.Resume.Dir)
+	}
 	return m, nil
+}
+
+// dropAfter removes from an unfinished set's directory what a run uploaded
+// after its checkpoint's volumes (volumes, temporaries, the table).
+func (r *Repository) dropAfter(ctx context.Context, dir string, volumes []ObjectRef) error {
+	keep := map[string]bool{}
+	for _, v := range volumes {
+		keep[v.Name] = true
+	}
+	infos, err := r.Backend.List(ctx, dir)
+	if err != nil && !remote.IsNotExist(err) {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, i := range infos {
+		if keep[i.Name] {
+			continue
+		}
+		if err := r.Backend.Delete(ctx, objectPath(dir, i.Name)); err != nil && !remote.IsNotExist(err) {
+			return fmt.Errorf("delete %s: %w", objectPath(dir, i.Name), err)
+		}
+	}
+	return nil
 }
 
 // setWriter writes the volumes, the file table and (for a full) the
@@ -116,6 +188,12 @@ type setWriter struct {
 	key   []byte        // a full's MAC key
 	diff  *differ       // a differential's comparison with its full
 	read  int64         // content bytes read, for Progress
+	ck    *checkpointer // a resumable full's local table and signatures
+	sigsW io.Writer     // where a full's signatures go: s.sigs, or the checkpoint's file
+	// lastPath is the last path written to the table; linksConfirmed
+	// says a resumed walk's hardlinks were checked (startCheckpoints).
+	lastPath       Name
+	linksConfirmed bool
 }
 
 func (s *setWriter) run(ctx context.Context) error {
@@ -127,9 +205,19 @@ func (s *setWriter) run(ctx context.Context) error {
 	}
 	s.tab = NewTableWriter(s.table)
 	if s.opt.Base == nil {
-		if s.sigs, s.key, err = newSigsWriter(s.r.SpoolDir, SigsName(zst, sealed), s.opt.Compression, s.r.Sealer); err != nil {
+		if s.ck != nil {
+			// The header and signatures go to the checkpoint's file first
+			// (startCheckpoints), and into the object at the end.
+			if s.sigs, err = s.newObject(SigsName(zst, sealed)); err != nil {
+				return err
+			}
+			if s.key, err = newSigsKey(); err != nil {
+				return err
+			}
+		} else if s.sigs, s.key, err = newSigsWriter(s.r.SpoolDir, SigsName(zst, sealed), s.opt.Compression, s.r.Sealer); err != nil {
 			return err
 		}
+		s.sigsW = s.sigs
 	} else {
 		if s.diff, err = newDiffer(s); err != nil {
 			return err
@@ -140,9 +228,22 @@ func (s *setWriter) run(ctx context.Context) error {
 		return err
 	}
 	w := &walker{root: s.opt.Root, exclude: x, crossMounts: s.opt.CrossMounts, warn: s.warn}
+	if s.ck != nil {
+		if err := s.startCheckpoints(w); err != nil {
+			return err
+		}
+	}
 	err = w.walk(func(e *Entry, f *os.File) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if w.after != "" && !s.linksConfirmed {
+			// Every path before this one was skipped, and the walk
+			// noted the first names of their hardlinks.
+			s.linksConfirmed = true
+			if err := s.ck.confirmLinks(w.links); err != nil {
+				return err
+			}
 		}
 		if s.diff != nil {
 			return s.diff.add(e, f)
@@ -157,6 +258,9 @@ func (s *setWriter) run(ctx context.Context) error {
 	}
 	if err == nil {
 		err = s.tab.Flush()
+	}
+	if err == nil && s.ck != nil {
+		err = s.ck.finish(s.table, s.sigs)
 	}
 	if err != nil {
 		return err
@@ -247,6 +351,7 @@ func (s *setWriter) record(e *Entry, inVolume bool) error {
 	if err := s.tab.Write(e); err != nil {
 		return err
 	}
+	s.lastPath = e.Path
 	s.m.Stats.Entries++
 	if e.Change != "" && e.Change != ChangeUnchanged {
 		s.m.Stats.Changed++
@@ -287,7 +392,7 @@ func (s *setWriter) addFile(e *Entry, f *os.File) (bool, error) {
 	var sw *rsyncdelta.SignatureWriter
 	if s.sigs != nil {
 		var err error
-		if sw, err = rsyncdelta.NewSignatureWriter(s.sigs, s.key, rsyncdelta.BlockLen(e.Size), e.Size); err != nil {
+		if sw, err = rsyncdelta.NewSignatureWriter(s.sigsW, s.key, rsyncdelta.BlockLen(e.Size), e.Size); err != nil {
 			return false, fmt.Errorf("signature of %s: %w", e.Path, err)
 		}
 		dst = io.MultiWriter(tw, h, sw)
@@ -445,7 +550,41 @@ func (s *setWriter) closeVolume() error {
 	}
 	s.m.Volumes = append(s.m.Volumes, obj.ref)
 	s.m.Stats.StoredBytes += obj.ref.Size
+	if s.ck != nil {
+		if err := s.tab.Flush(); err != nil {
+			return err
+		}
+		if err := s.ck.boundary(Checkpoint{Format: checkpointVer, ID: s.m.ID, Host: s.m.Host, Source: s.m.Source,
+			Fingerprint: s.opt.Resume.Fingerprint, Snapshot: s.m.Snapshot, Started: s.m.Started,
+			After: s.lastPath, Volumes: append([]ObjectRef(nil), s.m.Volumes...), Stats: s.m.Stats}); err != nil {
+			return err
+		}
+	}
 	return s.up.add(obj)
+}
+
+// startCheckpoints points the table and the signatures of a resumable full
+// at the checkpoint's local files and, when resuming, the walk after the
+// last archived path.
+func (s *setWriter) startCheckpoints(w *walker) error {
+	s.tab = NewTableWriter(s.ck.tabN)
+	s.sigsW = s.ck.sigsW
+	from := s.opt.Resume.From
+	if from == nil {
+		if _, err := io.WriteString(s.sigsW, sigsMagic); err != nil {
+			return err
+		}
+		_, err := s.sigsW.Write(s.key)
+		return err
+	}
+	key, err := s.ck.sigsKey()
+	if err != nil {
+		return err
+	}
+	s.key, s.lastPath, w.after = key, from.After, from.After
+	// The first names of multiply-linked files archived before: the walk
+	// notes them while it skips, the local table confirms them.
+	return nil
 }
 
 // abort drops spooled data and stops uploads.

@@ -34,6 +34,12 @@ func (d *Dir) Path(host, source, set, object string) string {
 	return filepath.Join(d.root, "cache", host, source, set+"."+object)
 }
 
+// ResumeDir is where an interrupted full of host/source keeps its
+// checkpoint (archive.Resume): resume/<host>/<source>.
+func (d *Dir) ResumeDir(host, source string) string {
+	return filepath.Join(d.root, "resume", host, source)
+}
+
 // RemoveCache drops every cached object of a set (of a deleted full).
 func (d *Dir) RemoveCache(host, source, set string) {
 	matches, _ := filepath.Glob(d.Path(host, source, set, "*"))

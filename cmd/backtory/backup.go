@@ -294,8 +294,15 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		return err
 	}
 	started := time.Now()
-	dec, err = decide(ctx, r.cfg, repo, r.force, r.verifyBase, started)
+	resume, err := r.resumable(ctx, repo, s, log)
 	if err != nil {
+		return err
+	}
+	if resume.From != nil {
+		dec = policy.Decision{Reason: fmt.Sprintf("resuming the interrupted full %s (%d volumes uploaded, after %s)",
+			resume.From.ID, len(resume.From.Volumes), resume.From.After)}
+		started = resume.From.Started
+	} else if dec, err = decide(ctx, r.cfg, repo, r.force, r.verifyBase, started); err != nil {
 		return err
 	}
 	rec.Why = dec.Reason
@@ -306,8 +313,10 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 	if dec.Warn {
 		r.warn(log, "writing a full: "+dec.Reason)
 	}
-	if started, err = freeSetTime(ctx, repo, kind, started, log); err != nil {
-		return err
+	if resume.From == nil {
+		if started, err = freeSetTime(ctx, repo, kind, started, log); err != nil {
+			return err
+		}
 	}
 	id := archive.NewSetID(kind, started)
 	env.SetID, env.SetKind = id, string(kind)
@@ -359,6 +368,7 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 			r.progress.Update(entries, read)
 		},
 		BeforeCommit: snap.Verify,
+		Resume:       resume,
 		Warn: func(path, msg string) {
 			r.warn(log, path+": "+msg)
 		},
@@ -496,6 +506,13 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 		if err := checkRollback(ctx, r.state, repo); err != nil {
 			return err
 		}
+		if r.force != policy.ForceDiff {
+			if ck, err := archive.ReadCheckpoint(r.state.ResumeDir(r.cfg.Host, s.Name)); err == nil {
+				fmt.Fprintf(r.out, "source %s: would resume the interrupted full %s (%d volumes uploaded, after %s), if its checkpoint still matches\n",
+					s.Name, ck.ID, len(ck.Volumes), livePath(s, string(ck.After)))
+				continue
+			}
+		}
 		dec, err := decide(ctx, r.cfg, repo, r.force, r.verifyBase, time.Now())
 		if err != nil {
 			return err
@@ -528,9 +545,13 @@ func (r *backupRun) dryRun(ctx context.Context, srcs []*Source) error {
 	return nil
 }
 
+// liveTreeLabel is the manifest's snapshot field of a set read from the
+// live tree (snapshot: none).
+const liveTreeLabel = "none: live tree"
+
 func snapshotLabel(s snapshot.Snapshot) string {
 	if s.Kind() == snapshot.KindNone {
-		return "none: live tree"
+		return liveTreeLabel
 	}
 	return s.Kind() + ": " + s.Name()
 }

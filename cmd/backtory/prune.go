@@ -116,8 +116,12 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 			return err
 		}
 		for _, l := range left {
-			if now.Sub(l.ModTime) < leftoverGrace {
-				log.Info("leaving a recent incomplete upload alone", "dir", l.Dir)
+			if !l.Removable(ids, now, leftoverGrace) {
+				if l.Unfinished {
+					log.Info("leaving an unfinished full alone: the next backup resumes it (prune removes it once a newer full is complete)", "dir", l.Dir)
+				} else {
+					log.Info("leaving a recent incomplete upload alone", "dir", l.Dir)
+				}
 				continue
 			}
 			fmt.Fprintf(out, "%s %s: %d objects left by an interrupted run\n", verb, l.Dir, len(l.Objects))

@@ -92,8 +92,9 @@ func TestSignalAtEachStage(t *testing.T) {
 	})
 
 	// Frozen (SIGSTOP) while the second volume is being uploaded, then sent
-	// SIGTERM and let go: the first volume, already on the remote, and the
-	// half-uploaded second are both deleted.
+	// SIGTERM and let go: the half-uploaded second volume is deleted, the
+	// first, already on the remote, is kept if a checkpoint holds it, and
+	// the next run finishes the full.
 	t.Run("uploading a volume", func(t *testing.T) {
 		e := sigEnv(t, bin, "")
 		rnd := rand.New(rand.NewPCG(1, 2))
@@ -120,8 +121,9 @@ func TestSignalAtEachStage(t *testing.T) {
 
 	// Frozen (SIGSTOP) the moment the file table's upload starts, which is
 	// after the last volume and before the manifest, then sent SIGTERM and
-	// let go: the run ends either before the manifest (no set) or, if it
-	// won the race, with a complete set; never anything in between.
+	// let go: the run ends either before the manifest (no set, the
+	// checkpointed volumes kept for the next run) or, if it won the race,
+	// with a complete set; never anything in between.
 	t.Run("before the manifest", func(t *testing.T) {
 		hits := 0
 		for round := range 3 {
@@ -311,11 +313,31 @@ func (e *sigTestEnv) checkStopped(t *testing.T, code int, stderr string) {
 		}
 		return nil
 	})
+	// An interrupted full keeps the volumes its checkpoint holds, for the
+	// next run to resume; nothing else of an incomplete set stays.
+	var ck struct {
+		ID      string
+		Volumes []struct{ Name string }
+	}
+	if b, err := os.ReadFile(filepath.Join(e.dir, "state/resume/testhost/root/checkpoint.json")); err == nil {
+		json.Unmarshal(b, &ck)
+	}
 	sets, _ := filepath.Glob(filepath.Join(e.dir, "remote/testhost/root/*"))
 	for _, s := range sets {
 		objs, _ := os.ReadDir(s)
-		if len(objs) > 0 && !slicesContainsPrefix(dirNames(objs), "manifest.") {
-			t.Errorf("an interrupted backup left %d objects of an incomplete set in %s", len(objs), s)
+		if len(objs) == 0 || slicesContainsPrefix(dirNames(objs), "manifest.") {
+			continue
+		}
+		held := map[string]bool{}
+		if filepath.Base(s) == ck.ID {
+			for _, v := range ck.Volumes {
+				held[v.Name] = true
+			}
+		}
+		for _, o := range dirNames(objs) {
+			if !held[o] {
+				t.Errorf("an interrupted backup left %s of an incomplete set in %s (checkpoint %+v)", o, s, ck)
+			}
 		}
 	}
 	if ents, _ := os.ReadDir(filepath.Join(e.dir, "state/spool")); len(ents) > 0 {
