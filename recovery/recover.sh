@@ -935,7 +935,9 @@ map_file() {
 }
 
 # skip_disks CONF drops the records that name a disk of $SKIPS or one of
-# its partitions (a backup disk, a USB stick that was plugged in).
+# its partitions (a backup disk, a USB stick that was plugged in). A dead
+# RAID member only leaves its array (created degraded, with "missing") and
+# the list of disks the boot loader goes on.
 skip_disks() {
 	awk -v skips="$SKIPS" '
 		BEGIN { n = split(skips, sk, " ") }
@@ -949,6 +951,18 @@ skip_disks() {
 			}
 			return 0
 		}
+		# keep(F) drops the skipped devices of the list in field F; it
+		# returns how many are left.
+		function keep(f,   m, j, it, out, k) {
+			m = split($f, it, ","); out = ""; k = 0
+			for (j = 1; j <= m; j++) if (!skipped(it[j])) { out = out (k ? "," : "") it[j]; k++ }
+			$f = k ? out : "-"
+			return k
+		}
+		# An array with a member gone is created degraded; the boot loader
+		# goes on the disks that are left.
+		$1 == "md" { if (keep(9)) print; next }
+		$1 == "boot" { keep(5); print; next }
 		{
 			drop = 0
 			for (f = 2; f <= NF; f++) { m = split($f, it, ","); for (j = 1; j <= m; j++) if (skipped(it[j])) drop = 1 }
@@ -1045,6 +1059,13 @@ step_md() {
 			set -- "$@" "$m_d"
 			m_n=$((m_n + 1))
 		done
+		if [ "$m_n" -lt "$m_total" ]; then
+			if [ "$DRY" = 1 ]; then
+				printf '    (%s is created DEGRADED: %s of %s members; add the others later with mdadm --add)\n' "$m_dev" "$m_n" "$m_total"
+			else
+				log "$m_dev is created degraded: $m_n of $m_total members"
+			fi
+		fi
 		while [ "$m_n" -lt "$m_total" ]; do
 			set -- "$@" missing
 			m_n=$((m_n + 1))

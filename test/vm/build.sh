@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds (or finds in the cache) the VM test bed's boot assets: Debian's kernel
 # and an initramfs with busybox, OpenZFS (built from zfs-dkms for that kernel),
-# LVM2 and the filesystem tools. Prints the directory that holds `vmlinuz` and
+# LVM2, md RAID (mdadm), dm-crypt (cryptsetup), efivarfs and the filesystem
+# tools. Prints the directory that holds `vmlinuz` and
 # `initrd.img`. Everything comes from Debian packages fetched with
 # `apt-get download` and unpacked with `dpkg -x`; nothing is installed on the
 # host. Run test/deps/vm.sh first.
@@ -67,6 +68,7 @@ userpkgs=(busybox-static zfsutils-linux libzfs4linux libnvpair3linux libuutil3li
 lvm2 dmsetup libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 thin-provisioning-tools
 e2fsprogs libext2fs2 libcom-err2 libss2 xfsprogs libinih1 liburcu8 btrfs-progs liblzo2-2
 mount util-linux libmount1 libblkid1 libsmartcols1 libuuid1 libudev1 libtirpc3 libtirpc-common
+mdadm cryptsetup-bin libcryptsetup12 libpopt0 libargon2-1 libjson-c5 dosfstools
 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g)
 
 load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" "${userpkgs[@]}"
@@ -167,7 +169,8 @@ addmod() { # depth-first, dependencies first
 	basename "$p" >>"$work/order"
 }
 for m in virtio_pci virtio_blk virtio_console 9pnet_virtio 9p loop crc32c_generic ext4 xfs btrfs \
-	dm_mod dm_snapshot dm_thin_pool spl zfs; do
+	dm_mod dm_snapshot dm_thin_pool md_mod raid0 raid1 raid10 dm_crypt xts aes_generic cbc sha256_generic \
+	sha512_generic af_alg algif_skcipher algif_hash efivarfs spl zfs; do
 	addmod "$m"
 done
 cp "$work/order" "$root/etc/modules-order"
@@ -207,7 +210,7 @@ addbin() { # copies a program from the unpacked packages, with its libraries
 	done
 }
 addbin zfs zpool mount.zfs lvm dmsetup mke2fs e2fsck tune2fs mkfs.xfs xfs_repair mkfs.btrfs btrfs \
-	mount umount blkid losetup thin_check
+	mount umount blkid losetup thin_check mdadm cryptsetup mkfs.fat
 for l in lvcreate lvremove lvrename lvs lvscan lvchange lvextend lvdisplay vgcreate vgchange vgremove vgs \
 	vgscan vgdisplay vgmknodes pvcreate pvremove pvs pvdisplay; do
 	ln -sf lvm "$root/usr/sbin/$l"
