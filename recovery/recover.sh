@@ -1447,11 +1447,13 @@ cmd_bare_metal() {
 			continue
 		fi
 		log "step $b_step"
+		b_t0=$(date +%s)
 		rm -f "$W/failed"
 		if ! ("step_$b_step") || [ -f "$W/failed" ]; then
 			die "step $b_step failed: fix the cause and run the same command again (it resumes here)"
 		fi
 		: >"$W/state/$b_step.done"
+		log "step $b_step: done in $(($(date +%s) - b_t0))s"
 	done
 }
 

@@ -2,8 +2,8 @@
 # Usage: test/vm/bmr/osroot.sh OUT.tar ASSETS
 #
 # Builds the root tree of a tiny bootable "installed system" for the boot
-# test of test/vm/bmr/run.sh: busybox-static, GRUB (i386-pc) with
-# grub-install and grub-mkconfig, lvm, sfdisk/lsblk/blkid/wipefs/dumpe2fs
+# test of test/vm/bmr/run.sh and the drills: busybox-static, GRUB (i386-pc)
+# with grub-install and grub-mkconfig, lvm, mdadm, sfdisk/lsblk/blkid/wipefs/dumpe2fs
 # (what `backtory` needs to capture the layout), and in /boot the test bed's
 # kernel and initramfs (ASSETS from test/vm/build.sh), whose init runs the
 # script named by vm_script= on the kernel command line. Packages come from
@@ -14,7 +14,7 @@ out=$1
 assets=$2
 cache=/var/cache/backtory-bmr/debs
 pkgs="grub-pc-bin grub-common grub2-common gettext-base lvm2 libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1
-libefiboot1 libefivar1 busybox-static"
+libefiboot1 libefivar1 busybox-static mdadm"
 mkdir -p "$cache"
 for p in $pkgs; do
 	if ! ls "$cache/${p}_"*.deb >/dev/null 2>&1; then
@@ -71,7 +71,7 @@ cp "$x/bin/busybox" "$root/usr/bin/busybox"
 for a in $("$root/usr/bin/busybox" --list); do
 	[ -e "$root/usr/bin/$a" ] || ln -s busybox "$root/usr/bin/$a"
 done
-addbin sbin grub-install grub-mkconfig grub-probe lvm sfdisk wipefs blkid dumpe2fs
+addbin sbin grub-install grub-mkconfig grub-probe lvm sfdisk wipefs blkid dumpe2fs mdadm
 addbin bin grub-mkrelpath grub-editenv grub-script-check grub-mkimage gettext lsblk
 for l in vgchange vgs pvs lvs vgmknodes; do ln -s lvm "$root/usr/sbin/$l"; done
 cp -a "$x/usr/lib/grub" "$root/usr/lib/"
