@@ -91,6 +91,9 @@ func TestPlanUnderShells(t *testing.T) {
 			"zfs create -o 'comment:x=two words' tank/data",
 			"restore set full-20261122T030000Z of source data into /mnt/backtory-target/srv/my data",
 			"mkfs.fat -i A638033C -n - /dev/nvme0n1p1",
+			"  ZFS pool tank: mirror /dev/nvme0n1p3 /dev/vdb3\n",
+			"  ZFS filesystem tank/data\n",
+			"  swap on /dev/nvme0n1p4: not here yet\n",
 		} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s plan: no %q in\n%s", sh[0], want, out)
@@ -180,7 +183,10 @@ func TestPlanDegradedArray(t *testing.T) {
 				[]string{"DEGRADED", " missing\n"}},
 			{[]string{"plan", "--skip", "vdb"},
 				[]string{"/dev/vda2 missing\n", "/dev/md0 is created DEGRADED: 1 of 2 members", "--recheck /dev/vda\n",
-					"pvcreate -ff -y --uuid ICgw9D-aaaa --restorefile"},
+					"pvcreate -ff -y --uuid ICgw9D-aaaa --restorefile",
+					"  md array /dev/md0: raid1, UUID 1c5e4a3b:00000000:00000000:00000001, 1 of 2 members DEGRADED (/dev/vda2)\n",
+					"  LVM PV of VG vg0 on /dev/md0: 1.0 GiB then, not here yet\n", "  LVM LV vg0/root (linear): 512.0 MiB\n",
+					"  ext4 filesystem on /dev/mapper/vg0-root, label my root%, /: not here yet\n"},
 				[]string{"/dev/vdb"}},
 			{[]string{"plan", "--skip", "vda", "--map", "vdb=vda"},
 				[]string{"/dev/vda2 missing\n", "DEGRADED: 1 of 2", "--recheck /dev/vda\n"},
