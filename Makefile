@@ -9,7 +9,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The project's packages (a bench work tree may hold stray Go files).
 PKGS := ./archive/... ./cmd/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
-.PHONY: build test test-go test-vm fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo clean deps
+.PHONY: build test test-go test-vm test-bmr fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -36,6 +36,11 @@ test-vm:
 	test/vm/test.sh
 	test/vm/e2e.sh
 	test/vm/bmr/run.sh
+
+# The bare-metal drills (docs/recovery.md): server layouts installed in the
+# VM, backed up, destroyed, recovered with recover.sh and booted.
+test-bmr:
+	test/vm/bmr/drills.sh $(or $(DRILLS),raid)
 
 # Go benchmarks of the hot paths, then peak memory against file count.
 # bench-rsyncdelta and bench-peers run the side-by-side comparisons.
