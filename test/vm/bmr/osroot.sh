@@ -16,12 +16,16 @@ cache=/var/cache/backtory-bmr/debs
 pkgs="grub-pc-bin grub-common grub2-common gettext-base lvm2 libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1
 libefiboot1 libefivar1 busybox-static mdadm"
 mkdir -p "$cache"
+want=""
 for p in $pkgs; do
-	if ! ls "$cache/${p}_"*.deb >/dev/null 2>&1; then
-		(cd "$cache" && apt-get -q download "$p" >/dev/null 2>&1) ||
-			(apt-get -q update >/dev/null && cd "$cache" && apt-get -q download "$p" >&2)
-	fi
+	ls "$cache/${p}_"*.deb >/dev/null 2>&1 || want="$want $p"
 done
+# One apt-get call for all missing packages (apt starts slowly under load).
+if [ -n "$want" ]; then
+	# shellcheck disable=SC2086 # a word list
+	(cd "$cache" && apt-get -q download $want >/dev/null 2>&1) ||
+		(apt-get -q update >/dev/null && cd "$cache" && apt-get -q download $want >&2)
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/backtory-osroot.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 x=$work/x
@@ -92,7 +96,7 @@ GRUB_DEFAULT=0
 GRUB_TIMEOUT=0
 GRUB_DISTRIBUTOR=backtory-test
 GRUB_CMDLINE_LINUX_DEFAULT=""
-GRUB_CMDLINE_LINUX="console=ttyS0 loglevel=4 panic=-1 vm_script=booted.sh"
+GRUB_CMDLINE_LINUX="console=ttyS0 loglevel=4 panic=-1 no_timer_check vm_script=booted.sh"
 GRUB_TERMINAL=serial
 GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 GRUB_DISABLE_OS_PROBER=true
