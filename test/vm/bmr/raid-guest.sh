@@ -126,6 +126,7 @@ check "the layout records GRUB on both disks" grep -q '^boot bios grub - /dev/vd
 sleep 1
 echo "too late" >$OS/root/too-late
 must inos backtory backup --config /root/backtory.yaml --diff
+lap backup-later-diff
 cp $OS/backup/recover.sh /host/raid-recover.sh
 cp $OS/root/host.sec.asc /root/
 ids /dev/vda1 /dev/vda2 /dev/vdb1 /dev/vdb2 /dev/md0 /dev/mapper/sys-root /dev/mapper/sys-data /dev/mapper/sys-swap |
