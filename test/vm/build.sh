@@ -1,8 +1,8 @@
 #!/bin/bash
 # Builds (or finds in the cache) the VM test bed's boot assets: Debian's kernel
 # and an initramfs with busybox, OpenZFS (built from zfs-dkms for that kernel),
-# LVM2, md RAID (mdadm), dm-crypt (cryptsetup), efivarfs and the filesystem
-# tools. Prints the directory that holds `vmlinuz` and
+# LVM2, md RAID (mdadm), dm-crypt (cryptsetup), efivarfs, the filesystem
+# tools, and what recover.sh --stock restores with (gpg, zstd, GNU tar, rdiff). Prints the directory that holds `vmlinuz` and
 # `initrd.img`. Everything comes from Debian packages fetched with
 # `apt-get download` and unpacked with `dpkg -x`; nothing is installed on the
 # host. Run test/deps/vm.sh first.
@@ -79,7 +79,7 @@ userpkgs=(busybox-static zfsutils-linux libzfs4linux libnvpair3linux libuutil3li
 lvm2 dmsetup libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 thin-provisioning-tools
 e2fsprogs libext2fs2 libcom-err2 libss2 xfsprogs libinih1 liburcu8 btrfs-progs liblzo2-2
 mount util-linux libmount1 libblkid1 libsmartcols1 libuuid1 libudev1 libtirpc3 libtirpc-common
-mdadm cryptsetup-bin libcryptsetup12 libpopt0 libargon2-1 libjson-c5 dosfstools
+mdadm cryptsetup-bin libcryptsetup12 libpopt0 libargon2-1 libjson-c5 dosfstools gpg gpg-agent gpgconf zstd tar rdiff
 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g)
 
 load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" "${userpkgs[@]}"
@@ -230,7 +230,7 @@ addbin() { # copies a program from the unpacked packages, with its libraries
 	done
 }
 addbin zfs zpool mount.zfs lvm dmsetup mke2fs e2fsck tune2fs mkfs.xfs xfs_repair mkfs.btrfs btrfs \
-	mount umount blkid losetup thin_check mdadm cryptsetup mkfs.fat
+	mount umount blkid losetup thin_check mdadm cryptsetup mkfs.fat gpg gpg-agent gpgconf zstd tar rdiff
 for l in lvcreate lvremove lvrename lvs lvscan lvchange lvextend lvdisplay vgcreate vgchange vgremove vgs \
 	vgscan vgdisplay vgmknodes pvcreate pvremove pvs pvdisplay; do
 	ln -sf lvm "$root/usr/sbin/$l"

@@ -68,6 +68,7 @@ boot() {
 booted_script() {
 	cat <<'EOF'
 #!/bin/sh
+exec >/host/booted.txt 2>&1
 echo "BOOTED $(cat /proc/cmdline)"
 mdadm --assemble --scan --run >/dev/null 2>&1
 sleep 1
