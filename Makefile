@@ -17,7 +17,7 @@ build:
 # Every test: the tools the tests need, lint, the Go tests against real
 # gpg/rdiff/tar/vsftpd/pure-ftpd, short fuzzing, and the VM tests against
 # real OpenZFS and LVM2.
-test: deps lint test-go fuzz test-vm
+test: deps lint test-go fuzz test-vm test-bmr
 
 deps:
 	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
@@ -40,7 +40,7 @@ test-vm:
 # The bare-metal drills (docs/recovery.md): server layouts installed in the
 # VM, backed up, destroyed, recovered with recover.sh and booted.
 test-bmr:
-	test/vm/bmr/drills.sh $(or $(DRILLS),raid)
+	test/vm/bmr/drills.sh $(or $(DRILLS),raid raid-stock)
 
 # Go benchmarks of the hot paths, then peak memory against file count.
 # bench-rsyncdelta and bench-peers run the side-by-side comparisons.

@@ -10,7 +10,7 @@
 #               drill 4 (one member disk missing: the array comes back
 #               degraded; the lone disk boots); raid-guest.sh
 #   raid-stock  the same restored with --stock (gpg, zstd, tar, rdiff)
-# Default: raid. Each drill prints "BMR-TIME phase seconds" lines and a
+# Default: raid. make test-bmr runs raid and raid-stock. Each drill prints "BMR-TIME phase seconds" lines and a
 # summary; the exit status is the number of failed drills.
 # shellcheck disable=SC2001 # sed prefixes every line
 set -eu
