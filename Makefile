@@ -7,9 +7,9 @@ BUILD    := build
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The project's packages (a bench work tree may hold stray Go files).
-PKGS := ./archive/... ./cmd/... ./dashboard/... ./examples/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
+PKGS := ./archive/... ./cmd/... ./dashboard/... ./examples/... ./fusefs/... ./hooks/... ./internal/... ./policy/... ./recovery/... ./remote/... ./rsyncdelta/... ./snapshot/... ./state/...
 
-.PHONY: build test test-go test-vm test-deb fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo deb man clean deps
+.PHONY: build test test-go test-vm test-deb test-bmr fuzz bench bench-backtory bench-rsyncdelta bench-peers bench-sftp lint demo deb man clean deps
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD)/backtory ./cmd/backtory
@@ -17,7 +17,7 @@ build:
 # Every test: the tools the tests need, lint, the Go tests against real
 # gpg/rdiff/tar/vsftpd/pure-ftpd, short fuzzing, and the VM tests against
 # real OpenZFS and LVM2.
-test: deps lint test-go fuzz test-deb test-vm
+test: deps lint test-go fuzz test-deb test-vm test-bmr
 
 deps:
 	@for f in test/deps/*.sh; do echo "== $$f"; bash "$$f" || exit 1; done
@@ -44,6 +44,11 @@ test-vm:
 	test/vm/test.sh
 	test/vm/e2e.sh
 	test/vm/bmr/run.sh
+
+# The bare-metal drills (docs/recovery.md): server layouts installed in the
+# VM, backed up, destroyed, recovered with recover.sh and booted.
+test-bmr:
+	test/vm/bmr/drills.sh $(or $(DRILLS),raid raid-stock)
 
 # Go benchmarks of the hot paths, then peak memory against file count.
 # bench-rsyncdelta and bench-peers run the side-by-side comparisons.

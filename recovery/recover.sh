@@ -801,6 +801,32 @@ stock_restore() {
 	fi
 }
 
+# stock_verify SOURCE ID checks with stock tools what a restore of set ID
+# reads: its manifest's seal; for a differential, its full's manifest and
+# the hash that names it; the SHA-256 of every volume of both. Volumes are
+# fetched, checked and dropped (--keep keeps them for the restore): the
+# check costs a second download, never the sets' size in $W.
+stock_verify() {
+	[ "$BT_SEALED" = 1 ] && gpg_home
+	sy_m=$(stock_manifest "$1" "$2") || return 1
+	manifest_volumes "$sy_m" | sed "s/\$/ $2/" >"$W/verify-vols"
+	if [ "$(manifest_field "$sy_m" "" kind)" = diff ]; then
+		sy_base=$(manifest_field "$sy_m" base id)
+		sy_bm=$(stock_manifest "$1" "$sy_base") || return 1
+		sy_stored=$W/sets/$sy_base/manifest.json
+		[ "$BT_SEALED" = 1 ] && sy_stored=$sy_stored.pgp
+		[ "$(sha256sum "$sy_stored" | cut -d' ' -f1)" = "$(manifest_field "$sy_m" base manifest_sha256)" ] || {
+			log "differential $2 was taken against another $sy_base than the one on the remote: the full was replaced"
+			return 1
+		}
+		manifest_volumes "$sy_bm" | sed "s/\$/ $sy_base/" >>"$W/verify-vols"
+	fi
+	while read -r sy_sha sy_name sy_id; do
+		sy_f=$(stock_volume "$1" "$sy_id" "$sy_sha" "$sy_name") || return 1
+		[ "$KEEP" = 1 ] || rm -f "$sy_f"
+	done <"$W/verify-vols"
+}
+
 # stock_volumes SOURCE ID MANIFEST DIR [PATH...] extracts every volume.
 stock_volumes() {
 	sv_src=$1
@@ -935,7 +961,9 @@ map_file() {
 }
 
 # skip_disks CONF drops the records that name a disk of $SKIPS or one of
-# its partitions (a backup disk, a USB stick that was plugged in).
+# its partitions (a backup disk, a USB stick that was plugged in). A dead
+# RAID member only leaves its array (created degraded, with "missing") and
+# the list of disks the boot loader goes on.
 skip_disks() {
 	awk -v skips="$SKIPS" '
 		BEGIN { n = split(skips, sk, " ") }
@@ -949,6 +977,18 @@ skip_disks() {
 			}
 			return 0
 		}
+		# keep(F) drops the skipped devices of the list in field F; it
+		# returns how many are left.
+		function keep(f,   m, j, it, out, k) {
+			m = split($f, it, ","); out = ""; k = 0
+			for (j = 1; j <= m; j++) if (!skipped(it[j])) { out = out (k ? "," : "") it[j]; k++ }
+			$f = k ? out : "-"
+			return k
+		}
+		# An array with a member gone is created degraded; the boot loader
+		# goes on the disks that are left.
+		$1 == "md" { if (keep(9)) print; next }
+		$1 == "boot" { keep(5); print; next }
 		{
 			drop = 0
 			for (f = 2; f <= NF; f++) { m = split($f, it, ","); for (j = 1; j <= m; j++) if (skipped(it[j])) drop = 1 }
@@ -1045,6 +1085,13 @@ step_md() {
 			set -- "$@" "$m_d"
 			m_n=$((m_n + 1))
 		done
+		if [ "$m_n" -lt "$m_total" ]; then
+			if [ "$DRY" = 1 ]; then
+				printf '    (%s is created DEGRADED: %s of %s members; add the others later with mdadm --add)\n' "$m_dev" "$m_n" "$m_total"
+			else
+				log "$m_dev is created degraded: $m_n of $m_total members"
+			fi
+		fi
 		while [ "$m_n" -lt "$m_total" ]; do
 			set -- "$@" missing
 			m_n=$((m_n + 1))
@@ -1274,7 +1321,7 @@ STEPS="verify wipe partitions md luks lvm zfs mkfs mount restore fixup bootloade
 # step_verify checks, before any disk is touched, that the sets the restore
 # needs are there and intact: with the static backtory, the size, hash and
 # seal of every object of the set and of its full (backtory verify); with
-# stock tools, the signatures of the manifests.
+# stock tools, the seals of the manifests and the hash of every volume.
 step_verify() {
 	bt_sources | while read -r v_name _; do
 		v_pick=$(pick_set "$v_name")
@@ -1289,8 +1336,8 @@ step_verify() {
 			"$v_bt" verify --config "$(bt_config "$v_name")" --set "$v_id" >/dev/null ||
 				die "set $v_id of source $v_name does not verify: nothing was written to the disks"
 		else
-			stock_manifest "$v_name" "$v_id" >/dev/null ||
-				die "the manifest of set $v_id of source $v_name does not verify: nothing was written to the disks"
+			stock_verify "$v_name" "$v_id" ||
+				die "set $v_id of source $v_name does not verify: nothing was written to the disks"
 		fi
 		log "set $v_id of source $v_name verified"
 	done
@@ -1341,6 +1388,62 @@ find_tools() {
 
 # ---- commands ----
 
+# hsize BYTES prints a size for people (1.5 GiB).
+hsize() {
+	awk -v b="$1" 'BEGIN { split("B KiB MiB GiB TiB PiB", u, " "); i = 1
+		while (b >= 1024 && i < 6) { b /= 1024; i++ }
+		printf (i == 1 ? "%d %s" : "%.1f %s"), b, u[i] }'
+}
+
+# now DEV prints the size of DEV on this machine, if it is there.
+now() {
+	if [ -b "$1" ] && n_b=$(blockdev --getsize64 "$1" 2>/dev/null); then
+		printf 'here now %s' "$(hsize "$n_b")"
+	else
+		printf 'not here yet'
+	fi
+}
+
+# plan_devices lists what bare-metal creates, with the sizes recorded at
+# backup time and the sizes of the devices this machine has now.
+plan_devices() {
+	printf '\nwhat bare-metal creates (recorded then; this machine now):\n'
+	records md | while read -r _ p_dev p_level _ p_uuid _ _ p_total p_devs; do
+		p_n=$(printf '%s\n' "$p_devs" | tr ',' '\n' | grep -c .)
+		p_deg=""
+		[ "$p_n" -lt "$p_total" ] && p_deg=" DEGRADED"
+		printf '  md array %s: %s, UUID %s, %s of %s members%s (%s)\n' "$p_dev" "$p_level" "$p_uuid" "$p_n" "$p_total" "$p_deg" "$p_devs"
+		for p_m in $(printf '%s' "$p_devs" | tr ',' ' '); do printf '    member %s: %s\n' "$p_m" "$(now "$p_m")"; done
+	done
+	records luks | while read -r _ p_dev p_name p_type p_uuid _; do
+		printf '  LUKS container %s (%s, UUID %s) on %s: %s\n' "$p_name" "$p_type" "$p_uuid" "$p_dev" "$(now "$p_dev")"
+	done
+	records pv | while read -r _ p_dev p_vg _ p_size; do
+		printf '  LVM PV of VG %s on %s: %s then, %s\n' "$p_vg" "$p_dev" "$(hsize "$p_size")" "$(now "$p_dev")"
+	done
+	records lv | while read -r _ p_vg p_lv _ p_size p_seg _; do
+		printf '  LVM LV %s/%s (%s): %s\n' "$p_vg" "$p_lv" "$p_seg" "$(hsize "$p_size")"
+	done
+	records zpool | while read -r _ p_pool p_vdevs; do
+		printf '  ZFS pool %s: %s\n' "$p_pool" "$(printf '%s' "$p_vdevs" | tr ',' ' ')"
+		for p_v in $(printf '%s' "$p_vdevs" | tr ',' ' '); do
+			case $p_v in /dev/*) printf '    vdev %s: %s\n' "$p_v" "$(now "$p_v")" ;; esac
+		done
+	done
+	records zfs | while read -r _ p_ds p_type p_size; do
+		p_size=$([ "$p_type" = volume ] && printf ', %s' "$(hsize "$p_size")")
+		printf '  ZFS %s %s%s\n' "$p_type" "$(unesc "$p_ds")" "$p_size"
+	done
+	records fs | while read -r _ p_dev p_mp p_type _ p_label _; do
+		p_mp=$(unesc "$p_mp")
+		[ "$p_mp" = - ] && p_mp="not mounted"
+		printf '  %s filesystem on %s, label %s, %s: %s\n' "$p_type" "$p_dev" "$(unesc "$p_label")" "$p_mp" "$(now "$p_dev")"
+	done
+	records swap | while read -r _ p_dev _; do
+		printf '  swap on %s: %s\n' "$p_dev" "$(now "$p_dev")"
+	done
+}
+
 cmd_plan() {
 	layout_prepare
 	printf 'recover.sh plan for host %s (layout captured %s, set %s; script by %s)\n' "$BT_HOST" \
@@ -1364,6 +1467,7 @@ cmd_plan() {
 		fi
 		printf '\n'
 	done
+	plan_devices
 	printf '\ntools:\n'
 	find_tools
 	printf '  (the restore itself needs the static backtory from the remote, or gpg, zstd, tar and rdiff)\n'
@@ -1426,11 +1530,13 @@ cmd_bare_metal() {
 			continue
 		fi
 		log "step $b_step"
+		b_t0=$(date +%s)
 		rm -f "$W/failed"
 		if ! ("step_$b_step") || [ -f "$W/failed" ]; then
 			die "step $b_step failed: fix the cause and run the same command again (it resumes here)"
 		fi
 		: >"$W/state/$b_step.done"
+		log "step $b_step: done in $(($(date +%s) - b_t0))s"
 	done
 }
 

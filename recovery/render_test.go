@@ -91,6 +91,9 @@ func TestPlanUnderShells(t *testing.T) {
 			"zfs create -o 'comment:x=two words' tank/data",
 			"restore set full-20261122T030000Z of source data into /mnt/backtory-target/srv/my data",
 			"mkfs.fat -i A638033C -n - /dev/nvme0n1p1",
+			"  ZFS pool tank: mirror /dev/nvme0n1p3 /dev/vdb3\n",
+			"  ZFS filesystem tank/data\n",
+			"  swap on /dev/nvme0n1p4: not here yet\n",
 		} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s plan: no %q in\n%s", sh[0], want, out)
@@ -150,6 +153,61 @@ func TestPlanDecodesEveryEscape(t *testing.T) {
 		}
 		if want := "source data (" + path + "): "; !strings.Contains(string(out), want) {
 			t.Errorf("%s plan: no %q in\n%s", sh[0], want, out)
+		}
+	}
+}
+
+// TestPlanDegradedArray: a RAID1 member disk that the new machine lacks
+// (--skip) leaves the array, which is created degraded with "missing", and
+// the list of disks GRUB goes on; what sits on the array stays.
+func TestPlanDegradedArray(t *testing.T) {
+	p := sampleParams()
+	l := p.Layout
+	l.Boot.Disks = []string{"/dev/vda", "/dev/vdb"}
+	l.Disks = append(l.Disks, Disk{Path: "/dev/vdb", Size: 2 << 30, SectorSize: 512, Table: "gpt", Dump: "sfdisk-vdb.dump"})
+	l.Files["sfdisk-vdb.dump"] = "label: gpt\n"
+	l.MD = []MD{{Path: "/dev/md0", Level: "raid1", Metadata: "1.2", UUID: "1c5e4a3b:00000000:00000000:00000001", Name: "h:0",
+		Devices: []string{"/dev/vda2", "/dev/vdb2"}, Total: 2}}
+	l.PVs = []PV{{Device: "/dev/md0", VG: "vg0", UUID: "ICgw9D-aaaa", Size: 1 << 30}}
+	l.Pools, l.Datasets = nil, nil
+	f := renderTo(t, p)
+	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}} {
+		bin := testenv.NeedTool(t, sh[0])
+		for _, c := range []struct {
+			args        []string
+			want, avoid []string
+		}{
+			{[]string{"plan"},
+				[]string{"--raid-devices=2 --metadata=1.2 --uuid=1c5e4a3b:00000000:00000000:00000001 --name=h:0 /dev/vda2 /dev/vdb2\n",
+					"--recheck /dev/vda\n", "--recheck /dev/vdb\n", "--restorefile"},
+				[]string{"DEGRADED", " missing\n"}},
+			{[]string{"plan", "--skip", "vdb"},
+				[]string{"/dev/vda2 missing\n", "/dev/md0 is created DEGRADED: 1 of 2 members", "--recheck /dev/vda\n",
+					"pvcreate -ff -y --uuid ICgw9D-aaaa --restorefile",
+					"  md array /dev/md0: raid1, UUID 1c5e4a3b:00000000:00000000:00000001, 1 of 2 members DEGRADED (/dev/vda2)\n",
+					"  LVM PV of VG vg0 on /dev/md0: 1.0 GiB then, not here yet\n", "  LVM LV vg0/root (linear): 512.0 MiB\n",
+					"  ext4 filesystem on /dev/mapper/vg0-root, label my root%, /: not here yet\n"},
+				[]string{"/dev/vdb"}},
+			{[]string{"plan", "--skip", "vda", "--map", "vdb=vda"},
+				[]string{"/dev/vda2 missing\n", "DEGRADED: 1 of 2", "--recheck /dev/vda\n"},
+				[]string{"/dev/vdb"}},
+		} {
+			cmd := exec.Command(bin, append(append(sh[1:], f), c.args...)...)
+			cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s %v: %v\n%s", sh[0], c.args, err, out)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("%s %v: no %q in\n%s", sh[0], c.args, w, out)
+				}
+			}
+			for _, a := range c.avoid {
+				if strings.Contains(string(out), a) {
+					t.Errorf("%s %v: %q in\n%s", sh[0], c.args, a, out)
+				}
+			}
 		}
 	}
 }

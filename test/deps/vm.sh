@@ -1,12 +1,13 @@
 #!/bin/bash
 # Installs what the VM test bed (test/vm) needs on a Debian 12 host: qemu, the
 # tools to unpack Debian packages and build OpenZFS kernel modules, and
-# btrfs-progs for the host-side btrfs snapshot tests. It also enables the
+# btrfs-progs for the host-side btrfs snapshot tests, and OVMF (UEFI firmware
+# for qemu) for the UEFI bare-metal drills. It also enables the
 # "contrib" component (zfs-dkms lives there) in a separate sources file.
 # Idempotent and fast when everything is present.
 set -eu
 
-pkgs="qemu-system-x86 gcc binutils make libc6-dev bc perl cpio gzip xz-utils zstd kmod file btrfs-progs e2fsprogs"
+pkgs="qemu-system-x86 ovmf gcc binutils make libc6-dev bc perl cpio gzip xz-utils zstd kmod file btrfs-progs e2fsprogs"
 
 contrib=/etc/apt/sources.list.d/backtory-contrib.sources
 need_update=0

@@ -1,10 +1,14 @@
 #!/bin/bash
 # Builds (or finds in the cache) the VM test bed's boot assets: Debian's kernel
 # and an initramfs with busybox, OpenZFS (built from zfs-dkms for that kernel),
-# LVM2 and the filesystem tools. Prints the directory that holds `vmlinuz` and
+# LVM2, md RAID (mdadm), dm-crypt (cryptsetup), efivarfs, the filesystem
+# tools, and what recover.sh --stock restores with (gpg, zstd, GNU tar, rdiff). Prints the directory that holds `vmlinuz` and
 # `initrd.img`. Everything comes from Debian packages fetched with
 # `apt-get download` and unpacked with `dpkg -x`; nothing is installed on the
 # host. Run test/deps/vm.sh first.
+#
+# VM_ZFS=0 leaves OpenZFS out (the md/LUKS drills do not need it, and a cold
+# build then takes a minute instead of ten).
 #
 # Cache: $BACKTORY_VM_CACHE (default /var/cache/backtory-vm)
 #   debs/                      downloaded .deb files
@@ -37,18 +41,26 @@ candidate() {
 }
 
 # fetch PKG...: downloads the candidate version of each package into the cache
-# (once) and prints the .deb paths.
+# (once, all missing ones in one apt-get call: apt starts slowly under load)
+# and prints the .deb paths.
+debpath() {
+	local v
+	v=$(candidate "$1")
+	find "$cache/debs" -maxdepth 1 -name "${1}_${v//:/%3a}_*.deb" | head -n1
+}
 fetch() {
+	local p want=()
 	for p in "$@"; do
-		v=$(candidate "$p")
-		fv=${v//:/%3a}
-		f=$(find "$cache/debs" -maxdepth 1 -name "${p}_${fv}_*.deb" | head -n1)
-		if [ -z "$f" ]; then
-			(cd "$cache/debs" && apt-get -q download "$p=$v" >/dev/null 2>&1) ||
-				(cd "$cache/debs" && apt-get -q download "$p=$v" >&2) ||
-				die "apt-get download $p=$v failed: if the mirror has moved on, run apt-get update"
-			f=$(find "$cache/debs" -maxdepth 1 -name "${p}_${fv}_*.deb" | head -n1)
-		fi
+		[ -n "$(debpath "$p")" ] || want+=("$p=$(candidate "$p")")
+	done
+	if [ ${#want[@]} -gt 0 ]; then
+		(cd "$cache/debs" && apt-get -q download "${want[@]}" >/dev/null 2>&1) ||
+			(cd "$cache/debs" && apt-get -q download "${want[@]}" >&2) ||
+			die "apt-get download ${want[*]} failed: if the mirror has moved on, run apt-get update"
+	fi
+	for p in "$@"; do
+		f=$(debpath "$p")
+		[ -n "$f" ] || die "apt-get download $p gave no .deb"
 		echo "$f"
 	done
 }
@@ -67,11 +79,14 @@ userpkgs=(busybox-static zfsutils-linux libzfs4linux libnvpair3linux libuutil3li
 lvm2 dmsetup libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1 thin-provisioning-tools
 e2fsprogs libext2fs2 libcom-err2 libss2 xfsprogs libinih1 liburcu8 btrfs-progs liblzo2-2
 mount util-linux libmount1 libblkid1 libsmartcols1 libuuid1 libudev1 libtirpc3 libtirpc-common
+mdadm cryptsetup-bin libcryptsetup12 libpopt0 libargon2-1 libjson-c5 dosfstools gpg gpg-agent gpgconf zstd tar rdiff
 libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libssl3 libsystemd0 libcap2 libgcrypt20 libgpg-error0 liblz4-1 libzstd1 liblzma5 libselinux1 libpcre2-8-0 libreadline8 libtinfo6 libedit2 libbsd0 libmd0 zlib1g)
 
 load_candidates "$kpkg" zfs-dkms "linux-headers-$krel" "linux-headers-$kabi-common" "$kbuild" "${userpkgs[@]}"
 kver=$(candidate "$kpkg") # 6.1.192-2
 zver=$(candidate zfs-dkms)
+with_zfs=${VM_ZFS:-1}
+[ "$with_zfs" = 1 ] || zver=none
 versions=$( {
 	echo "kernel $kpkg $kver"
 	echo "zfs $zver"
@@ -90,7 +105,10 @@ trap 'rm -rf "$work"' EXIT
 
 # 1. OpenZFS kernel modules for this kernel, cached by versions.
 zdir=$cache/zfs/${zver}_${krel}_${kver}
-if [ ! -e "$zdir/done" ]; then
+if [ "$with_zfs" != 1 ]; then
+	zdir=$work/nozfs
+	mkdir -p "$zdir"
+elif [ ! -e "$zdir/done" ]; then
 	log "building OpenZFS $zver modules for $krel ($kver); this takes ~10 min on 2 cores, once"
 	start=$(date +%s)
 	hs=$work/headers
@@ -167,9 +185,14 @@ addmod() { # depth-first, dependencies first
 	basename "$p" >>"$work/order"
 }
 for m in virtio_pci virtio_blk virtio_console 9pnet_virtio 9p loop crc32c_generic ext4 xfs btrfs \
-	dm_mod dm_snapshot dm_thin_pool spl zfs; do
+	dm_mod dm_snapshot dm_thin_pool md_mod raid0 raid1 raid10 dm_crypt xts aes_generic cbc sha256_generic \
+	sha512_generic af_alg algif_skcipher algif_hash efivarfs; do
 	addmod "$m"
 done
+if [ "$with_zfs" = 1 ]; then
+	addmod spl
+	addmod zfs
+fi
 cp "$work/order" "$root/etc/modules-order"
 
 # 3. Userland.
@@ -207,7 +230,7 @@ addbin() { # copies a program from the unpacked packages, with its libraries
 	done
 }
 addbin zfs zpool mount.zfs lvm dmsetup mke2fs e2fsck tune2fs mkfs.xfs xfs_repair mkfs.btrfs btrfs \
-	mount umount blkid losetup thin_check
+	mount umount blkid losetup thin_check mdadm cryptsetup mkfs.fat gpg gpg-agent gpgconf zstd tar rdiff
 for l in lvcreate lvremove lvrename lvs lvscan lvchange lvextend lvdisplay vgcreate vgchange vgremove vgs \
 	vgscan vgdisplay vgmknodes pvcreate pvremove pvs pvdisplay; do
 	ln -sf lvm "$root/usr/sbin/$l"

@@ -2,8 +2,8 @@
 # Usage: test/vm/bmr/osroot.sh OUT.tar ASSETS
 #
 # Builds the root tree of a tiny bootable "installed system" for the boot
-# test of test/vm/bmr/run.sh: busybox-static, GRUB (i386-pc) with
-# grub-install and grub-mkconfig, lvm, sfdisk/lsblk/blkid/wipefs/dumpe2fs
+# test of test/vm/bmr/run.sh and the drills: busybox-static, GRUB (i386-pc)
+# with grub-install and grub-mkconfig, lvm, mdadm, sfdisk/lsblk/blkid/wipefs/dumpe2fs
 # (what `backtory` needs to capture the layout), and in /boot the test bed's
 # kernel and initramfs (ASSETS from test/vm/build.sh), whose init runs the
 # script named by vm_script= on the kernel command line. Packages come from
@@ -14,14 +14,18 @@ out=$1
 assets=$2
 cache=/var/cache/backtory-bmr/debs
 pkgs="grub-pc-bin grub-common grub2-common gettext-base lvm2 libdevmapper1.02.1 libdevmapper-event1.02.1 libaio1
-libefiboot1 libefivar1 busybox-static"
+libefiboot1 libefivar1 busybox-static mdadm"
 mkdir -p "$cache"
+want=""
 for p in $pkgs; do
-	if ! ls "$cache/${p}_"*.deb >/dev/null 2>&1; then
-		(cd "$cache" && apt-get -q download "$p" >/dev/null 2>&1) ||
-			(apt-get -q update >/dev/null && cd "$cache" && apt-get -q download "$p" >&2)
-	fi
+	ls "$cache/${p}_"*.deb >/dev/null 2>&1 || want="$want $p"
 done
+# One apt-get call for all missing packages (apt starts slowly under load).
+if [ -n "$want" ]; then
+	# shellcheck disable=SC2086 # a word list
+	(cd "$cache" && apt-get -q download $want >/dev/null 2>&1) ||
+		(apt-get -q update >/dev/null && cd "$cache" && apt-get -q download $want >&2)
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/backtory-osroot.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 x=$work/x
@@ -71,7 +75,7 @@ cp "$x/bin/busybox" "$root/usr/bin/busybox"
 for a in $("$root/usr/bin/busybox" --list); do
 	[ -e "$root/usr/bin/$a" ] || ln -s busybox "$root/usr/bin/$a"
 done
-addbin sbin grub-install grub-mkconfig grub-probe lvm sfdisk wipefs blkid dumpe2fs
+addbin sbin grub-install grub-mkconfig grub-probe lvm sfdisk wipefs blkid dumpe2fs mdadm
 addbin bin grub-mkrelpath grub-editenv grub-script-check grub-mkimage gettext lsblk
 for l in vgchange vgs pvs lvs vgmknodes; do ln -s lvm "$root/usr/sbin/$l"; done
 cp -a "$x/usr/lib/grub" "$root/usr/lib/"
@@ -92,7 +96,7 @@ GRUB_DEFAULT=0
 GRUB_TIMEOUT=0
 GRUB_DISTRIBUTOR=backtory-test
 GRUB_CMDLINE_LINUX_DEFAULT=""
-GRUB_CMDLINE_LINUX="console=ttyS0 loglevel=4 panic=-1 vm_script=booted.sh"
+GRUB_CMDLINE_LINUX="console=ttyS0 loglevel=4 panic=-1 no_timer_check vm_script=booted.sh"
 GRUB_TERMINAL=serial
 GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 GRUB_DISABLE_OS_PROBER=true

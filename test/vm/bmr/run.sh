@@ -11,8 +11,7 @@
 # compared with the original's (guest.sh). Exits with the guest's status.
 #
 # The initramfs lacks sfdisk, wipefs, lsblk, mkswap (with -U) and dumpe2fs:
-# they are copied from the host (Debian 12 as well) into the share, with the
-# libraries the VM does not have, behind wrappers that set LD_LIBRARY_PATH.
+# test/vm/bmr/tools.sh copies them from the host into the share.
 set -eu
 cd "$(dirname "$0")/../../.."
 start=$(date +%s)
@@ -23,17 +22,7 @@ share=$(mktemp -d "${TMPDIR:-/tmp}/backtory-bmr.XXXXXX")
 trap 'rm -rf "$share"' EXIT
 
 CGO_ENABLED=0 go build -trimpath -o "$share/backtory" ./cmd/backtory
-mkdir -p "$share/tools/bin" "$share/tools/real" "$share/tools/lib"
-for b in sfdisk wipefs lsblk mkswap dumpe2fs; do
-	p=$(PATH=/usr/sbin:/sbin:$PATH command -v "$b")
-	cp -L "$p" "$share/tools/real/$b"
-	ldd "$p" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | while read -r lib; do
-		case ${lib##*/} in libc.so* | libm.so* | ld-linux* | libpthread* | libdl* | librt*) continue ;; esac
-		cp -nL "$lib" "$share/tools/lib/"
-	done
-	printf '#!/usr/bin/busybox sh\nLD_LIBRARY_PATH=/host/tools/lib exec /host/tools/real/%s "$@"\n' "$b" >"$share/tools/bin/$b"
-	chmod 755 "$share/tools/bin/$b"
-done
+bash test/vm/bmr/tools.sh "$share/tools"
 "$share/backtory" key generate --name "bmr test" --public "$share/host.pub.asc" --secret "$share/host.sec.asc" >/dev/null
 cp test/vm/bmr/lib.sh test/vm/bmr/guest.sh test/vm/bmr/boot-guest.sh "$share/"
 rc=0
