@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/sshtest":             {"internal/testenv", "internal/ftptest", "remote"},
 	"internal/s3test":              {"internal/testcerts", "internal/testenv", "remote"},
 	"internal/testcerts":           nil,
+	"internal/priority":            nil,
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }
