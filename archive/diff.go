@@ -241,6 +241,9 @@ func (d *differ) file(w, f *Entry, fh *os.File) error {
 		return fmt.Errorf("stat %s: %w", w.Path, err)
 	}
 	w.Size, w.MTime, w.CTime, w.Inode = st.Size, st.Mtim.Nano(), st.Ctim.Nano(), st.Ino
+	if notCached(int(fh.Fd()), w.Size) {
+		defer dropCache(int(fh.Fd()))
+	}
 	if w.Size == f.Size && w.MTime == f.MTime {
 		// Only the ctime moved: check the content before trusting it.
 		h := blake3.New()

@@ -275,6 +275,9 @@ func (s *setWriter) addFile(e *Entry, f *os.File) (bool, error) {
 	}
 	// The open file is what we archive: describe it, not the earlier lstat.
 	e.Size, e.MTime, e.CTime, e.Inode = before.Size, before.Mtim.Nano(), before.Ctim.Nano(), before.Ino
+	if notCached(int(f.Fd()), e.Size) {
+		defer dropCache(int(f.Fd()))
+	}
 	if err := s.tw.WriteHeader(tarHeader(e)); err != nil {
 		return false, fmt.Errorf("archive %s: %w", e.Path, err)
 	}

@@ -1,11 +1,12 @@
 #!/bin/bash
 # Installs the tools the archive and CLI tests compare against: zstd, GNU
 # tar and bsdtar (stock restores of volumes), dash, busybox and shellcheck
-# (the recovery script), attr and acl (xattrs and ACLs by hand).
+# (the recovery script), attr and acl (xattrs and ACLs by hand), util-linux
+# (fincore: the page cache a backup leaves).
 # Idempotent and fast when everything is present.
 set -eu
 
-pkgs="zstd tar libarchive-tools dash busybox shellcheck attr acl"
+pkgs="zstd tar libarchive-tools dash busybox shellcheck attr acl util-linux"
 
 missing=""
 for p in $pkgs; do
