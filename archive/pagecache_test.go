@@ -110,4 +110,3 @@ func drop(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
-

@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"sort"
 	"strconv"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,9 +41,9 @@ type walker struct {
 
 type devIno struct{ dev, ino uint64 }
 
-// visitFunc is called for each entry; f is the open file of a TypeFile
-// entry (positioned at its start; the walker closes it), else nil.
-type visitFunc func(e *Entry, f *os.File) error
+// visitFunc is called for each entry; f is the file of a TypeFile entry,
+// listed but not opened (the walker closes it if fn opened it), else nil.
+type visitFunc func(e *Entry, f *lazyFile) error
 
 func (w *walker) walk(fn visitFunc) error {
 	// Opening the root first mounts it if it is an automount point (a ZFS
@@ -74,7 +76,8 @@ func (w *walker) walk(fn visitFunc) error {
 }
 
 // handle is an entry opened by the walk: a directory or regular file open
-// for reading, anything else an O_PATH handle; st is fstat of fd.
+// for reading, anything else an O_PATH handle; st is fstat of fd. A
+// regular file not opened has fd -1 and its lstat as st.
 type handle struct {
 	fd     int
 	st     unix.Stat_t
@@ -109,6 +112,14 @@ func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
 		if lst.Mode&unix.S_IFMT == unix.S_IFSOCK {
 			continue // sockets cannot be archived and are recreated by their servers
 		}
+		if lst.Mode&unix.S_IFMT == unix.S_IFREG {
+			// Described from the listing; opened only if it must be read
+			// (most files of a differential are not).
+			if err := w.visitFile(crel, dfd, name, &lst, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		h, err := openEntry(dfd, name, &lst)
 		if err != nil {
 			w.warn(crel, err.Error())
@@ -121,16 +132,69 @@ func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
 	return nil
 }
 
-// visit describes and hands on one opened entry, then walks into it if it
-// is a directory; it closes the handle.
-func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) error {
-	var f *os.File
-	if h.st.Mode&unix.S_IFMT == unix.S_IFREG {
-		f = os.NewFile(uintptr(h.fd), rel)
-		defer f.Close()
-	} else {
-		defer unix.Close(h.fd)
+// visitFile describes and hands on a regular file from its lstat, not
+// opened; it closes the file if fn opened it.
+func (w *walker) visitFile(rel string, dfd int, name string, lst *unix.Stat_t, fn visitFunc) error {
+	e, err := w.entry(rel, handle{fd: -1, st: *lst, parent: dfd, name: name})
+	if err != nil {
+		w.warn(rel, err.Error())
+		return nil
 	}
+	lf := &lazyFile{w: w, rel: rel, dfd: dfd, name: name, lst: lst}
+	defer lf.close()
+	return fn(e, lf)
+}
+
+// lazyFile is a regular file the walk listed but has not opened.
+type lazyFile struct {
+	w    *walker
+	rel  string
+	dfd  int // its directory's handle, open while the file is visited
+	name string
+	lst  *unix.Stat_t
+	f    *os.File
+}
+
+// Open opens the file (once; later calls return the same file) relative
+// to its directory's handle, without following a symlink, for reading.
+// Its error says why the file cannot be archived (it vanished or is no
+// longer a regular file): the caller warns and skips it. If another file
+// took its name since it was listed, e is described again from the open
+// file, with a warning.
+func (l *lazyFile) Open(e *Entry) (*os.File, error) {
+	if l.f != nil {
+		return l.f, nil
+	}
+	h, err := openEntry(l.dfd, l.name, l.lst)
+	if err != nil {
+		return nil, err
+	}
+	l.f = os.NewFile(uintptr(h.fd), l.rel)
+	if h.st.Dev != l.lst.Dev || h.st.Ino != l.lst.Ino {
+		ne, err := l.w.entry(l.rel, h)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		ne.Change = e.Change
+		*e = *ne
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		l.w.warn(l.rel, e.Warning)
+	}
+	return l.f, nil
+}
+
+func (l *lazyFile) close() {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// visit describes and hands on one opened entry that is not a regular
+// file, then walks into it if it is a directory; it closes the handle.
+func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) error {
+	defer unix.Close(h.fd)
 	e, err := w.entry(rel, h)
 	if err != nil {
 		w.warn(rel, err.Error())
@@ -140,7 +204,7 @@ func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) err
 		e.Warning = "changed while read (another file took its name): archived as opened"
 		w.warn(rel, e.Warning)
 	}
-	if err := fn(e, f); err != nil {
+	if err := fn(e, nil); err != nil {
 		return err
 	}
 	if e.Type == TypeDir && (w.crossMounts || h.st.Dev == w.rootDev) {
@@ -256,6 +320,9 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 	xa := xattrSource{fd: h.fd}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
+		if h.fd < 0 {
+			xa = xattrSource{fd: -1, dfd: h.parent, name: h.name}
+		}
 		e.Type = TypeFile
 		e.Size = st.Size
 		if st.Nlink > 1 {
@@ -340,18 +407,33 @@ func (w *walker) groupName(id int) string {
 	return n
 }
 
-// xattrSource is where readXattrs reads: an open file (fd >= 0), else a
-// path, followed at its end or not.
+// xattrSource is where readXattrs reads: an open file (fd >= 0), a name
+// in an open directory (name set; not followed), else a path, followed at
+// its end or not.
 type xattrSource struct {
 	fd     int
+	dfd    int
+	name   string
 	path   string
 	follow bool
 }
+
+// noListxattrat is set once listxattrat(2) (Linux 6.13) is found missing.
+var noListxattrat atomic.Bool
 
 func (x xattrSource) list(buf []byte) (int, error) {
 	switch {
 	case x.fd >= 0:
 		return unix.Flistxattr(x.fd, buf)
+	case x.name != "":
+		if !noListxattrat.Load() {
+			n, err := listxattrat(x.dfd, x.name, buf)
+			if err != unix.ENOSYS {
+				return n, err
+			}
+			noListxattrat.Store(true)
+		}
+		return unix.Llistxattr(procPath(x.dfd)+"/"+x.name, buf)
 	case x.follow:
 		return unix.Listxattr(x.path, buf)
 	}
@@ -362,10 +444,32 @@ func (x xattrSource) get(name string, buf []byte) (int, error) {
 	switch {
 	case x.fd >= 0:
 		return unix.Fgetxattr(x.fd, name, buf)
+	case x.name != "":
+		// Rare (most files have no xattrs): through /proc, not followed.
+		return unix.Lgetxattr(procPath(x.dfd)+"/"+x.name, name, buf)
 	case x.follow:
 		return unix.Getxattr(x.path, name, buf)
 	}
 	return unix.Lgetxattr(x.path, name, buf)
+}
+
+// listxattrat lists the xattrs of name in directory dfd, not following a
+// symlink: one syscall, without a path through /proc.
+func listxattrat(dfd int, name string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return 0, err
+	}
+	var b unsafe.Pointer
+	if len(buf) > 0 {
+		b = unsafe.Pointer(&buf[0])
+	}
+	n, _, e := unix.Syscall6(unix.SYS_LISTXATTRAT, uintptr(dfd), uintptr(unsafe.Pointer(p)),
+		unix.AT_SYMLINK_NOFOLLOW, uintptr(b), uintptr(len(buf)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // readXattrs returns all extended attributes of x, or nil if there are

@@ -140,7 +140,7 @@ func (s *setWriter) run(ctx context.Context) error {
 		return err
 	}
 	w := &walker{root: s.opt.Root, exclude: x, crossMounts: s.opt.CrossMounts, warn: s.warn}
-	err = w.walk(func(e *Entry, f *os.File) error {
+	err = w.walk(func(e *Entry, f *lazyFile) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -214,9 +214,18 @@ func (s *setWriter) warn(path, msg string) {
 	}
 }
 
-// add archives one entry into the current volume; f is the open file of
-// a TypeFile entry.
-func (s *setWriter) add(e *Entry, f *os.File) error {
+// add archives one entry into the current volume; f is the file of a
+// TypeFile entry, opened here. A file that cannot be opened (it vanished
+// or changed type since it was listed) is skipped with a warning.
+func (s *setWriter) add(e *Entry, lf *lazyFile) error {
+	var f *os.File
+	if e.Type == TypeFile {
+		var err error
+		if f, err = lf.Open(e); err != nil {
+			s.warn(string(e.Path), err.Error())
+			return nil
+		}
+	}
 	if s.vol == nil {
 		if err := s.openVolume(); err != nil {
 			return err
