@@ -37,6 +37,9 @@ type walker struct {
 	links   map[devIno]string // first path of each multiply-linked file
 	users   map[int]string
 	groups  map[int]string
+
+	xattrBuf []byte        // readXattrs's list buffer
+	slots    chan struct{} // a token per running prefetch job
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -86,50 +89,242 @@ type handle struct {
 }
 
 func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
+	return w.visitListing(rel, dfd, w.list(rel, dfd), fn)
+}
+
+// listing is a directory's entries, sorted, without the excluded ones and
+// the sockets, each with its lstat (st nil: not taken yet, in a directory
+// too large to hold them all).
+type listing struct {
+	items []listed
+	err   error // the directory could not be read
+}
+
+type listed struct {
+	name string
+	st   *unix.Stat_t
+	err  error // lstat failed
+}
+
+// maxStatted bounds the entries of a directory listed with their lstat;
+// a larger directory is listed by names and each entry is lstat'ed when
+// it is visited, so memory stays that of its names.
+const maxStatted = 8192
+
+// list lists directory dfd (at rel). It only reads, so it may run on a
+// worker of the pool while the walk visits earlier entries.
+func (w *walker) list(rel string, dfd int) listing {
 	names, err := readNames(dfd)
 	if err != nil {
-		w.warn(rel, fmt.Sprintf("cannot read directory: %v", err))
-		return nil
+		return listing{err: err}
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		crel := name
-		if rel != "." {
-			crel = rel + "/" + name
-		}
-		if w.exclude.Match(crel) {
+	items := make([]listed, 0, len(names))
+	var sts []unix.Stat_t
+	if len(names) <= maxStatted {
+		sts = make([]unix.Stat_t, len(names))
+	}
+	for i, name := range names {
+		if w.exclude.Match(childPath(rel, name)) {
 			continue
 		}
-		var lst unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if err == unix.ENOENT {
+		it := listed{name: name}
+		if sts != nil {
+			it.st = &sts[i]
+			if it.err = unix.Fstatat(dfd, name, it.st, unix.AT_SYMLINK_NOFOLLOW); it.err == nil && it.st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				continue // sockets cannot be archived and are recreated by their servers
+			}
+		}
+		items = append(items, it)
+	}
+	return listing{items: items}
+}
+
+func childPath(rel, name string) string {
+	if rel == "." {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// visitListing visits the entries of directory dfd (at rel) in order.
+// The directories among them are opened and listed ahead, on the walk's
+// pool, a few at a time; each is visited from its prefetched listing.
+func (w *walker) visitListing(rel string, dfd int, l listing, fn visitFunc) error {
+	if l.err != nil {
+		w.warn(rel, fmt.Sprintf("cannot read directory: %v", l.err))
+		return nil
+	}
+	ahead := w.prefetcher(rel, dfd, l.items)
+	defer ahead.drain()
+	for i := range l.items {
+		it := &l.items[i]
+		crel := childPath(rel, it.name)
+		if it.st == nil {
+			var st unix.Stat_t
+			it.st, it.err = &st, unix.Fstatat(dfd, it.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if it.err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				continue
+			}
+		}
+		if it.err != nil {
+			if it.err == unix.ENOENT {
 				w.warn(crel, "vanished before it was read")
 			} else {
-				w.warn(crel, fmt.Sprintf("cannot stat: %v", err))
+				w.warn(crel, fmt.Sprintf("cannot stat: %v", it.err))
 			}
 			continue
 		}
-		if lst.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			continue // sockets cannot be archived and are recreated by their servers
-		}
-		if lst.Mode&unix.S_IFMT == unix.S_IFREG {
+		switch it.st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
 			// Described from the listing; opened only if it must be read
 			// (most files of a differential are not).
-			if err := w.visitFile(crel, dfd, name, &lst, fn); err != nil {
+			if err := w.visitFile(crel, dfd, it.name, it.st, fn); err != nil {
+				return err
+			}
+			continue
+		case unix.S_IFDIR:
+			if err := w.visitDir(crel, ahead.take(i), it.st, fn); err != nil {
 				return err
 			}
 			continue
 		}
-		h, err := openEntry(dfd, name, &lst)
+		h, err := openEntry(dfd, it.name, it.st)
 		if err != nil {
 			w.warn(crel, err.Error())
 			continue
 		}
-		if err := w.visit(crel, h, &lst, fn); err != nil {
+		if err := w.visit(crel, h, it.st, fn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// visitDir visits a directory opened (and listed, unless it is on another
+// filesystem) by a prefetch job, then closes it.
+func (w *walker) visitDir(rel string, j *dirJob, lst *unix.Stat_t, fn visitFunc) error {
+	<-j.done
+	if j.err != nil {
+		w.warn(rel, j.err.Error())
+		return nil
+	}
+	defer unix.Close(j.h.fd)
+	e, err := w.entry(rel, j.h)
+	if err != nil {
+		w.warn(rel, err.Error())
+		return nil
+	}
+	if j.h.st.Dev != lst.Dev || j.h.st.Ino != lst.Ino {
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		w.warn(rel, e.Warning)
+	}
+	if err := fn(e, nil); err != nil {
+		return err
+	}
+	if !j.descend {
+		return nil
+	}
+	return w.visitListing(rel, j.h.fd, j.list, fn)
+}
+
+// dirJob opens a directory of a listing and lists it.
+type dirJob struct {
+	h       handle
+	descend bool // on the source's filesystem (or crossMounts): list is set
+	list    listing
+	err     error // the directory could not be opened: not archived
+	done    chan struct{}
+}
+
+func (w *walker) runDirJob(j *dirJob, rel string, dfd int, name string, lst *unix.Stat_t) {
+	defer close(j.done)
+	j.h, j.err = openEntry(dfd, name, lst)
+	if j.err != nil {
+		return
+	}
+	j.descend = w.crossMounts || j.h.st.Dev == w.rootDev
+	if j.descend {
+		j.list = w.list(rel, j.h.fd)
+	}
+}
+
+// walkAhead is how many directories the walk holds opened and listed (or
+// being listed, each on a goroutine of its own) ahead of the one it
+// visits: it bounds the memory, the open files and the goroutines.
+const walkAhead = 4
+
+// prefetch opens and lists the subdirectories of one listing ahead of the
+// walk, in their order, at most walkAhead at once for the whole walk (a
+// slot is taken when a job starts and given back when the walk takes
+// its result): the next siblings first, a subdirectory's own children
+// when slots are free.
+type prefetch struct {
+	w     *walker
+	rel   string
+	dfd   int
+	items []listed
+	jobs  map[int]*dirJob // started, not yet taken
+	next  int             // the next item to consider starting
+}
+
+func (w *walker) prefetcher(rel string, dfd int, items []listed) *prefetch {
+	if w.slots == nil {
+		w.slots = make(chan struct{}, walkAhead)
+	}
+	p := &prefetch{w: w, rel: rel, dfd: dfd, items: items, jobs: map[int]*dirJob{}}
+	p.fill()
+	return p
+}
+
+// fill starts jobs for the next subdirectories while slots are free.
+func (p *prefetch) fill() {
+	for ; p.next < len(p.items); p.next++ {
+		it := &p.items[p.next]
+		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		select {
+		case p.w.slots <- struct{}{}:
+		default:
+			return
+		}
+		j := &dirJob{done: make(chan struct{})}
+		p.jobs[p.next] = j
+		crel := childPath(p.rel, it.name)
+		go p.w.runDirJob(j, crel, p.dfd, it.name, it.st)
+	}
+}
+
+// take returns the job of item i: the prefetched one, or one run now.
+func (p *prefetch) take(i int) *dirJob {
+	j, ok := p.jobs[i]
+	if ok {
+		delete(p.jobs, i)
+		<-p.w.slots
+	} else {
+		j = &dirJob{done: make(chan struct{})}
+		it := &p.items[i]
+		p.w.runDirJob(j, childPath(p.rel, it.name), p.dfd, it.name, it.st)
+		if p.next <= i {
+			p.next = i + 1
+		}
+	}
+	p.fill()
+	return j
+}
+
+// drain waits for the jobs not taken (the walk stopped early) and closes
+// their directories: dfd must outlive them.
+func (p *prefetch) drain() {
+	for _, j := range p.jobs {
+		<-j.done
+		if j.err == nil {
+			unix.Close(j.h.fd)
+		}
+		<-p.w.slots
+	}
+	p.jobs = nil
 }
 
 // visitFile describes and hands on a regular file from its lstat, not
@@ -362,7 +557,7 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 		return nil, fmt.Errorf("unsupported file type %o", st.Mode&unix.S_IFMT)
 	}
 	if e.Type != TypeHardlink {
-		x, err := readXattrs(xa)
+		x, err := readXattrs(xa, &w.xattrBuf)
 		if err != nil {
 			return nil, err
 		}
@@ -473,15 +668,18 @@ func listxattrat(dfd int, name string, buf []byte) (int, error) {
 }
 
 // readXattrs returns all extended attributes of x, or nil if there are
-// none or the filesystem has none.
-func readXattrs(x xattrSource) (map[string][]byte, error) {
-	buf := make([]byte, 1024)
+// none or the filesystem has none. *buf is the list's buffer, kept for
+// the next call (most files have no xattrs: nothing is allocated for them).
+func readXattrs(x xattrSource, buf *[]byte) (map[string][]byte, error) {
+	if len(*buf) == 0 {
+		*buf = make([]byte, 1024)
+	}
 	var n int
 	var err error
 	for {
-		n, err = x.list(buf)
+		n, err = x.list(*buf)
 		if err == unix.ERANGE {
-			buf = make([]byte, len(buf)*4)
+			*buf = make([]byte, len(*buf)*4)
 			continue
 		}
 		break
@@ -493,7 +691,7 @@ func readXattrs(x xattrSource) (map[string][]byte, error) {
 		return nil, fmt.Errorf("list xattrs: %w", err)
 	}
 	out := map[string][]byte{}
-	for _, name := range splitNul(buf[:n]) {
+	for _, name := range splitNul((*buf)[:n]) {
 		v, err := getXattr(x, name)
 		if err == unix.ENODATA {
 			continue
