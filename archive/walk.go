@@ -38,6 +38,7 @@ type walker struct {
 	users   map[int]string
 	groups  map[int]string
 
+	eager    bool          // open every regular file when listed (no listxattrat)
 	xattrBuf []byte        // readXattrs's list buffer
 	slots    chan struct{} // a token per running prefetch job
 }
@@ -48,7 +49,11 @@ type devIno struct{ dev, ino uint64 }
 // listed but not opened (the walker closes it if fn opened it), else nil.
 type visitFunc func(e *Entry, f *lazyFile) error
 
-func (w *walker) walk(fn visitFunc) error {
+func (w *walker) walk(fn visitFunc) error { return w.walkWith(false, fn) }
+
+// walkWith walks, opening every regular file when it is listed if eager
+// is set (or the kernel has no listxattrat).
+func (w *walker) walkWith(eager bool, fn visitFunc) error {
 	// Opening the root first mounts it if it is an automount point (a ZFS
 	// snapshot under .zfs/snapshot): its device must be the mounted one,
 	// or the walk would stop at the first directory as at a mount point.
@@ -65,6 +70,10 @@ func (w *walker) walk(fn visitFunc) error {
 		return fmt.Errorf("source %s: %w", w.root, err)
 	}
 	w.rootDev = st.Dev
+	w.eager = eager
+	if _, err := listxattrat(fd, ".", nil); err == unix.ENOSYS || err == unix.EPERM { // EPERM: a seccomp filter that does not know it
+		w.eager = true
+	}
 	w.links = map[devIno]string{}
 	w.users = map[int]string{}
 	w.groups = map[int]string{}
@@ -330,13 +339,28 @@ func (p *prefetch) drain() {
 // visitFile describes and hands on a regular file from its lstat, not
 // opened; it closes the file if fn opened it.
 func (w *walker) visitFile(rel string, dfd int, name string, lst *unix.Stat_t, fn visitFunc) error {
-	e, err := w.entry(rel, handle{fd: -1, st: *lst, parent: dfd, name: name})
+	lf := &lazyFile{w: w, rel: rel, dfd: dfd, name: name, lst: lst}
+	defer lf.close()
+	h := handle{fd: -1, st: *lst, parent: dfd, name: name}
+	if w.eager {
+		// Without listxattrat, xattrs through /proc cost more than the
+		// open: open first, as the kernel has no cheaper way.
+		var err error
+		if h, err = openEntry(dfd, name, lst); err != nil {
+			w.warn(rel, err.Error())
+			return nil
+		}
+		lf.f = os.NewFile(uintptr(h.fd), rel)
+	}
+	e, err := w.entry(rel, h)
 	if err != nil {
 		w.warn(rel, err.Error())
 		return nil
 	}
-	lf := &lazyFile{w: w, rel: rel, dfd: dfd, name: name, lst: lst}
-	defer lf.close()
+	if h.st.Dev != lst.Dev || h.st.Ino != lst.Ino {
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		w.warn(rel, e.Warning)
+	}
 	return fn(e, lf)
 }
 
