@@ -112,3 +112,24 @@ func TestBandwidthLimit(t *testing.T) {
 		})
 	})
 }
+
+// FuzzParseRate: any config text gives a rate of at least 0 or an error,
+// and a rate written back in bytes per second reads the same.
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"10MiB/s", "500KB/s", "1", "99999999999TiB/s", "", " 7 GiB /s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := remote.ParseRate(s)
+		if err != nil {
+			return
+		}
+		if r < 0 {
+			t.Fatalf("ParseRate(%q) = %d", s, r)
+		}
+		back, err := remote.ParseRate(r.String())
+		if err != nil || back != r {
+			t.Fatalf("ParseRate(%q) = %d, written %q, read back %d, %v", s, r, r.String(), back, err)
+		}
+	})
+}

@@ -115,3 +115,19 @@ func applyChild() {
 	wg.Wait()
 	fmt.Printf("%d threads checked\n", len(tids))
 }
+
+// FuzzParseIO: any config text gives a class and a level in range, or an error.
+func FuzzParseIO(f *testing.F) {
+	for _, s := range []string{"idle", "best-effort:7", "realtime:0", "idle:1", "best-effort:99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseIO(s)
+		if err != nil {
+			return
+		}
+		if p.Class < ClassRealtime || p.Class > ClassIdle || p.Level < 0 || p.Level > 7 {
+			t.Fatalf("ParseIO(%q) = %+v", s, p)
+		}
+	})
+}
