@@ -26,7 +26,9 @@ import (
 // file for a FIFO, a device or a symlink, while the walk runs can make it
 // skip the entry (with a warning naming it), never read outside the source
 // or block. What is archived (type, owner, mode, size, times) comes from
-// fstat of the open handle, checked against the lstat taken while listing.
+// fstat of the open handle, checked against the lstat taken while listing;
+// a regular file is opened only when it is read (lazyFile), and described
+// by that lstat until then.
 type walker struct {
 	root        string
 	exclude     *Excluder
