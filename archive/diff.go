@@ -114,7 +114,7 @@ func (d *differ) signature() (*rsyncdelta.Signature, error) {
 }
 
 // add joins one walked entry with the base.
-func (d *differ) add(w *Entry, fh *os.File) error {
+func (d *differ) add(w *Entry, fh *lazyFile) error {
 	p := string(w.Path)
 	if p == reservedDir || strings.HasPrefix(p, reservedDir+"/") {
 		return fmt.Errorf("the source has a top-level %s, which differentials reserve: exclude or rename it", reservedDir)
@@ -231,16 +231,26 @@ func (d *differ) unchanged(w, f *Entry) error {
 	return d.s.record(w, false)
 }
 
-// file joins a regular file with its version in the full.
-func (d *differ) file(w, f *Entry, fh *os.File) error {
+// file joins a regular file with its version in the full; it opens the
+// file only if it changed.
+func (d *differ) file(w, f *Entry, lf *lazyFile) error {
 	if w.Size == f.Size && w.MTime == f.MTime && w.CTime == f.CTime && w.Inode == f.Inode && sameMeta(w, f) {
 		return d.unchanged(w, f)
+	}
+	fh, err := lf.Open(w)
+	if err != nil {
+		// Not archived: gone for stock tools too.
+		d.s.warn(string(w.Path), err.Error())
+		return d.markDeleted(string(w.Path))
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fh.Fd()), &st); err != nil {
 		return fmt.Errorf("stat %s: %w", w.Path, err)
 	}
 	w.Size, w.MTime, w.CTime, w.Inode = st.Size, st.Mtim.Nano(), st.Ctim.Nano(), st.Ino
+	if notCached(int(fh.Fd()), w.Size) {
+		defer dropCache(int(fh.Fd()))
+	}
 	if w.Size == f.Size && w.MTime == f.MTime {
 		// Only the ctime moved: check the content before trusting it.
 		h := blake3.New()
@@ -275,7 +285,7 @@ func (d *differ) file(w, f *Entry, fh *os.File) error {
 		}
 		if isReadErr(err, cr) {
 			d.s.warn(string(w.Path), fmt.Sprintf("read error: %v", unwrapPath(err)))
-			return d.storeWhole(w, fh)
+			return d.storeWhole(w, lf)
 		}
 		return fmt.Errorf("delta of %s: %w", w.Path, err)
 	}
@@ -284,7 +294,7 @@ func (d *differ) file(w, f *Entry, fh *os.File) error {
 		return err
 	}
 	if size >= cr.n {
-		return d.storeWhole(w, fh) // the delta saves nothing
+		return d.storeWhole(w, lf) // the delta saves nothing
 	}
 	if cr.n < w.Size {
 		w.Warning = fmt.Sprintf("shrank while being read (%d of %d bytes)", cr.n, w.Size)
@@ -318,7 +328,7 @@ func (d *differ) file(w, f *Entry, fh *os.File) error {
 }
 
 // storeWhole stores a changed file whole, reading it again.
-func (d *differ) storeWhole(w *Entry, fh *os.File) error {
+func (d *differ) storeWhole(w *Entry, fh *lazyFile) error {
 	w.Change = ChangeWhole
 	d.relinked[string(w.Path)] = true
 	d.touchParent()

@@ -45,7 +45,7 @@ func NewExcluder(patterns []string) (*Excluder, error) {
 // Match reports whether rel (a path relative to the root, "." for the root)
 // is excluded.
 func (x *Excluder) Match(rel string) bool {
-	if x == nil || rel == "." {
+	if x == nil || len(x.pats) == 0 || rel == "." {
 		return false
 	}
 	comps := strings.Split(rel, "/")

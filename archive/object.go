@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -95,14 +96,14 @@ func (o *objectWriter) endFrame() error {
 		}
 		o.zw.Reset(o.framed)
 	}
-	o.frameC, o.frameU = o.framed.n, o.plain.n
+	o.frameC, o.frameU = o.framed.n.Load(), o.plain.n.Load()
 	return nil
 }
 
 func (o *objectWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // stored returns about how many bytes the object has on the remote so far.
-func (o *objectWriter) stored() int64 { return o.counter.n }
+func (o *objectWriter) stored() int64 { return o.counter.n.Load() }
 
 // Close finishes the object and returns it, spooled.
 func (o *objectWriter) Close() (spooled, error) {
@@ -125,7 +126,7 @@ func (o *objectWriter) Close() (spooled, error) {
 		return spooled{}, fmt.Errorf("write %s: %w", o.name, err)
 	}
 	return spooled{
-		ref:  ObjectRef{Name: o.name, Size: o.counter.n, SHA256: hex.EncodeToString(o.hash.Sum(nil))},
+		ref:  ObjectRef{Name: o.name, Size: o.counter.n.Load(), SHA256: hex.EncodeToString(o.hash.Sum(nil))},
 		path: o.file.Name(),
 	}, nil
 }
@@ -141,14 +142,16 @@ func (o *objectWriter) abort() {
 	os.Remove(o.file.Name())
 }
 
+// countWriter counts the bytes written through it; the count may be read
+// while another goroutine writes (the zstd encoder's).
 type countWriter struct {
 	w io.Writer
-	n int64
+	n atomic.Int64
 }
 
 func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 

@@ -3,7 +3,6 @@ package archive
 import (
 	"context"
 	"io"
-	"os"
 )
 
 // PlanStats is what a backup would write, as far as metadata tells.
@@ -62,7 +61,7 @@ func Plan(ctx context.Context, opt BackupOptions, changed func(path string, c Pl
 		return st, err
 	}
 	w := &walker{root: opt.Root, exclude: x, crossMounts: opt.CrossMounts, warn: func(string, string) {}}
-	err = w.walk(func(e *Entry, _ *os.File) error {
+	err = w.walk(func(e *Entry, _ *lazyFile) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

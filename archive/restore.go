@@ -552,10 +552,10 @@ func (x *extractor) content(ctx context.Context, e *Entry, w io.Writer) error {
 			return fmt.Errorf("restore %s: %w", e.Path, err)
 		}
 	}
-	if cw.n != e.Size || hex.EncodeToString(h.Sum(nil)) != want {
-		return fmt.Errorf("restore %s: content does not match the file table (%d bytes)", e.Path, cw.n)
+	if cw.n.Load() != e.Size || hex.EncodeToString(h.Sum(nil)) != want {
+		return fmt.Errorf("restore %s: content does not match the file table (%d bytes)", e.Path, cw.n.Load())
 	}
-	x.bytes += cw.n
+	x.bytes += cw.n.Load()
 	return nil
 }
 

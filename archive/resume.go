@@ -201,8 +201,10 @@ func openCheckpointer(opt *Resume) (*checkpointer, error) {
 		c.table.Close()
 		return nil, err
 	}
-	c.tabN = &countWriter{w: c.table, n: tsize}
-	c.sigsN = &countWriter{w: c.sigs, n: ssize}
+	c.tabN = &countWriter{w: c.table}
+	c.tabN.n.Store(tsize)
+	c.sigsN = &countWriter{w: c.sigs}
+	c.sigsN.n.Store(ssize)
 	c.sigsW = bufio.NewWriterSize(c.sigsN, 256<<10)
 	return c, nil
 }
@@ -244,7 +246,7 @@ func (c *checkpointer) boundary(ck Checkpoint) error {
 	if err := c.sigs.Sync(); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	ck.TableSize, ck.SigsSize = c.tabN.n, c.sigsN.n
+	ck.TableSize, ck.SigsSize = c.tabN.n.Load(), c.sigsN.n.Load()
 	c.mu.Lock()
 	c.pending = append(c.pending, ck)
 	c.mu.Unlock()
@@ -342,7 +344,7 @@ func (c *checkpointer) confirmLinks(links map[devIno]string) error {
 		want[p] = k
 	}
 	confirmed := make(map[devIno]bool, len(links))
-	tr := NewTableReader(io.NewSectionReader(c.table, 0, c.tabN.n))
+	tr := NewTableReader(io.NewSectionReader(c.table, 0, c.tabN.n.Load()))
 	for {
 		e, err := tr.Next()
 		if err == io.EOF {

@@ -9,6 +9,8 @@ import (
 	"os/user"
 	"sort"
 	"strconv"
+	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +26,9 @@ import (
 // file for a FIFO, a device or a symlink, while the walk runs can make it
 // skip the entry (with a warning naming it), never read outside the source
 // or block. What is archived (type, owner, mode, size, times) comes from
-// fstat of the open handle, checked against the lstat taken while listing.
+// fstat of the open handle, checked against the lstat taken while listing;
+// a regular file is opened only when it is read (lazyFile), and described
+// by that lstat until then.
 type walker struct {
 	root        string
 	exclude     *Excluder
@@ -39,15 +43,23 @@ type walker struct {
 	links   map[devIno]string // first path of each multiply-linked file
 	users   map[int]string
 	groups  map[int]string
+
+	eager    bool          // open every regular file when listed (no listxattrat)
+	xattrBuf []byte        // readXattrs's list buffer
+	slots    chan struct{} // a token per running prefetch job
 }
 
 type devIno struct{ dev, ino uint64 }
 
-// visitFunc is called for each entry; f is the open file of a TypeFile
-// entry (positioned at its start; the walker closes it), else nil.
-type visitFunc func(e *Entry, f *os.File) error
+// visitFunc is called for each entry; f is the file of a TypeFile entry,
+// listed but not opened (the walker closes it if fn opened it), else nil.
+type visitFunc func(e *Entry, f *lazyFile) error
 
-func (w *walker) walk(fn visitFunc) error {
+func (w *walker) walk(fn visitFunc) error { return w.walkWith(false, fn) }
+
+// walkWith walks, opening every regular file when it is listed if eager
+// is set (or the kernel has no listxattrat).
+func (w *walker) walkWith(eager bool, fn visitFunc) error {
 	// Opening the root first mounts it if it is an automount point (a ZFS
 	// snapshot under .zfs/snapshot): its device must be the mounted one,
 	// or the walk would stop at the first directory as at a mount point.
@@ -64,6 +76,10 @@ func (w *walker) walk(fn visitFunc) error {
 		return fmt.Errorf("source %s: %w", w.root, err)
 	}
 	w.rootDev = st.Dev
+	w.eager = eager
+	if _, err := listxattrat(fd, ".", nil); err == unix.ENOSYS || err == unix.EPERM { // EPERM: a seccomp filter that does not know it
+		w.eager = true
+	}
 	w.links = map[devIno]string{}
 	w.users = map[int]string{}
 	w.groups = map[int]string{}
@@ -143,7 +159,8 @@ func (w *walker) skim(rel string, dfd int, name string, lst *unix.Stat_t, partly
 }
 
 // handle is an entry opened by the walk: a directory or regular file open
-// for reading, anything else an O_PATH handle; st is fstat of fd.
+// for reading, anything else an O_PATH handle; st is fstat of fd. A
+// regular file not opened has fd -1 and its lstat as st.
 type handle struct {
 	fd     int
 	st     unix.Stat_t
@@ -152,59 +169,275 @@ type handle struct {
 }
 
 func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
+	return w.visitListing(rel, dfd, w.list(rel, dfd), fn)
+}
+
+// listing is a directory's entries, sorted, without the excluded ones and
+// the sockets, each with its lstat (st nil: not taken yet, in a directory
+// too large to hold them all).
+type listing struct {
+	items []listed
+	err   error // the directory could not be read
+}
+
+type listed struct {
+	name string
+	st   *unix.Stat_t
+	err  error // lstat failed
+}
+
+// maxStatted bounds the entries of a directory listed with their lstat;
+// a larger directory is listed by names and each entry is lstat'ed when
+// it is visited, so memory stays that of its names.
+const maxStatted = 8192
+
+// list lists directory dfd (at rel). It only reads, so it may run on a
+// worker of the pool while the walk visits earlier entries.
+func (w *walker) list(rel string, dfd int) listing {
 	names, err := readNames(dfd)
 	if err != nil {
-		w.warn(rel, fmt.Sprintf("cannot read directory: %v", err))
-		return nil
+		return listing{err: err}
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		crel := name
-		if rel != "." {
-			crel = rel + "/" + name
-		}
-		if w.exclude.Match(crel) {
+	items := make([]listed, 0, len(names))
+	var sts []unix.Stat_t
+	if len(names) <= maxStatted {
+		sts = make([]unix.Stat_t, len(names))
+	}
+	for i, name := range names {
+		if w.exclude.Match(childPath(rel, name)) {
 			continue
 		}
-		var lst unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if err == unix.ENOENT {
+		it := listed{name: name}
+		if sts != nil {
+			it.st = &sts[i]
+			if it.err = unix.Fstatat(dfd, name, it.st, unix.AT_SYMLINK_NOFOLLOW); it.err == nil && it.st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				continue // sockets cannot be archived and are recreated by their servers
+			}
+		}
+		items = append(items, it)
+	}
+	return listing{items: items}
+}
+
+func childPath(rel, name string) string {
+	if rel == "." {
+		return name
+	}
+	return rel + "/" + name
+}
+
+// visitListing visits the entries of directory dfd (at rel) in order.
+// The directories among them are opened and listed ahead, on the walk's
+// pool, a few at a time; each is visited from its prefetched listing.
+func (w *walker) visitListing(rel string, dfd int, l listing, fn visitFunc) error {
+	if l.err != nil {
+		w.warn(rel, fmt.Sprintf("cannot read directory: %v", l.err))
+		return nil
+	}
+	ahead := w.prefetcher(rel, dfd, l.items)
+	defer ahead.drain()
+	for i := range l.items {
+		it := &l.items[i]
+		crel := childPath(rel, it.name)
+		if it.st == nil {
+			var st unix.Stat_t
+			it.st, it.err = &st, unix.Fstatat(dfd, it.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if it.err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				continue
+			}
+		}
+		if it.err != nil {
+			if it.err == unix.ENOENT {
 				w.warn(crel, "vanished before it was read")
 			} else {
-				w.warn(crel, fmt.Sprintf("cannot stat: %v", err))
+				w.warn(crel, fmt.Sprintf("cannot stat: %v", it.err))
 			}
 			continue
 		}
-		if lst.Mode&unix.S_IFMT == unix.S_IFSOCK {
-			continue // sockets cannot be archived and are recreated by their servers
-		}
 		if done, partly := w.skipped(crel); done {
-			if err := w.skim(crel, dfd, name, &lst, partly, fn); err != nil {
+			// Archived before an interrupted walk: its hardlinks noted,
+			// its directory's prefetch (if any) released.
+			if it.st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				if j := ahead.take(i); j != nil {
+					<-j.done
+					if j.err == nil {
+						unix.Close(j.h.fd)
+					}
+				}
+			}
+			if err := w.skim(crel, dfd, it.name, it.st, partly, fn); err != nil {
 				return err
 			}
 			continue
 		}
-		h, err := openEntry(dfd, name, &lst)
+		switch it.st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			// Described from the listing; opened only if it must be read
+			// (most files of a differential are not).
+			if err := w.visitFile(crel, dfd, it.name, it.st, fn); err != nil {
+				return err
+			}
+			continue
+		case unix.S_IFDIR:
+			if err := w.visitDir(crel, ahead.take(i), it.st, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		h, err := openEntry(dfd, it.name, it.st)
 		if err != nil {
 			w.warn(crel, err.Error())
 			continue
 		}
-		if err := w.visit(crel, h, &lst, fn); err != nil {
+		if err := w.visit(crel, h, it.st, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// visit describes and hands on one opened entry, then walks into it if it
-// is a directory; it closes the handle.
-func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) error {
-	var f *os.File
-	if h.st.Mode&unix.S_IFMT == unix.S_IFREG {
-		f = os.NewFile(uintptr(h.fd), rel)
-		defer f.Close()
+// visitDir visits a directory opened (and listed, unless it is on another
+// filesystem) by a prefetch job, then closes it.
+func (w *walker) visitDir(rel string, j *dirJob, lst *unix.Stat_t, fn visitFunc) error {
+	<-j.done
+	if j.err != nil {
+		w.warn(rel, j.err.Error())
+		return nil
+	}
+	defer unix.Close(j.h.fd)
+	e, err := w.entry(rel, j.h)
+	if err != nil {
+		w.warn(rel, err.Error())
+		return nil
+	}
+	if j.h.st.Dev != lst.Dev || j.h.st.Ino != lst.Ino {
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		w.warn(rel, e.Warning)
+	}
+	if err := fn(e, nil); err != nil {
+		return err
+	}
+	if !j.descend {
+		return nil
+	}
+	return w.visitListing(rel, j.h.fd, j.list, fn)
+}
+
+// dirJob opens a directory of a listing and lists it.
+type dirJob struct {
+	h       handle
+	descend bool // on the source's filesystem (or crossMounts): list is set
+	list    listing
+	err     error // the directory could not be opened: not archived
+	done    chan struct{}
+}
+
+func (w *walker) runDirJob(j *dirJob, rel string, dfd int, name string, lst *unix.Stat_t) {
+	defer close(j.done)
+	j.h, j.err = openEntry(dfd, name, lst)
+	if j.err != nil {
+		return
+	}
+	j.descend = w.crossMounts || j.h.st.Dev == w.rootDev
+	if j.descend {
+		j.list = w.list(rel, j.h.fd)
+	}
+}
+
+// walkAhead is how many directories the walk holds opened and listed (or
+// being listed, each on a goroutine of its own) ahead of the one it
+// visits: it bounds the memory, the open files and the goroutines.
+const walkAhead = 4
+
+// prefetch opens and lists the subdirectories of one listing ahead of the
+// walk, in their order, at most walkAhead at once for the whole walk (a
+// slot is taken when a job starts and given back when the walk takes
+// its result): the next siblings first, a subdirectory's own children
+// when slots are free.
+type prefetch struct {
+	w     *walker
+	rel   string
+	dfd   int
+	items []listed
+	jobs  map[int]*dirJob // started, not yet taken
+	next  int             // the next item to consider starting
+}
+
+func (w *walker) prefetcher(rel string, dfd int, items []listed) *prefetch {
+	if w.slots == nil {
+		w.slots = make(chan struct{}, walkAhead)
+	}
+	p := &prefetch{w: w, rel: rel, dfd: dfd, items: items, jobs: map[int]*dirJob{}}
+	p.fill()
+	return p
+}
+
+// fill starts jobs for the next subdirectories while slots are free.
+func (p *prefetch) fill() {
+	for ; p.next < len(p.items); p.next++ {
+		it := &p.items[p.next]
+		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		select {
+		case p.w.slots <- struct{}{}:
+		default:
+			return
+		}
+		j := &dirJob{done: make(chan struct{})}
+		p.jobs[p.next] = j
+		crel := childPath(p.rel, it.name)
+		go p.w.runDirJob(j, crel, p.dfd, it.name, it.st)
+	}
+}
+
+// take returns the job of item i: the prefetched one, or one run now.
+func (p *prefetch) take(i int) *dirJob {
+	j, ok := p.jobs[i]
+	if ok {
+		delete(p.jobs, i)
+		<-p.w.slots
 	} else {
-		defer unix.Close(h.fd)
+		j = &dirJob{done: make(chan struct{})}
+		it := &p.items[i]
+		p.w.runDirJob(j, childPath(p.rel, it.name), p.dfd, it.name, it.st)
+		if p.next <= i {
+			p.next = i + 1
+		}
+	}
+	p.fill()
+	return j
+}
+
+// drain waits for the jobs not taken (the walk stopped early) and closes
+// their directories: dfd must outlive them.
+func (p *prefetch) drain() {
+	for _, j := range p.jobs {
+		<-j.done
+		if j.err == nil {
+			unix.Close(j.h.fd)
+		}
+		<-p.w.slots
+	}
+	p.jobs = nil
+}
+
+// visitFile describes and hands on a regular file from its lstat, not
+// opened; it closes the file if fn opened it.
+func (w *walker) visitFile(rel string, dfd int, name string, lst *unix.Stat_t, fn visitFunc) error {
+	lf := &lazyFile{w: w, rel: rel, dfd: dfd, name: name, lst: lst}
+	defer lf.close()
+	h := handle{fd: -1, st: *lst, parent: dfd, name: name}
+	if w.eager {
+		// Without listxattrat, xattrs through /proc cost more than the
+		// open: open first, as the kernel has no cheaper way.
+		var err error
+		if h, err = openEntry(dfd, name, lst); err != nil {
+			w.warn(rel, err.Error())
+			return nil
+		}
+		lf.f = os.NewFile(uintptr(h.fd), rel)
 	}
 	e, err := w.entry(rel, h)
 	if err != nil {
@@ -215,7 +448,69 @@ func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) err
 		e.Warning = "changed while read (another file took its name): archived as opened"
 		w.warn(rel, e.Warning)
 	}
-	if err := fn(e, f); err != nil {
+	return fn(e, lf)
+}
+
+// lazyFile is a regular file the walk listed but has not opened.
+type lazyFile struct {
+	w    *walker
+	rel  string
+	dfd  int // its directory's handle, open while the file is visited
+	name string
+	lst  *unix.Stat_t
+	f    *os.File
+}
+
+// Open opens the file (once; later calls return the same file) relative
+// to its directory's handle, without following a symlink, for reading.
+// Its error says why the file cannot be archived (it vanished or is no
+// longer a regular file): the caller warns and skips it. If another file
+// took its name since it was listed, e is described again from the open
+// file, with a warning.
+func (l *lazyFile) Open(e *Entry) (*os.File, error) {
+	if l.f != nil {
+		return l.f, nil
+	}
+	h, err := openEntry(l.dfd, l.name, l.lst)
+	if err != nil {
+		return nil, err
+	}
+	l.f = os.NewFile(uintptr(h.fd), l.rel)
+	if h.st.Dev != l.lst.Dev || h.st.Ino != l.lst.Ino {
+		ne, err := l.w.entry(l.rel, h)
+		if err != nil {
+			l.close()
+			return nil, err
+		}
+		ne.Change = e.Change
+		*e = *ne
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		l.w.warn(l.rel, e.Warning)
+	}
+	return l.f, nil
+}
+
+func (l *lazyFile) close() {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// visit describes and hands on one opened entry that is not a regular
+// file, then walks into it if it is a directory; it closes the handle.
+func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) error {
+	defer unix.Close(h.fd)
+	e, err := w.entry(rel, h)
+	if err != nil {
+		w.warn(rel, err.Error())
+		return nil
+	}
+	if h.st.Dev != lst.Dev || h.st.Ino != lst.Ino {
+		e.Warning = "changed while read (another file took its name): archived as opened"
+		w.warn(rel, e.Warning)
+	}
+	if err := fn(e, nil); err != nil {
 		return err
 	}
 	if e.Type == TypeDir && (w.crossMounts || h.st.Dev == w.rootDev) {
@@ -331,6 +626,9 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 	xa := xattrSource{fd: h.fd}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
+		if h.fd < 0 {
+			xa = xattrSource{fd: -1, dfd: h.parent, name: h.name}
+		}
 		e.Type = TypeFile
 		e.Size = st.Size
 		if st.Nlink > 1 {
@@ -370,7 +668,7 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 		return nil, fmt.Errorf("unsupported file type %o", st.Mode&unix.S_IFMT)
 	}
 	if e.Type != TypeHardlink {
-		x, err := readXattrs(xa)
+		x, err := readXattrs(xa, &w.xattrBuf)
 		if err != nil {
 			return nil, err
 		}
@@ -415,18 +713,33 @@ func (w *walker) groupName(id int) string {
 	return n
 }
 
-// xattrSource is where readXattrs reads: an open file (fd >= 0), else a
-// path, followed at its end or not.
+// xattrSource is where readXattrs reads: an open file (fd >= 0), a name
+// in an open directory (name set; not followed), else a path, followed at
+// its end or not.
 type xattrSource struct {
 	fd     int
+	dfd    int
+	name   string
 	path   string
 	follow bool
 }
+
+// noListxattrat is set once listxattrat(2) (Linux 6.13) is found missing.
+var noListxattrat atomic.Bool
 
 func (x xattrSource) list(buf []byte) (int, error) {
 	switch {
 	case x.fd >= 0:
 		return unix.Flistxattr(x.fd, buf)
+	case x.name != "":
+		if !noListxattrat.Load() {
+			n, err := listxattrat(x.dfd, x.name, buf)
+			if err != unix.ENOSYS {
+				return n, err
+			}
+			noListxattrat.Store(true)
+		}
+		return unix.Llistxattr(procPath(x.dfd)+"/"+x.name, buf)
 	case x.follow:
 		return unix.Listxattr(x.path, buf)
 	}
@@ -437,22 +750,47 @@ func (x xattrSource) get(name string, buf []byte) (int, error) {
 	switch {
 	case x.fd >= 0:
 		return unix.Fgetxattr(x.fd, name, buf)
+	case x.name != "":
+		// Rare (most files have no xattrs): through /proc, not followed.
+		return unix.Lgetxattr(procPath(x.dfd)+"/"+x.name, name, buf)
 	case x.follow:
 		return unix.Getxattr(x.path, name, buf)
 	}
 	return unix.Lgetxattr(x.path, name, buf)
 }
 
+// listxattrat lists the xattrs of name in directory dfd, not following a
+// symlink: one syscall, without a path through /proc.
+func listxattrat(dfd int, name string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return 0, err
+	}
+	var b unsafe.Pointer
+	if len(buf) > 0 {
+		b = unsafe.Pointer(&buf[0])
+	}
+	n, _, e := unix.Syscall6(unix.SYS_LISTXATTRAT, uintptr(dfd), uintptr(unsafe.Pointer(p)),
+		unix.AT_SYMLINK_NOFOLLOW, uintptr(b), uintptr(len(buf)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // readXattrs returns all extended attributes of x, or nil if there are
-// none or the filesystem has none.
-func readXattrs(x xattrSource) (map[string][]byte, error) {
-	buf := make([]byte, 1024)
+// none or the filesystem has none. *buf is the list's buffer, kept for
+// the next call (most files have no xattrs: nothing is allocated for them).
+func readXattrs(x xattrSource, buf *[]byte) (map[string][]byte, error) {
+	if len(*buf) == 0 {
+		*buf = make([]byte, 1024)
+	}
 	var n int
 	var err error
 	for {
-		n, err = x.list(buf)
+		n, err = x.list(*buf)
 		if err == unix.ERANGE {
-			buf = make([]byte, len(buf)*4)
+			*buf = make([]byte, len(*buf)*4)
 			continue
 		}
 		break
@@ -464,7 +802,7 @@ func readXattrs(x xattrSource) (map[string][]byte, error) {
 		return nil, fmt.Errorf("list xattrs: %w", err)
 	}
 	out := map[string][]byte{}
-	for _, name := range splitNul(buf[:n]) {
+	for _, name := range splitNul((*buf)[:n]) {
 		v, err := getXattr(x, name)
 		if err == unix.ENODATA {
 			continue

@@ -233,7 +233,7 @@ func (s *setWriter) run(ctx context.Context) error {
 			return err
 		}
 	}
-	err = w.walk(func(e *Entry, f *os.File) error {
+	err = w.walk(func(e *Entry, f *lazyFile) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -318,9 +318,18 @@ func (s *setWriter) warn(path, msg string) {
 	}
 }
 
-// add archives one entry into the current volume; f is the open file of
-// a TypeFile entry.
-func (s *setWriter) add(e *Entry, f *os.File) error {
+// add archives one entry into the current volume; f is the file of a
+// TypeFile entry, opened here. A file that cannot be opened (it vanished
+// or changed type since it was listed) is skipped with a warning.
+func (s *setWriter) add(e *Entry, lf *lazyFile) error {
+	var f *os.File
+	if e.Type == TypeFile {
+		var err error
+		if f, err = lf.Open(e); err != nil {
+			s.warn(string(e.Path), err.Error())
+			return nil
+		}
+	}
 	if s.vol == nil {
 		if err := s.openVolume(); err != nil {
 			return err
@@ -382,6 +391,9 @@ func (s *setWriter) addFile(e *Entry, f *os.File) (bool, error) {
 	e.Size, e.MTime, e.CTime, e.Inode = before.Size, before.Mtim.Nano(), before.Ctim.Nano(), before.Ino
 	if err := s.mark(e); err != nil {
 		return false, fmt.Errorf("archive %s: %w", e.Path, err)
+	}
+	if notCached(int(f.Fd()), e.Size) {
+		defer dropCache(int(f.Fd()))
 	}
 	if err := s.tw.WriteHeader(tarHeader(e)); err != nil {
 		return false, fmt.Errorf("archive %s: %w", e.Path, err)
@@ -453,12 +465,12 @@ func (s *setWriter) mark(e *Entry) error {
 		return err
 	}
 	v := s.vol
-	if v.plain.n-v.frameU >= frameMin {
+	if v.plain.n.Load()-v.frameU >= frameMin {
 		if err := v.endFrame(); err != nil {
 			return err
 		}
 	}
-	e.Frame, e.Skip, e.Frames = v.frameC, v.plain.n-v.frameU, nil
+	e.Frame, e.Skip, e.Frames = v.frameC, v.plain.n.Load()-v.frameU, nil
 	return nil
 }
 

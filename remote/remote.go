@@ -80,6 +80,7 @@ type Config struct {
 	Timeout      time.Duration `yaml:"timeout"`     // per network operation; 0 means the backend's default
 	Connections  int           `yaml:"connections"` // parallel uploads; 0 means the backend's default
 	Retries      int           `yaml:"retries"`     // attempts for transient errors; 0 means the default
+	BWLimit      Rate          `yaml:"bwlimit"`     // upload bytes per second over all connections ("10MiB/s"); 0 means no limit
 
 	// SFTP (sftp://user@host[:port]/path).
 	SSHKey     string `yaml:"ssh_key"`     // private key file (mode 0600, no passphrase); else the ssh-agent at SSH_AUTH_SOCK
@@ -101,7 +102,8 @@ var openers = map[string]opener{}
 
 func registerScheme(scheme string, o opener) { openers[scheme] = o }
 
-// Open returns the backend for cfg.URL. Warnings (an insecure TLS setting)
+// Open returns the backend for cfg.URL, its uploads limited to
+// cfg.BWLimit (WithBandwidthLimit). Warnings (an insecure TLS setting)
 // and retries go to log; nil discards them.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error) {
 	u, err := url.Parse(cfg.URL)
@@ -120,7 +122,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Backend, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return o(ctx, u, cfg, log)
+	if cfg.BWLimit < 0 {
+		return nil, &ConfigError{fmt.Errorf("bwlimit %d must not be negative", cfg.BWLimit)}
+	}
+	b, err := o(ctx, u, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return WithBandwidthLimit(b, cfg.BWLimit), nil
 }
 
 // ConfigError is an Open failure caused by the remote's configuration (its

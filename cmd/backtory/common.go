@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backtory/backtory/archive"
+	"github.com/backtory/backtory/internal/priority"
 	"github.com/backtory/backtory/recovery"
 	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/state"
@@ -92,7 +93,8 @@ func printCommandHelp(w io.Writer, fs *pflag.FlagSet) {
 	fmt.Fprintf(w, "\nflags:\n%s", fs.FlagUsages())
 }
 
-// setup loads the config and the logger.
+// setup loads the config and the logger, and sets the process's CPU and
+// I/O priority as the config says (nice, ionice).
 func (g *globals) setup() (*Config, *slog.Logger, error) {
 	cfg, err := loadConfig(g.config)
 	if err != nil {
@@ -101,6 +103,9 @@ func (g *globals) setup() (*Config, *slog.Logger, error) {
 	log, err := g.logger()
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := priority.Apply(cfg.Nice, cfg.ioPrio); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cfg.path, err)
 	}
 	return cfg, log, nil
 }

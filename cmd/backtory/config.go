@@ -18,6 +18,7 @@ import (
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/archive/seal"
 	"github.com/backtory/backtory/hooks"
+	"github.com/backtory/backtory/internal/priority"
 	"github.com/backtory/backtory/policy"
 	"github.com/backtory/backtory/remote"
 	"github.com/backtory/backtory/snapshot"
@@ -38,13 +39,16 @@ type Config struct {
 	Policy      policy.Config `yaml:"policy"`
 	Hooks       hooks.Set     `yaml:"hooks"`
 	MetricsFile string        `yaml:"metrics_file"` // Prometheus textfile written after each backup
+	Nice        *int          `yaml:"nice"`         // CPU priority of every command, -20 to 19 (unset: as started)
+	IONice      string        `yaml:"ionice"`       // I/O priority: idle, best-effort[:0-7], realtime[:0-7]
 
 	// A second remote and a fleet (docs/fleet.md).
 	CopyTo      remote.Config     `yaml:"copy_to"`      // the remote `backtory copy` copies to
 	HostSigners map[string]string `yaml:"host_signers"` // --all-hosts: each host's signing key fingerprint
 
-	path string     // the file it was read from
-	root *yaml.Node // for line numbers of semantic errors
+	path   string       // the file it was read from
+	ioPrio *priority.IO // IONice, parsed
+	root   *yaml.Node   // for line numbers of semantic errors
 }
 
 // Source is one tree to back up.
@@ -314,6 +318,18 @@ func (c *Config) check() error {
 	}
 	if _, err := policy.ParseThinning(c.Policy.KeepDiffs); err != nil {
 		return c.errAt([]any{"policy", "keep_diffs"}, "%v", err)
+	}
+	if c.Nice != nil {
+		if err := priority.CheckNice(*c.Nice); err != nil {
+			return c.errAt([]any{"nice"}, "%v", err)
+		}
+	}
+	if c.IONice != "" {
+		io, err := priority.ParseIO(c.IONice)
+		if err != nil {
+			return c.errAt([]any{"ionice"}, "%v", err)
+		}
+		c.ioPrio = &io
 	}
 	if c.hasHooks() {
 		if err := hooks.CheckConfigOwner(c.path); err != nil {

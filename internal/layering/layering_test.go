@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/s3test":              {"internal/testcerts", "internal/testenv", "remote"},
 	"internal/testcerts":           nil,
 	"internal/clidoc":              nil,
+	"internal/priority":            nil,
 	"examples":                     nil,
 	"rsyncdelta/internal/benchgen": nil,
 }
