@@ -27,3 +27,11 @@ func CraftForStock(t *testing.T, dir string, fullExtra, diffExtra [][3]string) (
 	})
 	return full, diff
 }
+
+// SetMoveMinSize lowers the size from which moved files are looked for,
+// for tests with small trees; the returned func restores it.
+func SetMoveMinSize(n int64) func() {
+	old := moveMinSize
+	moveMinSize = n
+	return func() { moveMinSize = old }
+}

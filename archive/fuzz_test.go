@@ -28,6 +28,9 @@ func FuzzTableReader(f *testing.F) {
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":"/etc/shadow"}` + "\n"))
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":"a/./c"}` + "\n"))
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":{"b64":"Li4vZXRj"}}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"delta","base_path":"a/b","base_vol":1}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"delta","base_path":"../etc/shadow"}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"whole","base_path":"a"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewTableReader(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -41,6 +44,9 @@ func FuzzTableReader(f *testing.F) {
 			p := string(e.Path)
 			if !confined(p) {
 				t.Fatalf("accepted path %q", p)
+			}
+			if bp := string(e.BasePath); bp != "" && (!confined(bp) || bp == "." || e.Change != ChangeDelta) {
+				t.Fatalf("accepted base path %q of %q (%s)", bp, p, e.Change)
 			}
 			if e.Type == TypeHardlink {
 				if tg := string(e.Target); !confined(tg) || tg == "." || ComparePaths(tg, p) >= 0 {
@@ -78,7 +84,7 @@ func FuzzManifest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Format != FormatVersion || (m.Kind != KindFull && m.Kind != KindDiff) {
+		if m.Format < 1 || m.Format > FormatVersion || (m.Kind != KindFull && m.Kind != KindDiff) {
 			t.Fatalf("accepted %+v", m)
 		}
 		for _, v := range m.Volumes {

@@ -11,8 +11,14 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the set format this package writes.
-const FormatVersion = 1
+// FormatVersion is the newest version of the set format this package
+// reads and writes. A set is written as version 1 unless it needs
+// version 2 (a differential that stores a renamed or moved file as a delta
+// against its old path), so that older versions still read the others.
+const FormatVersion = 2
+
+// formatMoves is the first format with deltas against another path.
+const formatMoves = 2
 
 // Kind is a set's kind: a full, or a differential against a full.
 type Kind string
@@ -129,7 +135,7 @@ func parseManifest(raw []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("not a manifest: %w", err)
 	}
 	if m.Format < 1 || m.Format > FormatVersion {
-		return nil, fmt.Errorf("format %d is not supported by this version (want 1..%d): upgrade backtory", m.Format, FormatVersion)
+		return nil, fmt.Errorf("format %d is not supported by this version (this version reads 1..%d): upgrade backtory", m.Format, FormatVersion)
 	}
 	if m.Kind != KindFull && m.Kind != KindDiff {
 		return nil, fmt.Errorf("unknown kind %q", m.Kind)

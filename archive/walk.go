@@ -258,6 +258,7 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 	case unix.S_IFREG:
 		e.Type = TypeFile
 		e.Size = st.Size
+		e.nlink = uint64(st.Nlink)
 		if st.Nlink > 1 {
 			k := devIno{st.Dev, st.Ino}
 			if first, ok := w.links[k]; ok {

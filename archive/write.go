@@ -63,7 +63,7 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 		kind = KindDiff
 	}
 	m := &Manifest{
-		Format:      FormatVersion,
+		Format:      1,
 		ID:          NewSetID(kind, started),
 		Kind:        kind,
 		Host:        r.Host,
