@@ -35,6 +35,7 @@ type Base struct {
 	files        *TableReader
 	sigs         *sigsReader
 	openSigs     func() (io.ReadCloser, error) // a new stream of the signatures, for moved files
+	reopen       func() (*Base, error)         // the same base on new streams
 	closers      []io.Closer
 }
 

@@ -1,6 +1,10 @@
 package archive
 
-import "testing"
+import (
+	"context"
+	"io"
+	"testing"
+)
 
 // CraftForStock writes, on the local remote in dir, an unsealed full and a
 // differential of host h, source s (each holding a file "a"), with extra
@@ -34,4 +38,9 @@ func SetMoveMinSize(n int64) func() {
 	old := moveMinSize
 	moveMinSize = n
 	return func() { moveMinSize = old }
+}
+
+// OpenVolume returns the plaintext of volume n (from 1) of set m.
+func (r *Repository) OpenVolume(ctx context.Context, m *Manifest, n int) (io.ReadCloser, error) {
+	return r.open(ctx, m, m.Volumes[n-1])
 }

@@ -51,6 +51,13 @@ type Manifest struct {
 	Layout  *ObjectRef  `json:"layout,omitempty"`
 	Volumes []ObjectRef `json:"volumes"`
 	Stats   Stats       `json:"stats"`
+	// ExcludeSHA256 identifies the excludes (and cross_mounts) the walk
+	// applied: a differential uses a change list only against a full made
+	// with the same.
+	ExcludeSHA256 string `json:"exclude_sha256,omitempty"`
+	// Scan says how a differential found what changed: "walk", or the
+	// snapshot provider's change list ("zfs diff").
+	Scan string `json:"scan,omitempty"`
 }
 
 // BaseRef names a differential's full by id and by its manifest's hash.

@@ -213,6 +213,7 @@ func (r *Repository) OpenBase(ctx context.Context, id string, cache Cache) (*Bas
 		return nil, err
 	}
 	b.closers = append(b.closers, rc)
+	b.reopen = func() (*Base, error) { return r.OpenBase(ctx, id, cache) }
 	b.openSigs = func() (io.ReadCloser, error) {
 		f, err := r.cached(ctx, m, *m.Sigs, cache)
 		if err != nil {

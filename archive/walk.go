@@ -30,6 +30,9 @@ type walker struct {
 	exclude     *Excluder
 	crossMounts bool
 	warn        func(path, msg string)
+	// full, if set, makes the walk look only at the paths of a change list
+	// and their directories, and take the rest from the full's table.
+	full *fromFull
 
 	rootDev uint64
 	links   map[devIno]string // first path of each multiply-linked file
@@ -89,6 +92,9 @@ func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
 		return nil
 	}
 	sort.Strings(names)
+	if w.full != nil {
+		w.full.listed[rel] = true
+	}
 	for _, name := range names {
 		crel := name
 		if rel != "." {
@@ -98,7 +104,17 @@ func (w *walker) dir(rel string, dfd int, fn visitFunc) error {
 			continue
 		}
 		var lst unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		err := unix.Fstatat(dfd, name, &lst, unix.AT_SYMLINK_NOFOLLOW)
+		if w.full != nil && !w.full.walks(crel) {
+			if err != nil {
+				return errUntrusted{fmt.Sprintf("%s: %v", crel, err)}
+			}
+			if err := w.full.copy(w, crel, &lst, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
 			if err == unix.ENOENT {
 				w.warn(crel, "vanished before it was read")
 			} else {
@@ -135,6 +151,11 @@ func (w *walker) visit(rel string, h handle, lst *unix.Stat_t, fn visitFunc) err
 	if err != nil {
 		w.warn(rel, err.Error())
 		return nil
+	}
+	if w.full != nil {
+		if err := walkedFile(e); err != nil {
+			return err
+		}
 	}
 	if h.st.Dev != lst.Dev || h.st.Ino != lst.Ino {
 		e.Warning = "changed while read (another file took its name): archived as opened"
