@@ -51,7 +51,11 @@ func Keep(ctx context.Context, snap Snapshot, setID string) error {
 	kept = KeptPrefix + strings.TrimPrefix(kept, Prefix)
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	if _, err := run(ctx, "zfs", "rename", s.dataset+"@"+s.name, s.dataset+"@"+kept); err != nil {
+	err = retryBusy(ctx, func() error {
+		_, err := run(ctx, "zfs", "rename", s.dataset+"@"+s.name, s.dataset+"@"+kept)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("keep the full's snapshot: %w", err)
 	}
 	s.released = true
