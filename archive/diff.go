@@ -56,7 +56,7 @@ type differ struct {
 	sigOwed  bool   // next's signature has not been read
 	deleted  *os.File
 	ndeleted int
-	moves    *moveIndex // the full's big files, for renames and moves
+	moves    *moveIndex // the full's big files, for renames and moves; read at the first new big file
 	moved    *os.File   // pairs of new and old paths of the files stored as moved
 	nmoved   int
 	relinked map[string]bool // hardlink groups whose data this set stores anew
@@ -75,10 +75,6 @@ func newDiffer(s *setWriter) (*differ, error) {
 	}
 	d := &differ{s: s, base: s.opt.Base, deleted: f, relinked: map[string]bool{}, repeated: map[*Entry]bool{}}
 	if d.moved, err = os.CreateTemp(s.r.SpoolDir, "moved-*"); err != nil {
-		d.close()
-		return nil, err
-	}
-	if d.moves, err = newMoveIndex(s.ctx, s.r, d.base.Manifest); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -151,7 +147,11 @@ func (d *differ) add(w *Entry, fh *os.File) error {
 	}
 	if d.next == nil || string(d.next.Path) != p {
 		w.Change = ChangeNew
-		if b := d.moves.find(w); b != nil {
+		b, err := d.moveBase(w)
+		if err != nil {
+			return err
+		}
+		if b != nil {
 			if ok, err := d.storeMoved(w, b, fh); ok || err != nil {
 				return err
 			}

@@ -75,17 +75,26 @@ func newMoveIndex(ctx context.Context, r *Repository, m *Manifest) (*moveIndex, 
 	}
 }
 
-// find returns the full's file that w (a path the full does not have) may
-// have been, or nil. A file with other names is left out: stock tar could
-// not link them to a file that a later step creates.
-func (x *moveIndex) find(w *Entry) *moveBase {
-	if x == nil || w.Type != TypeFile || w.Size < moveMinSize || w.nlink > 1 {
-		return nil
+// moveBase returns the full's file that w (a path the full does not have)
+// may have been, or nil. A file with other names is left out: stock tar
+// could not link them to a file that a later step creates. The index is
+// read at the first new file big enough, so that a differential without
+// one does not read the full's table a second time.
+func (d *differ) moveBase(w *Entry) (*moveBase, error) {
+	if w.Type != TypeFile || w.Size < moveMinSize || w.nlink > 1 {
+		return nil, nil
 	}
-	if b, ok := x.byInode[w.Inode]; ok {
-		return b
+	if d.moves == nil {
+		x, err := newMoveIndex(d.s.ctx, d.s.r, d.base.Manifest)
+		if err != nil {
+			return nil, err
+		}
+		d.moves = x
 	}
-	return x.bySize[w.Size]
+	if b, ok := d.moves.byInode[w.Inode]; ok {
+		return b, nil
+	}
+	return d.moves.bySize[w.Size], nil
 }
 
 // signatureAt reads the full's signature at plaintext offset off, from a
