@@ -82,7 +82,7 @@ fi
 # differential taken by walking (the kept snapshot destroyed: the run
 # falls back, saying why) has the same file table, and both restore the tree.
 run zfs create tank/chg
-n=${CHG_FILES:-20000}
+n=${CHG_FILES:-2000}
 i=0
 while [ "$i" -lt $((n / 100)) ]; do
 	mkdir -p "/tank/chg/d$i"
