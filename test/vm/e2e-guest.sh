@@ -134,7 +134,7 @@ t2=$(cut -d' ' -f1 /proc/uptime)
 t3=$(cut -d' ' -f1 /proc/uptime)
 cat /tmp/zchg2.log
 grep -q 'walking the tree: .*is gone' /tmp/zchg2.log || fail "zchg: no notice that the kept snapshot is gone"
-grep -q 'scan=walk' /tmp/zchg2.log || fail "zchg: the fallback did not walk"
+grep -q 'scan="walk"' /tmp/zchg2.log || fail "zchg: the fallback did not walk"
 ids=$("$B" list --config /etc/backtory-zchg.yaml | grep -o 'diff-[0-9]*T[0-9]*Z' | sort -u)
 set -- $ids
 [ $# = 2 ] || fail "zchg: want 2 differentials, have: $ids"
