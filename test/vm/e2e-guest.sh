@@ -150,7 +150,7 @@ done
 awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
 	printf "zchg: %d files, 0.1%% changed: differential from zfs diff %.1fs, by walking %.1fs (ratio %.2f)\n", n, b - a, d - c, (b - a) / (d - c) }'
 
-zfs list -H -t snapshot -o name | grep -q '@backtory_full-' && fail "zchg: a kept snapshot is left after the fallback (it was destroyed)"
+zfs list -H -t snapshot -o name | grep -q '^tank/chg@backtory_full-' && fail "zchg: a kept snapshot is left after the fallback (it was destroyed)"
 
 # A writer keeps appending while the backup runs: reading the snapshot, the
 # backup sees one consistent state (no "changed while read" warning, exit 0),
