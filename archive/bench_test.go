@@ -3,6 +3,7 @@ package archive_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -170,4 +171,68 @@ func BenchmarkResumeFull(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkRenameBigFile: a differential after the one big file of the
+// tree was renamed ($BACKTORY_BENCH_RENAME_MB MiB of random data, default
+// 256). It reports the differential's stored bytes against the file's size
+// and its time against the full's (both measured here).
+func BenchmarkRenameBigFile(b *testing.B) {
+	mb := 256
+	if s := os.Getenv("BACKTORY_BENCH_RENAME_MB"); s != "" {
+		if _, err := fmt.Sscan(s, &mb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := int64(mb) << 20
+	dir := b.TempDir()
+	root := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(root, "a"), 0o755)
+	os.MkdirAll(filepath.Join(root, "b"), 0o755)
+	f, err := os.Create(filepath.Join(root, "a", "big"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyN(f, rand.New(rand.NewSource(1)), size); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	rem, _ := remote.NewLocal(filepath.Join(dir, "remote"))
+	spool := filepath.Join(dir, "spool")
+	os.Mkdir(spool, 0o700)
+	r := &archive.Repository{Backend: rem, SpoolDir: spool, Host: "h", Source: "s"}
+	opt := archive.BackupOptions{Root: root, VolumeSize: 256 << 20,
+		Compression: archive.Compression{Kind: "zstd", Level: 3}, Uploads: 2,
+		Started: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	start := time.Now()
+	full, err := r.Backup(ctx, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fullTime := time.Since(start)
+	names := []string{filepath.Join(root, "a", "big"), filepath.Join(root, "b", "renamed")}
+	var stored int64
+	var diffTime time.Duration
+	for i := 0; b.Loop(); i++ {
+		if err := os.Rename(names[i%2], names[(i+1)%2]); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		base, err := r.OpenBase(ctx, full.ID, dirCache(filepath.Join(dir, "cache")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := opt
+		o.Base, o.Started = base, opt.Started.Add(time.Duration(i+1)*time.Second)
+		m, err := r.Backup(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		base.Close()
+		diffTime += time.Since(start)
+		stored += m.Stats.StoredBytes
+	}
+	b.ReportMetric(float64(stored)/float64(b.N)/float64(size), "stored/size")
+	b.ReportMetric(float64(diffTime)/float64(b.N)/float64(fullTime), "time/full")
 }

@@ -31,6 +31,7 @@ type testRepo struct {
 	sealer archive.Sealer
 	clock  time.Time
 	remote string // the remote's directory
+	lastID string // the last set written
 }
 
 func newTestRepo(t *testing.T, sealer archive.Sealer) *testRepo {
@@ -76,8 +77,15 @@ func (r *testRepo) setDir(id string) string {
 // simulated day after the previous set.
 func (r *testRepo) backup(base string) *archive.Manifest {
 	r.t.Helper()
+	return r.backupWith(base, nil, nil, nil)
+}
+
+// backupWith is backup with a change list, excludes and a notice callback.
+func (r *testRepo) backupWith(base string, changes *archive.ChangeList, exclude []string, info func(string)) *archive.Manifest {
+	r.t.Helper()
 	r.clock = r.clock.Add(24 * time.Hour)
 	opt := archive.BackupOptions{
+		Changes: changes, Exclude: exclude, Info: info,
 		SourcePath: r.src, Root: r.src, Snapshot: "none",
 		VolumeSize: 1 << 20, Compression: archive.Compression{Kind: "zstd", Level: 3},
 		Uploads: 2, Tool: "test", Started: r.clock,
@@ -96,6 +104,7 @@ func (r *testRepo) backup(base string) *archive.Manifest {
 	if err != nil {
 		r.t.Fatalf("backup: %v", err)
 	}
+	r.lastID = m.ID
 	return m
 }
 

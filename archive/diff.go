@@ -34,6 +34,8 @@ type Base struct {
 	ManifestHash string
 	files        *TableReader
 	sigs         *sigsReader
+	openSigs     func() (io.ReadCloser, error) // a new stream of the signatures, for moved files
+	reopen       func() (*Base, error)         // the same base on new streams
 	closers      []io.Closer
 }
 
@@ -54,12 +56,16 @@ type differ struct {
 	sigOwed  bool   // next's signature has not been read
 	deleted  *os.File
 	ndeleted int
+	moves    *moveIndex // the full's big files, for renames and moves; read at the first new big file
+	moved    *os.File   // pairs of new and old paths of the files stored as moved
+	nmoved   int
 	relinked map[string]bool // hardlink groups whose data this set stores anew
 	// Directories of the walk above the current path, and those unchanged
 	// ones whose entries must be repeated at the end so that stock tar
 	// restores their mtime after replacing a file in them.
 	ancestors []*Entry
 	touched   []*Entry
+	repeated  map[*Entry]bool // the entries in touched
 }
 
 func newDiffer(s *setWriter) (*differ, error) {
@@ -67,7 +73,11 @@ func newDiffer(s *setWriter) (*differ, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &differ{s: s, base: s.opt.Base, deleted: f, relinked: map[string]bool{}}
+	d := &differ{s: s, base: s.opt.Base, deleted: f, relinked: map[string]bool{}, repeated: map[*Entry]bool{}}
+	if d.moved, err = os.CreateTemp(s.r.SpoolDir, "moved-*"); err != nil {
+		d.close()
+		return nil, err
+	}
 	if err := d.advance(); err != nil {
 		d.close()
 		return nil, err
@@ -80,6 +90,11 @@ func (d *differ) close() {
 		d.deleted.Close()
 		os.Remove(d.deleted.Name())
 		d.deleted = nil
+	}
+	if d.moved != nil {
+		d.moved.Close()
+		os.Remove(d.moved.Name())
+		d.moved = nil
 	}
 }
 
@@ -132,6 +147,16 @@ func (d *differ) add(w *Entry, fh *lazyFile) error {
 	}
 	if d.next == nil || string(d.next.Path) != p {
 		w.Change = ChangeNew
+		b, err := d.moveBase(w)
+		if err != nil {
+			return err
+		}
+		if b != nil {
+			if ok, err := d.storeMoved(w, b, fh); ok || err != nil {
+				return err
+			}
+			w.Change = ChangeNew
+		}
 		return d.s.add(w, fh)
 	}
 	f := d.next
@@ -199,6 +224,11 @@ func (d *differ) finish() error {
 	}
 	if _, err := io.CopyBuffer(d.s.tw, d.deleted, d.s.buf); err != nil {
 		return fmt.Errorf("write %s: %w", deletedEntry, err)
+	}
+	if d.nmoved > 0 {
+		if err := d.writeMovedList(); err != nil {
+			return err
+		}
 	}
 	d.close()
 	return nil
@@ -269,9 +299,34 @@ func (d *differ) file(w, f *Entry, lf *lazyFile) error {
 	if err != nil {
 		return err
 	}
-	spool, err := os.CreateTemp(d.s.r.SpoolDir, "delta-*")
+	stored, err := d.writeDelta(w, sig, fh, deltaPrefix+string(w.Path))
 	if err != nil {
 		return err
+	}
+	if !stored {
+		return d.storeWhole(w, lf)
+	}
+	w.Change, w.BaseVolume = ChangeDelta, f.Volume
+	return d.record(w)
+}
+
+// record records a file stored as a delta or metadata in this set.
+func (d *differ) record(w *Entry) error {
+	d.s.m.Stats.Files++
+	d.s.m.Stats.Bytes += w.Size
+	d.relinked[string(w.Path)] = true
+	return d.s.record(w, true)
+}
+
+// writeDelta spools the delta of fh's content against sig and, when it is
+// smaller than the content, writes it to the current volume as the tar
+// entry name with w's metadata, and sets w's size and hash. It reports
+// false when the delta saves nothing or the file could not be read (with
+// a warning): the caller stores the file whole.
+func (d *differ) writeDelta(w *Entry, sig *rsyncdelta.Signature, fh *os.File, name string) (bool, error) {
+	spool, err := os.CreateTemp(d.s.r.SpoolDir, "delta-*")
+	if err != nil {
+		return false, err
 	}
 	defer func() {
 		spool.Close()
@@ -281,50 +336,48 @@ func (d *differ) file(w, f *Entry, lf *lazyFile) error {
 	cr := &countReader{r: io.TeeReader(io.LimitReader(ctxReader{d.s.ctx, fh}, w.Size), h)}
 	if _, err := rsyncdelta.Delta(sig, cr, spool); err != nil {
 		if cerr := d.s.ctx.Err(); cerr != nil {
-			return cerr
+			return false, cerr
 		}
 		if isReadErr(err, cr) {
 			d.s.warn(string(w.Path), fmt.Sprintf("read error: %v", unwrapPath(err)))
-			return d.storeWhole(w, lf)
+			return false, nil
 		}
-		return fmt.Errorf("delta of %s: %w", w.Path, err)
+		return false, fmt.Errorf("delta of %s: %w", w.Path, err)
 	}
 	size, err := spool.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if size >= cr.n {
-		return d.storeWhole(w, lf) // the delta saves nothing
+		return false, nil // the delta saves nothing
 	}
 	if cr.n < w.Size {
 		w.Warning = fmt.Sprintf("shrank while being read (%d of %d bytes)", cr.n, w.Size)
 		d.s.warn(string(w.Path), w.Warning)
 		w.Size = cr.n
 	}
-	w.Change, w.BaseVolume, w.Hash = ChangeDelta, f.Volume, hex.EncodeToString(h.Sum(nil))
+	w.Hash = hex.EncodeToString(h.Sum(nil))
 	if d.s.vol == nil {
 		if err := d.s.openVolume(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	hdr := tarHeader(w)
-	hdr.Name, hdr.Size = deltaPrefix+string(w.Path), size
+	hdr.Name, hdr.Size = name, size
 	if err := d.s.mark(w); err != nil {
-		return fmt.Errorf("archive %s: %w", w.Path, err)
+		return false, fmt.Errorf("archive %s: %w", w.Path, err)
 	}
 	if err := d.s.tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("archive %s: %w", w.Path, err)
+		return false, fmt.Errorf("archive %s: %w", w.Path, err)
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := io.CopyBuffer(d.s.tw, spool, d.s.buf); err != nil {
-		return fmt.Errorf("archive delta of %s: %w", w.Path, err)
+		return false, fmt.Errorf("archive delta of %s: %w", w.Path, err)
 	}
-	d.s.m.Stats.Files++
-	d.s.m.Stats.Bytes += w.Size
-	d.relinked[string(w.Path)] = true
-	return d.s.record(w, true)
+	d.touchAncestors()
+	return true, nil
 }
 
 // storeWhole stores a changed file whole, reading it again.
@@ -340,9 +393,29 @@ func (d *differ) storeWhole(w *Entry, fh *lazyFile) error {
 // then repeated at the end of the set.
 func (d *differ) touchParent() {
 	if n := len(d.ancestors); n > 0 {
-		if p := d.ancestors[n-1]; p.Change == ChangeUnchanged && (len(d.touched) == 0 || d.touched[len(d.touched)-1] != p) {
-			d.touched = append(d.touched, p)
+		if p := d.ancestors[n-1]; p.Change == ChangeUnchanged {
+			d.repeat(p)
 		}
+	}
+}
+
+// touchAncestors notes that a control entry (under .backtory/) is written
+// inside the current directories: GNU tar sets the time of a directory
+// once it meets an entry outside it, so a later entry inside would leave
+// the directory with the time of the extraction. Their entries are
+// repeated at the end of the set.
+func (d *differ) touchAncestors() {
+	for _, a := range d.ancestors {
+		if a.Path != "." {
+			d.repeat(a)
+		}
+	}
+}
+
+func (d *differ) repeat(dir *Entry) {
+	if !d.repeated[dir] {
+		d.repeated[dir] = true
+		d.touched = append(d.touched, dir)
 	}
 }
 
@@ -359,6 +432,7 @@ func (d *differ) writeMeta(w *Entry) error {
 	if err := d.s.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("archive %s: %w", w.Path, err)
 	}
+	d.touchAncestors()
 	d.s.m.Stats.Files++
 	d.s.m.Stats.Bytes += w.Size
 	return d.s.record(w, true)

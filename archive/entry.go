@@ -25,7 +25,7 @@ const (
 const (
 	ChangeUnchanged = "unchanged" // data and metadata as in the full
 	ChangeMeta      = "meta"      // data as in the full, metadata changed
-	ChangeDelta     = "delta"     // data = rdiff patch of the full's version
+	ChangeDelta     = "delta"     // data = rdiff patch of the full's version (of BasePath, if set)
 	ChangeWhole     = "whole"     // data stored whole in the differential
 	ChangeNew       = "new"       // not in the full (data, if any, stored whole)
 )
@@ -63,8 +63,14 @@ type Entry struct {
 	Frame  int64   `json:"frame,omitempty"`
 	Skip   int64   `json:"skip,omitempty"`
 	Frames []int64 `json:"frames,omitempty"`
+	// BasePath, in a differential's ChangeDelta entry, is the full's path
+	// the delta is against when it is not Path: the file was renamed or
+	// moved (format 2).
+	BasePath Name `json:"base_path,omitempty"`
 	// Warning notes a problem met while archiving (e.g. "changed while read").
 	Warning string `json:"warning,omitempty"`
+
+	nlink uint64 // the walk's link count of a file (not stored)
 }
 
 // Name is a path as raw bytes: file names on Linux need not be UTF-8. In
@@ -239,6 +245,14 @@ func (e *Entry) check() error {
 	case "", ChangeUnchanged, ChangeMeta, ChangeDelta, ChangeWhole, ChangeNew:
 	default:
 		return fmt.Errorf("%q: unknown change %q", p, e.Change)
+	}
+	if e.BasePath != "" {
+		if e.Change != ChangeDelta || e.Type != TypeFile {
+			return fmt.Errorf("%q: a base path on a %s %s entry", p, e.Change, e.Type)
+		}
+		if err := checkPath(string(e.BasePath)); err != nil || e.BasePath == "." || e.BasePath == e.Path {
+			return fmt.Errorf("%q: bad base path %q", p, e.BasePath)
+		}
 	}
 	if e.Size < 0 || e.Mode&^0o7777 != 0 {
 		return fmt.Errorf("%q: bad size or mode", p)

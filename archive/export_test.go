@@ -1,6 +1,10 @@
 package archive
 
-import "testing"
+import (
+	"context"
+	"io"
+	"testing"
+)
 
 // CraftForStock writes, on the local remote in dir, an unsealed full and a
 // differential of host h, source s (each holding a file "a"), with extra
@@ -26,4 +30,17 @@ func CraftForStock(t *testing.T, dir string, fullExtra, diffExtra [][3]string) (
 		{id: diff, stock: true, base: full, items: []item{root, file("y")}, extra: raw(diffExtra)},
 	})
 	return full, diff
+}
+
+// SetMoveMinSize lowers the size from which moved files are looked for,
+// for tests with small trees; the returned func restores it.
+func SetMoveMinSize(n int64) func() {
+	old := moveMinSize
+	moveMinSize = n
+	return func() { moveMinSize = old }
+}
+
+// OpenVolume returns the plaintext of volume n (from 1) of set m.
+func (r *Repository) OpenVolume(ctx context.Context, m *Manifest, n int) (io.ReadCloser, error) {
+	return r.open(ctx, m, m.Volumes[n-1])
 }

@@ -30,6 +30,9 @@ func FuzzTableReader(f *testing.F) {
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":"a/./c"}` + "\n"))
 	f.Add([]byte(`{"path":"b","type":"hardlink","target":{"b64":"Li4vZXRj"}}` + "\n"))
 	f.Add([]byte(`{"path":"f","type":"file","size":5,"frame":-1,"skip":-3,"frames":[9,3,1]}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"delta","base_path":"a/b","base_vol":1}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"delta","base_path":"../etc/shadow"}` + "\n"))
+	f.Add([]byte(`{"path":"c","type":"file","change":"whole","base_path":"a"}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewTableReader(bytes.NewReader(data))
 		for i := 0; i < 1000; i++ {
@@ -51,6 +54,9 @@ func FuzzTableReader(f *testing.F) {
 			}
 			if !confined(p) {
 				t.Fatalf("accepted path %q", p)
+			}
+			if bp := string(e.BasePath); bp != "" && (!confined(bp) || bp == "." || e.Change != ChangeDelta) {
+				t.Fatalf("accepted base path %q of %q (%s)", bp, p, e.Change)
 			}
 			if e.Type == TypeHardlink {
 				if tg := string(e.Target); !confined(tg) || tg == "." || ComparePaths(tg, p) >= 0 {

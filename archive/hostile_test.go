@@ -323,6 +323,10 @@ func TestStockToolsScriptRefusesHostileSets(t *testing.T) {
 		{"delta through a symlink", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: ".backtory/delta/lnk/secret", data: "x"}}, "lnk/secret: refusing to patch it"},
 		{"metadata change of a symlink", []rawTar{{name: "lnk", link: "@CANARY@/secret"}}, []rawTar{{name: ".backtory/meta/lnk", data: ""}}, "lnk: refusing to change it"},
 		{"member below a symlink of the full", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: "lnk/evil", data: "x"}}, "a member below lnk, which is a symlink"},
+		{"moved from ..", nil, []rawTar{{name: ".backtory/moved/x", data: "x"}, {name: ".backtory/moves", data: "x\x00../canary/secret\x00"}}, "../canary/secret: refusing to read it"},
+		{"moved from a symlink", []rawTar{{name: "lnk", link: "@CANARY@/secret"}}, []rawTar{{name: ".backtory/moved/x", data: "x"}, {name: ".backtory/moves", data: "x\x00lnk\x00"}}, "lnk: refusing to read it"},
+		{"moved to ..", nil, []rawTar{{name: ".backtory/moved/x", data: "x"}, {name: ".backtory/moves", data: "../canary/evil\x00a\x00"}}, "../canary/evil: refusing to create it"},
+		{"moved below a symlink", []rawTar{{name: "lnk", link: "@CANARY@"}}, []rawTar{{name: ".backtory/moved/x", data: "x"}, {name: ".backtory/moves", data: "lnk/evil\x00a\x00"}}, "lnk/evil: refusing to create it"},
 		{"member with ..", []rawTar{{name: "a/../../canary/evil", data: "x"}}, nil, "(absolute, or with ..)"},
 		{"absolute member", []rawTar{{name: "@CANARY@/evil", data: "x"}}, nil, "(absolute, or with ..)"},
 	} {

@@ -13,12 +13,17 @@ import (
 )
 
 // FormatVersion is the version of the set format this package writes.
-// It reads every version from 1 to FormatVersion.
+// It reads every version from 1 to FormatVersion. Version 2 added the
+// frame offsets of each entry (random access) and deltas against another
+// path (renamed and moved files).
 const FormatVersion = 2
 
 // formatFrames is the first format whose tables say where each file's
 // entry starts in its volume (Entry.Frame, Skip, Frames).
 const formatFrames = 2
+
+// formatMoves is the first format with deltas against another path.
+const formatMoves = 2
 
 // ErrNewerFormat is the error of a set written in a format newer than
 // FormatVersion, by a newer backtory: the set is not damaged, this reader
@@ -56,6 +61,13 @@ type Manifest struct {
 	Layout  *ObjectRef  `json:"layout,omitempty"`
 	Volumes []ObjectRef `json:"volumes"`
 	Stats   Stats       `json:"stats"`
+	// ExcludeSHA256 identifies the excludes (and cross_mounts) the walk
+	// applied: a differential uses a change list only against a full made
+	// with the same.
+	ExcludeSHA256 string `json:"exclude_sha256,omitempty"`
+	// Scan says how a differential found what changed: "walk", or the
+	// snapshot provider's change list ("zfs diff").
+	Scan string `json:"scan,omitempty"`
 }
 
 // BaseRef names a differential's full by id and by its manifest's hash.

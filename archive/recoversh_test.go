@@ -30,6 +30,9 @@ func TestRecoverShStockRefusesHostileSets(t *testing.T) {
 		{"delta through a symlink", [][3]string{{"lnk", "", "@CANARY@"}}, [][3]string{{".backtory/delta/lnk/secret", "x", ""}}, "lnk/secret: refusing to patch it"},
 		{"member below a symlink of the full", [][3]string{{"lnk", "", "@CANARY@"}}, [][3]string{{"lnk/evil", "x", ""}}, "a member below lnk, which is a symlink"},
 		{"member with ..", [][3]string{{"a/../../canary/evil", "x", ""}}, nil, "(absolute, or with ..)"},
+		{"moved from ..", nil, [][3]string{{".backtory/moves", "x\x00../canary/secret\x00", ""}}, "../canary/secret: refusing to read it"},
+		{"moved from a symlink", [][3]string{{"lnk", "", "@CANARY@/secret"}}, [][3]string{{".backtory/moves", "x\x00lnk\x00", ""}}, "lnk: refusing to read it"},
+		{"moved to ..", nil, [][3]string{{".backtory/moves", "../canary/evil\x00a\x00", ""}}, "../canary/evil: refusing to create it"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			work := t.TempDir()

@@ -213,6 +213,14 @@ func (r *Repository) OpenBase(ctx context.Context, id string, cache Cache) (*Bas
 		return nil, err
 	}
 	b.closers = append(b.closers, rc)
+	b.reopen = func() (*Base, error) { return r.OpenBase(ctx, id, cache) }
+	b.openSigs = func() (io.ReadCloser, error) {
+		f, err := r.cached(ctx, m, *m.Sigs, cache)
+		if err != nil {
+			return nil, err
+		}
+		return r.decode(m, *m.Sigs, f)
+	}
 	if b.sigs, err = newSigsReader(rc); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("%s of %s: %w", m.Sigs.Name, id, err)

@@ -594,14 +594,23 @@ func (x *extractor) copyFrom(ctx context.Context, c *cursor, vol int, name strin
 	return err
 }
 
-// patch applies the differential's delta to the full's version of e.
+// patch applies the differential's delta to the full's version of e, or
+// of the path it was moved from.
 func (x *extractor) patch(ctx context.Context, e *Entry, w io.Writer) error {
 	basis := &spillBuffer{limit: x.memBasis, dir: x.spool}
 	defer basis.Close()
-	if err := x.copyFrom(ctx, x.base, e.BaseVolume, tarName(e.Path, false), basis); err != nil {
+	base, name, delta := x.base, tarName(e.Path, false), deltaPrefix+string(e.Path)
+	if e.BasePath != "" && x.base != nil {
+		// A moved file's basis lies anywhere in the full, before or after
+		// where the forward cursor is: a cursor of its own reads it.
+		base = &cursor{r: x.base.r, m: x.base.m}
+		defer base.close()
+		name, delta = tarName(e.BasePath, false), movedPrefix+string(e.Path)
+	}
+	if err := x.copyFrom(ctx, base, e.BaseVolume, name, basis); err != nil {
 		return err
 	}
-	if _, err := x.self.seek(ctx, e.Volume, deltaPrefix+string(e.Path)); err != nil {
+	if _, err := x.self.seek(ctx, e.Volume, delta); err != nil {
 		return err
 	}
 	return rsyncdelta.Patch(basis, x.self.tr, w)

@@ -358,11 +358,16 @@ func (s *SetFS) openContent(e *Entry, name string, off int64) (io.ReadCloser, in
 // openPatched returns a reader of a delta entry's content from its start:
 // the full's version patched with the differential's delta.
 func (s *SetFS) openPatched(e *Entry) (io.ReadCloser, int64, error) {
-	basis, err := s.base.Open(string(e.Path))
+	// A renamed or moved file's delta is against its old path (format 2).
+	basePath, name := string(e.Path), deltaPrefix+string(e.Path)
+	if e.BasePath != "" {
+		basePath, name = string(e.BasePath), movedPrefix+string(e.Path)
+	}
+	basis, err := s.base.Open(basePath)
 	if err != nil {
 		return nil, 0, err
 	}
-	delta, _, err := s.openContent(e, deltaPrefix+string(e.Path), 0)
+	delta, _, err := s.openContent(e, name, 0)
 	if err != nil {
 		basis.Close()
 		return nil, 0, err

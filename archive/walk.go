@@ -38,6 +38,9 @@ type walker struct {
 	// up to after (in ComparePaths order) were archived, so they are not
 	// handed on; the multiply-linked files among them are noted in links.
 	after Name
+	// full, if set, makes the walk look only at the paths of a change list
+	// and their directories, and take the rest from the full's table.
+	full *fromFull
 
 	rootDev uint64
 	links   map[devIno]string // first path of each multiply-linked file
@@ -220,6 +223,10 @@ func (w *walker) list(rel string, dfd int) listing {
 	return listing{items: items}
 }
 
+// walks says whether the walk looks at rel: always, but for a change
+// list's walk, which looks only at its paths and their directories.
+func (w *walker) walks(rel string) bool { return w.full == nil || w.full.walks(rel) }
+
 func childPath(rel, name string) string {
 	if rel == "." {
 		return name
@@ -235,6 +242,9 @@ func (w *walker) visitListing(rel string, dfd int, l listing, fn visitFunc) erro
 		w.warn(rel, fmt.Sprintf("cannot read directory: %v", l.err))
 		return nil
 	}
+	if w.full != nil {
+		w.full.listed[rel] = true
+	}
 	ahead := w.prefetcher(rel, dfd, l.items)
 	defer ahead.drain()
 	for i := range l.items {
@@ -246,6 +256,17 @@ func (w *walker) visitListing(rel string, dfd int, l listing, fn visitFunc) erro
 			if it.err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
 				continue
 			}
+		}
+		if !w.walks(crel) {
+			// Not in the change list: the full's entries, checked
+			// against this lstat (the prefetch never opened it).
+			if it.err != nil {
+				return errUntrusted{fmt.Sprintf("%s: %v", crel, it.err)}
+			}
+			if err := w.full.copy(w, crel, it.st, fn); err != nil {
+				return err
+			}
+			continue
 		}
 		if it.err != nil {
 			if it.err == unix.ENOENT {
@@ -377,7 +398,7 @@ func (w *walker) prefetcher(rel string, dfd int, items []listed) *prefetch {
 func (p *prefetch) fill() {
 	for ; p.next < len(p.items); p.next++ {
 		it := &p.items[p.next]
-		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR || !p.w.walks(childPath(p.rel, it.name)) {
 			continue
 		}
 		select {
@@ -443,6 +464,11 @@ func (w *walker) visitFile(rel string, dfd int, name string, lst *unix.Stat_t, f
 	if err != nil {
 		w.warn(rel, err.Error())
 		return nil
+	}
+	if w.full != nil {
+		if err := walkedFile(e); err != nil {
+			return err
+		}
 	}
 	if h.st.Dev != lst.Dev || h.st.Ino != lst.Ino {
 		e.Warning = "changed while read (another file took its name): archived as opened"
@@ -631,6 +657,7 @@ func (w *walker) entry(rel string, h handle) (*Entry, error) {
 		}
 		e.Type = TypeFile
 		e.Size = st.Size
+		e.nlink = uint64(st.Nlink)
 		if st.Nlink > 1 {
 			k := devIno{st.Dev, st.Ino}
 			if first, ok := w.links[k]; ok {

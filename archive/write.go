@@ -39,6 +39,14 @@ type BackupOptions struct {
 	Progress func(entries int, read int64)
 	// Base, if set, makes the set a differential against this full.
 	Base *Base
+	// Changes, if set on a differential, is what the snapshot provider says
+	// changed since the full's snapshot: only those paths and their
+	// directories are walked (changes.go). It is not used, and the whole
+	// tree is walked, when the full was made with other excludes or the
+	// tree does not agree with it; Info says why.
+	Changes *ChangeList
+	// Info, if set, is told one-line notices (why a change list was not used).
+	Info func(msg string)
 	// Layout, if set, is stored as the set's layout object (the machine's
 	// disks, volumes and filesystems, for bare-metal recovery).
 	Layout []byte
@@ -79,8 +87,19 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 		Compression: opt.Compression.Kind,
 		Sealed:      r.Sealer != nil,
 	}
+	m.ExcludeSHA256 = excludeHash(opt.Exclude, opt.CrossMounts)
 	if opt.Base != nil {
 		m.Base = &BaseRef{ID: opt.Base.Manifest.ID, ManifestSHA256: opt.Base.ManifestHash}
+		m.Scan = ScanWalk
+		if opt.Changes != nil && opt.Base.Manifest.ExcludeSHA256 != m.ExcludeSHA256 {
+			info(opt, fmt.Sprintf("%s not used: the excludes changed since full %s; walking the tree", opt.Changes.Scan, opt.Base.Manifest.ID))
+			opt.Changes = nil
+		}
+		if opt.Changes != nil {
+			m.Scan = opt.Changes.Scan
+		}
+	} else {
+		opt.Changes = nil
 	}
 	if opt.Base != nil {
 		opt.Resume = nil
@@ -117,6 +136,21 @@ func (r *Repository) Backup(ctx context.Context, opt BackupOptions) (*Manifest, 
 		s.up.uploaded = s.ck.done
 	}
 	err := s.run(ctx)
+	if err != nil && isUntrusted(err) {
+		// The tree does not agree with the change list: start again with
+		// the walk, on a new stream of the full.
+		info(opt, fmt.Sprintf("%s not used: %v; walking the tree", opt.Changes.Scan, err))
+		s.abort()
+		r.removeSet(dir)
+		var base *Base
+		if base, err = opt.Base.reopen(); err == nil {
+			defer base.Close()
+			opt.Base, opt.Changes, m.Scan = base, nil, ScanWalk
+			m.Stats, m.Volumes, m.Format = Stats{}, nil, FormatVersion
+			s = &setWriter{ctx: ctx, r: r, opt: opt, m: m, up: newUploader(ctx, r.Backend, dir, opt.Uploads), buf: make([]byte, 1<<20)}
+			err = s.run(ctx)
+		}
+	}
 	invalid := false // the snapshot read was invalidated: nothing can be kept
 	if err == nil && opt.BeforeCommit != nil {
 		err = opt.BeforeCommit(ctx)
@@ -169,6 +203,12 @@ func (r *Repository) dropAfter(ctx context.Context, dir string, volumes []Object
 		}
 	}
 	return nil
+}
+
+func info(opt BackupOptions, msg string) {
+	if opt.Info != nil {
+		opt.Info(msg)
+	}
 }
 
 // setWriter writes the volumes, the file table and (for a full) the
@@ -228,6 +268,16 @@ func (s *setWriter) run(ctx context.Context) error {
 		return err
 	}
 	w := &walker{root: s.opt.Root, exclude: x, crossMounts: s.opt.CrossMounts, warn: s.warn}
+	if s.opt.Changes != nil {
+		table, tc, err := s.r.Files(ctx, s.opt.Base.Manifest)
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		if w.full, err = newFromFull(s.opt.Changes, table); err != nil {
+			return err
+		}
+	}
 	if s.ck != nil {
 		if err := s.startCheckpoints(w); err != nil {
 			return err

@@ -763,7 +763,7 @@ members() {
 		m_p=${m_p#/}
 		m_p=${m_p%/}
 		[ -n "$m_p" ] || m_p=.
-		printf '%s\n%s\n%s\n' "$m_p" ".backtory/delta/$m_p" ".backtory/meta/$m_p"
+		printf '%s\n%s\n%s\n%s\n' "$m_p" ".backtory/delta/$m_p" ".backtory/meta/$m_p" ".backtory/moved/$m_p"
 	done
 }
 
@@ -883,7 +883,24 @@ stock_diff() {
 	d_last=$(tail -n1 "$W/vols-$d_id")
 	d_f=$(stock_volume "$d_src" "$d_id" "${d_last%% *}" "${d_last#* }") || exit 1
 	mkdir -p "$W/deleted-$d_id"
-	(untar_volume "$d_f" "$W/deleted-$d_id" .backtory/deleted) || exit 1
+	(untar_volume "$d_f" "$W/deleted-$d_id" .backtory/deleted .backtory/moves) || exit 1
+	d_moves=$W/deleted-$d_id/.backtory/moves
+	if [ -s "$d_moves" ]; then
+		# Renamed and moved files (format 2): their old paths are kept
+		# under a second name (a hardlink) until they are patched.
+		# shellcheck disable=SC2016 # expanded by sh -c
+		xargs -0 -n 2 sh -c "$CONFINED"'
+			root=$1 new=$2 old=$3
+			confined "$root" "$new" && confined "$root" ".backtory/base/$new" || {
+				echo "recover.sh: error: $new: refusing to create it (not a plain path below $root)" >&2
+				exit 255
+			}
+			[ -e "$root/$old" ] || [ -L "$root/$old" ] || exit 0 # not restored: see below
+			plainfile "$root" "$old" || { echo "recover.sh: error: $old: refusing to read it (not a plain file below $root)" >&2; exit 255; }
+			b=$root/.backtory/base/$new
+			mkdir -p "$(dirname "$b")" && ln "$root/$old" "$b" || exit 255' sh "$d_dir" <"$d_moves" ||
+			die "the moved files of $d_id are refused"
+	fi
 	if [ -s "$W/deleted-$d_id/.backtory/deleted" ]; then
 		# Every path is checked before any is removed.
 		# shellcheck disable=SC2016 # expanded by sh -c
@@ -900,6 +917,28 @@ stock_diff() {
 	fi
 	MEMBER_ROOT=$d_dir
 	stock_volumes "$d_src" "$d_id" "$d_m" "$d_dir" "$@"
+	if [ -s "$d_moves" ]; then
+		RDIFF=$(need rdiff) || exit 1
+		export RDIFF
+		# shellcheck disable=SC2016 # expanded by sh -c
+		xargs -0 -n 2 sh -c "$CONFINED"'
+			root=$1 tmp=$2 new=$3 old=$4
+			d=$root/.backtory/moved/$new
+			[ -f "$d" ] && [ ! -L "$d" ] || exit 0 # not selected
+			b=$root/.backtory/base/$new
+			[ -f "$b" ] || { echo "recover.sh: error: $new was moved from $old: restore $old too" >&2; exit 255; }
+			{ confined "$root" "$new" && [ ! -e "$root/$new" ] && [ ! -L "$root/$new" ]; } || {
+				echo "recover.sh: error: $new: refusing to create it (not a new plain path below $root)" >&2
+				exit 255
+			}
+			"$RDIFF" patch "$b" "$d" "$tmp" || { echo "rdiff patch $new failed" >&2; exit 255; }
+			# Its directory keeps the time the differential gave it.
+			dir=$(dirname "$root/$new")
+			touch -r "$dir" "$tmp.stamp" && cat "$tmp" >"$root/$new" && rm -f "$tmp" || exit 255
+			chown "$(stat -c %u:%g "$d")" "$root/$new" 2>/dev/null
+			chmod "$(stat -c %a "$d")" "$root/$new" && touch -r "$d" "$root/$new" && touch -r "$tmp.stamp" "$dir" || exit 255' \
+			sh "$d_dir" "$W/patch.tmp" <"$d_moves" || die "applying the moved files of $d_id failed"
+	fi
 	if [ -d "$d_dir/.backtory/delta" ]; then
 		RDIFF=$(need rdiff) || exit 1
 		export RDIFF

@@ -296,6 +296,21 @@ streams "$diff" | untar --ignore-zeros -C "$work/d" --wildcards '.backtory/*' 2>
 failed "unpacking the control entries of $diff"
 ctl=$work/d/.backtory
 
+# Renamed and moved files (format 2): each is patched from its old path
+# before the deletions remove it, and put at its new path at the end.
+if [ -s "$ctl/moves" ]; then
+	mkdir "$work/m"
+	xargs -0 -n 2 sh -c "$CONFINED"'
+		t=$1 c=$2 m=$3 new=$4 old=$5
+		confined "$t" "$new" || { printf "restore-with-stock-tools: %s: refusing to create it (not a plain path below the target)\n" "$new" >&2; exit 255; }
+		plainfile "$t" "$old" || { printf "restore-with-stock-tools: %s: refusing to read it (not a plain file below the target)\n" "$old" >&2; exit 255; }
+		d=$c/moved/$new
+		[ -f "$d" ] && [ ! -L "$d" ] || { printf "restore-with-stock-tools: %s: the set has no delta for it\n" "$new" >&2; exit 255; }
+		case $new in */*) mkdir -p "$m/${new%/*}" || exit 255 ;; esac
+		rdiff patch "$t/$old" "$d" "$m/$new" || exit 255
+	' sh "$target" "$ctl" "$work/m" <"$ctl/moves" || die "patching the moved files of $diff failed"
+fi
+
 # Paths deleted (or whose type changed) since the full: all checked first.
 if [ -s "$ctl/deleted" ]; then
 	xargs -0 sh -c "$CONFINED"'
@@ -339,3 +354,17 @@ members "$diff" "$target"
 : >"$work/fail"
 streams "$diff" | untar --ignore-zeros -C "$target" --exclude='.backtory' --exclude='./.backtory' || echo "tar" >>"$work/fail"
 failed "unpacking $diff"
+
+# The moved files at their new paths, with the metadata of their delta's
+# entry; their directory keeps the time the differential gave it.
+if [ -s "$ctl/moves" ]; then
+	xargs -0 -n 2 sh -c "$CONFINED"'
+		t=$1 c=$2 m=$3 new=$4
+		{ confined "$t" "$new" && [ ! -e "$t/$new" ] && [ ! -L "$t/$new" ]; } ||
+			{ printf "restore-with-stock-tools: %s: refusing to create it (not a new plain path below the target)\n" "$new" >&2; exit 255; }
+		dir=$(dirname "$t/$new")
+		touch -r "$dir" "$m/.stamp" &&
+			cp --sparse=always "$m/$new" "$t/$new" && copymeta "$c/moved/$new" "$t/$new" &&
+			touch -r "$m/.stamp" "$dir" || exit 255
+	' sh "$target" "$ctl" "$work/m" <"$ctl/moves" || die "placing the moved files of $diff failed"
+fi

@@ -240,3 +240,102 @@ func TestLVMBindMountMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestZFSChangeList: a full's snapshot is kept; zfs diff between it and a
+// later snapshot names every kind of change under the source, relative to
+// it; an older kept snapshot is destroyed by the next Keep; and Changes
+// refuses (ErrNoChangeList) when the kept snapshot is gone or the source
+// spans datasets.
+func TestZFSChangeList(t *testing.T) {
+	b := setupZFS(t)
+	ctx := context.Background()
+	src := b.spec.Path
+	writeFile(t, filepath.Join(src, "a", "edit"), "v1")
+	writeFile(t, filepath.Join(src, "a", "gone"), "x")
+	writeFile(t, filepath.Join(src, "a", "old name"), "x")
+	writeFile(t, filepath.Join(src, "dir", "inside"), "x")
+	writeFile(t, filepath.Join(src, "same"), "x")
+	writeFile(t, filepath.Join(filepath.Dir(src), "outside"), "x")
+	full, err := Create(ctx, b.spec, "full-20260101T000000Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Keep(ctx, full, "full-20260101T000000Z"); err != nil {
+		t.Fatal(err)
+	}
+	if err := full.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kept := b.spec.Dataset + "@" + KeptPrefix + "full-20260101T000000Z"
+	if out := sh(t, "zfs", "list", "-H", "-o", "name", "-t", "snapshot", kept); !strings.Contains(out, kept) {
+		t.Fatalf("the kept snapshot %s is not there: %q", kept, out)
+	}
+	if got := zfsSnaps(t, b.spec.Dataset); len(got) != 0 {
+		t.Errorf("backtory- snapshots after Keep and Release: %q", got)
+	}
+
+	writeFile(t, filepath.Join(src, "a", "edit"), "v2")
+	os.Remove(filepath.Join(src, "a", "gone"))
+	os.Rename(filepath.Join(src, "a", "old name"), filepath.Join(src, "a", "new\nname"))
+	os.Rename(filepath.Join(src, "dir"), filepath.Join(src, "dir2"))
+	writeFile(t, filepath.Join(src, "new", "file"), "x")
+	writeFile(t, filepath.Join(filepath.Dir(src), "outside"), "y")
+	snap, err := Create(ctx, b.spec, "diff-20260102T000000Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release(ctx)
+	got := map[string]bool{}
+	scan, err := Changes(ctx, b.spec, snap, "full-20260101T000000Z", func(rel string, subtree bool) error {
+		got[fmt.Sprintf("%s %v", rel, subtree)] = true
+		return nil
+	})
+	if err != nil || scan != "zfs diff" {
+		t.Fatalf("Changes = %q, %v", scan, err)
+	}
+	for _, w := range []string{"a false", "a/edit false", "a/gone false", "a/old name false", "a/new\nname false",
+		"dir false", "dir2 true", "new true", "new/file false"} {
+		if !got[w] {
+			t.Errorf("Changes did not give %q; gave %v", w, got)
+		}
+	}
+	for g := range got {
+		if strings.HasPrefix(g, "same") || strings.HasPrefix(g, "..") || strings.HasPrefix(g, "/") || strings.Contains(g, "outside") {
+			t.Errorf("Changes gave %q", g)
+		}
+	}
+
+	// The next full's Keep destroys the older kept snapshot.
+	if err := Keep(ctx, snap, "full-20260103T000000Z"); err != nil {
+		t.Fatal(err)
+	}
+	out := sh(t, "zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", b.spec.Dataset)
+	if strings.Contains(out, kept) || !strings.Contains(out, KeptPrefix+"full-20260103T000000Z") {
+		t.Errorf("kept snapshots after a second Keep: %q", out)
+	}
+	s3, err := Create(ctx, b.spec, "diff-20260104T000000Z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Release(ctx)
+	none := func(string, bool) error { return nil }
+	if _, err := Changes(ctx, b.spec, s3, "full-20260101T000000Z", none); !errors.Is(err, ErrNoChangeList) || !strings.Contains(err.Error(), "is gone") {
+		t.Errorf("Changes since a destroyed snapshot = %v, want ErrNoChangeList: ... is gone", err)
+	}
+	if err := Forget(ctx, b.spec, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out := sh(t, "zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", b.spec.Dataset); strings.Contains(out, KeptPrefix) {
+		t.Errorf("kept snapshots after Forget: %q", out)
+	}
+	rec := b.spec
+	rec.Recursive = true
+	r, err := Create(ctx, rec, "rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release(ctx)
+	if _, err := Changes(ctx, rec, r, "full-20260103T000000Z", none); !errors.Is(err, ErrNoChangeList) || !strings.Contains(err.Error(), "recursive") {
+		t.Errorf("Changes of a recursive snapshot = %v, want ErrNoChangeList", err)
+	}
+}

@@ -28,6 +28,7 @@ type Run struct {
 	Entries  int       `json:"entries,omitempty"`
 	Files    int       `json:"files,omitempty"`
 	Changed  int       `json:"changed,omitempty"` // a differential's new and changed paths
+	Scan     string    `json:"scan,omitempty"`    // how a differential found the changes: walk, zfs diff
 	Bytes    int64     `json:"bytes,omitempty"`
 	Read     int64     `json:"read_bytes,omitempty"` // content bytes read from the tree
 	Stored   int64     `json:"stored_bytes,omitempty"`

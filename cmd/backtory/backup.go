@@ -380,16 +380,24 @@ func (r *backupRun) source(ctx context.Context, s *Source, genv hooks.Env) (err 
 		}
 		defer base.Close()
 		opt.Base = base
+		opt.Changes = changeList(ctx, spec, snap, dec.Base, log)
+		opt.Info = func(msg string) { log.Info(msg) }
 	}
 	m, err := r.backupWithProgress(ctx, repo, dec, opt, log)
 	if err != nil {
 		return err
 	}
+	if m.Kind == archive.KindFull {
+		// The next differentials ask zfs diff what changed since this one.
+		if err := snapshot.Keep(ctx, snap, m.ID); err != nil {
+			r.warn(log, err.Error())
+		}
+	}
 	if err := r.publishRecovery(ctx, m); err != nil {
 		r.warn(log, "cannot publish the recovery script: "+err.Error())
 	}
 	rec.SetID, rec.Kind, rec.Files, rec.Bytes, rec.Stored = m.ID, string(m.Kind), m.Stats.Files, m.Stats.Bytes, m.Stats.StoredBytes
-	rec.Entries, rec.Changed = m.Stats.Entries, m.Stats.Changed
+	rec.Entries, rec.Changed, rec.Scan = m.Stats.Entries, m.Stats.Changed, m.Scan
 	if err := r.state.Remember(r.cfg.Host, s.Name, m.ID); err != nil {
 		log.Warn("cannot remember the newest set", "err", err)
 	}
@@ -493,10 +501,30 @@ func (r *backupRun) result(rec state.Run) {
 // runSummary is the attributes of a source's closing log line: kind, why,
 // files, changed, bytes read, stored, seconds, warnings; numbers as numbers.
 func runSummary(rec state.Run) []any {
-	return []any{"set", rec.SetID, "kind", rec.Kind, "why", rec.Why, "files", rec.Files,
+	out := []any{"set", rec.SetID, "kind", rec.Kind, "why", rec.Why, "files", rec.Files,
 		"changed", rec.Changed, "bytes", rec.Bytes, "read", rec.Read, "stored", rec.Stored,
 		"seconds", rec.Finished.Sub(rec.Started).Round(100 * time.Millisecond).Seconds(),
 		"warnings", rec.Warnings}
+	if rec.Scan != "" {
+		out = append(out, "scan", rec.Scan) // a differential's: walk or zfs diff
+	}
+	return out
+}
+
+// changeList asks the snapshot provider what changed since the kept
+// snapshot of full base; nil (walk the tree) when it cannot say, with a
+// one-line notice where a provider could have (ZFS).
+func changeList(ctx context.Context, spec snapshot.Spec, snap snapshot.Snapshot, base string, log *slog.Logger) *archive.ChangeList {
+	list := archive.NewChangeList("")
+	scan, err := snapshot.Changes(ctx, spec, snap, base, list.Add)
+	if err != nil {
+		if snap.Kind() == snapshot.KindZFS {
+			log.Info("walking the tree: " + oneLine(err.Error()))
+		}
+		return nil
+	}
+	list.Scan = scan
+	return list
 }
 
 // dryRun says, for each source, what a backup would write.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backtory/backtory/archive"
 )
 
 func TestNewerFormatSetRefused(t *testing.T) {
@@ -31,9 +33,10 @@ func TestNewerFormatSetRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer := bytes.Replace(b, []byte(`"format": 1,`), []byte(`"format": 2,`), 1)
+	cur, next := fmt.Sprintf(`"format": %d,`, archive.FormatVersion), fmt.Sprintf(`"format": %d,`, archive.FormatVersion+1)
+	newer := bytes.Replace(b, []byte(cur), []byte(next), 1)
 	if bytes.Equal(newer, b) {
-		t.Fatalf("no \"format\": 1 in the manifest: %.200s", b)
+		t.Fatalf("no %s in the manifest: %.200s", cur, b)
 	}
 	if err := os.WriteFile(manifests[0], newer, 0o644); err != nil {
 		t.Fatal(err)
@@ -45,12 +48,13 @@ func TestNewerFormatSetRefused(t *testing.T) {
 	} {
 		code, _, stderr := backtoryOut(t, append(args, "--config", cfg, "--quiet")...)
 		if code != exitFailed {
-			t.Errorf("%s of a format-2 set: exit %d, want %d\n%s", args[0], code, exitFailed, stderr)
+			t.Errorf("%s of a set of a newer format: exit %d, want %d\n%s", args[0], code, exitFailed, stderr)
 		}
 		lines := strings.Split(strings.TrimSpace(stderr), "\n")
 		last := lines[len(lines)-1]
-		if !strings.Contains(last, "format 2 is not supported by this version (want 1..1): upgrade backtory") {
-			t.Errorf("%s of a format-2 set: the message is not clear:\n%s", args[0], stderr)
+		want := fmt.Sprintf("format %d is not supported by this version (want 1..%d): upgrade backtory", archive.FormatVersion+1, archive.FormatVersion)
+		if !strings.Contains(last, want) {
+			t.Errorf("%s of a set of a newer format: the message is not clear:\n%s", args[0], stderr)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/backtory/backtory/archive"
 	"github.com/backtory/backtory/policy"
+	"github.com/backtory/backtory/snapshot"
 )
 
 func init() {
@@ -108,6 +109,12 @@ func runPrune(ctx context.Context, st streams, args []string) (err error) {
 				}
 				if d.Kind == archive.KindFull {
 					ses.state.RemoveCache(tg.host, tg.src.Name, d.ID)
+					if tg.host == cfg.Host && tg.src.Path != "" {
+						// The full's kept snapshot (zfs diff's start).
+						if err := snapshot.Forget(ctx, tg.src.spec(), d.ID); err != nil {
+							log.Warn("cannot destroy the pruned full's kept snapshot", "err", oneLine(err.Error()))
+						}
+					}
 				}
 			}
 		}

@@ -23,6 +23,7 @@ type backupJSON struct {
 	Entries     int       `json:"entries"`
 	Files       int       `json:"files"`
 	Changed     int       `json:"changed"`
+	Scan        string    `json:"scan,omitempty"` // a differential's: walk or zfs diff
 	Bytes       int64     `json:"bytes"`
 	ReadBytes   int64     `json:"read_bytes"`
 	StoredBytes int64     `json:"stored_bytes"`
@@ -34,7 +35,7 @@ type backupJSON struct {
 func backupResult(rec state.Run) backupJSON {
 	return backupJSON{
 		Source: rec.Source, Outcome: rec.Outcome, Error: rec.Error, Set: rec.SetID, Kind: rec.Kind, Why: rec.Why,
-		Entries: rec.Entries, Files: rec.Files, Changed: rec.Changed, Bytes: rec.Bytes, ReadBytes: rec.Read,
+		Entries: rec.Entries, Files: rec.Files, Changed: rec.Changed, Scan: rec.Scan, Bytes: rec.Bytes, ReadBytes: rec.Read,
 		StoredBytes: rec.Stored, Warnings: rec.Warnings, Started: rec.Started,
 		Seconds: rec.Finished.Sub(rec.Started).Round(time.Millisecond).Seconds(),
 	}

@@ -77,6 +77,81 @@ if zfs list -H -t snapshot -o name | grep -q backtory-; then
 	fail "zfs: a backtory snapshot is left"
 fi
 
+# Change lists (issue 19): a full keeps its ZFS snapshot, and the next
+# differential reads only what zfs diff lists since it. The same
+# differential taken by walking (the kept snapshot destroyed: the run
+# falls back, saying why) has the same file table, and both restore the tree.
+run zfs create tank/chg
+n=${CHG_FILES:-2000}
+i=0
+while [ "$i" -lt $((n / 100)) ]; do
+	mkdir -p "/tank/chg/d$i"
+	j=0
+	while [ "$j" -lt 100 ]; do
+		echo "$i.$j" >"/tank/chg/d$i/f$j"
+		j=$((j + 1))
+	done
+	i=$((i + 1))
+done
+dd if=/dev/urandom of=/tank/chg/big.bin bs=1M count=16 2>/dev/null
+ln /tank/chg/d1/f1 /tank/chg/d1/link
+cat >/etc/backtory-zchg.yaml <<EOF2
+host: vm
+state_dir: /var/lib/backtory-zchg
+sources:
+  - name: zchg
+    path: /tank/chg
+    snapshot: zfs
+    dataset: tank/chg
+remote:
+  url: file:///var/backups/zchg
+EOF2
+chmod 600 /etc/backtory-zchg.yaml
+run "$B" backup --config /etc/backtory-zchg.yaml || fail "zchg: full"
+zfs list -H -t snapshot -o name | grep -q '^tank/chg@backtory_full-' || fail "zchg: the full's snapshot was not kept"
+# 0.1% of the files change: edits, new files and directories, deletions,
+# renames of a file, of a directory and of the big file, a chmod.
+i=0
+while [ "$i" -lt $((n / 1000)) ]; do
+	echo changed >>"/tank/chg/d$((i * 7 % (n / 100)))/f$i"
+	i=$((i + 1))
+done
+mkdir /tank/chg/new && echo new >/tank/chg/new/file
+rm /tank/chg/d2/f2
+mv /tank/chg/d3/f3 /tank/chg/d3/f3.renamed
+mv /tank/chg/d4 /tank/chg/d4.moved
+mv /tank/chg/big.bin /tank/chg/new/big.moved
+chmod 600 /tank/chg/d5/f5
+rm -rf /tmp/copy-zchg && cp -a /tank/chg /tmp/copy-zchg
+t0=$(cut -d' ' -f1 /proc/uptime)
+"$B" backup --config /etc/backtory-zchg.yaml >/tmp/zchg1.log 2>&1 || { cat /tmp/zchg1.log; fail "zchg: differential from zfs diff"; }
+t1=$(cut -d' ' -f1 /proc/uptime)
+cat /tmp/zchg1.log
+grep -q 'scan="zfs diff"' /tmp/zchg1.log || fail "zchg: the differential did not use zfs diff"
+zfs destroy "$(zfs list -H -t snapshot -o name | grep '^tank/chg@backtory_full-')"
+t2=$(cut -d' ' -f1 /proc/uptime)
+"$B" backup --config /etc/backtory-zchg.yaml >/tmp/zchg2.log 2>&1 || { cat /tmp/zchg2.log; fail "zchg: differential by walking"; }
+t3=$(cut -d' ' -f1 /proc/uptime)
+cat /tmp/zchg2.log
+grep -q 'walking the tree: .*is gone' /tmp/zchg2.log || fail "zchg: no notice that the kept snapshot is gone"
+grep -q 'scan="walk"' /tmp/zchg2.log || fail "zchg: the fallback did not walk"
+ids=$("$B" list --config /etc/backtory-zchg.yaml | grep -o 'diff-[0-9]*T[0-9]*Z' | sort -u)
+set -- $ids
+[ $# = 2 ] || fail "zchg: want 2 differentials, have: $ids"
+"$B" ls --json --set "$1" --config /etc/backtory-zchg.yaml >/tmp/zchg-ls1 || fail "zchg: ls $1"
+"$B" ls --json --set "$2" --config /etc/backtory-zchg.yaml >/tmp/zchg-ls2 || fail "zchg: ls $2"
+cmp /tmp/zchg-ls1 /tmp/zchg-ls2 || { diff /tmp/zchg-ls1 /tmp/zchg-ls2 | head; fail "zchg: the zfs diff and walk differentials differ"; }
+for id in "$1" "$2"; do
+	rm -rf /tmp/restored-zchg
+	run "$B" restore --config /etc/backtory-zchg.yaml --set "$id" --to /tmp/restored-zchg || fail "zchg: restore $id"
+	diff -r /tmp/copy-zchg /tmp/restored-zchg || fail "zchg: $id restored differs"
+	[ "$(stat -c %a /tmp/restored-zchg/d5/f5)" = 600 ] || fail "zchg: $id lost the chmod"
+done
+awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN {
+	printf "zchg: %d files, 0.1%% changed: differential from zfs diff %.1fs, by walking %.1fs (ratio %.2f)\n", n, b - a, d - c, (b - a) / (d - c) }'
+
+zfs list -H -t snapshot -o name | grep -q '^tank/chg@backtory_full-' && fail "zchg: a kept snapshot is left after the fallback (it was destroyed)"
+
 # A writer keeps appending while the backup runs: reading the snapshot, the
 # backup sees one consistent state (no "changed while read" warning, exit 0),
 # and the restored log is a prefix of the live one.
