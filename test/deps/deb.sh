@@ -6,21 +6,6 @@
 # Idempotent and fast when everything is present.
 set -eu
 
-pkgs="lintian debootstrap man-db bash-completion systemd dpkg-dev gzip zsh fish"
-
-missing=""
-for p in $pkgs; do
-	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-		missing="$missing $p"
-	fi
-done
-[ -z "$missing" ] && exit 0
-
-apt_opts="-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3"
-if ! apt-cache show $missing >/dev/null 2>&1; then
-	apt-get $apt_opts update -q
-fi
-if ! DEBIAN_FRONTEND=noninteractive apt-get $apt_opts install -y -q --no-install-recommends $missing; then
-	apt-get $apt_opts update -q
-	DEBIAN_FRONTEND=noninteractive apt-get $apt_opts install -y -q --no-install-recommends $missing
-fi
+# shellcheck source=test/deps/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+apt_install lintian debootstrap man-db bash-completion systemd dpkg-dev gzip zsh fish
