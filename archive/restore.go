@@ -52,23 +52,36 @@ func (r *Repository) Restore(ctx context.Context, m *Manifest, opt RestoreOption
 	return r.restore(ctx, m, opt, nil)
 }
 
+// fullOf returns the manifest of differential m's full, checked to be the
+// full m was taken against (nil when m is a full).
+func (r *Repository) fullOf(ctx context.Context, m *Manifest) (*Manifest, error) {
+	if m.Kind != KindDiff {
+		return nil, nil
+	}
+	if m.Base == nil {
+		return nil, fmt.Errorf("differential %s names no full", m.ID)
+	}
+	bm, hash, err := r.Manifest(ctx, m.Base.ID)
+	if err != nil {
+		return nil, fmt.Errorf("the full of differential %s: %w", m.ID, err)
+	}
+	if hash != m.Base.ManifestSHA256 || bm.Kind != KindFull {
+		return nil, fmt.Errorf("differential %s was taken against another %s than the one on the remote (manifest hash differs): the full was replaced", m.ID, m.Base.ID)
+	}
+	return bm, nil
+}
+
 // restore is Restore telling opened, if not nil, the number of each of the
 // set's own volumes it opens.
 func (r *Repository) restore(ctx context.Context, m *Manifest, opt RestoreOptions, opened func(vol int)) (RestoreStats, error) {
 	sel := newSelection(opt.Paths)
 	x := &extractor{opt: opt, sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir, links: map[string]devIno{}}
 	x.self = &cursor{r: r, m: m, opened: opened}
-	if m.Kind == KindDiff {
-		if m.Base == nil {
-			return RestoreStats{}, fmt.Errorf("differential %s names no full", m.ID)
-		}
-		bm, hash, err := r.Manifest(ctx, m.Base.ID)
-		if err != nil {
-			return RestoreStats{}, fmt.Errorf("the full of differential %s: %w", m.ID, err)
-		}
-		if hash != m.Base.ManifestSHA256 || bm.Kind != KindFull {
-			return RestoreStats{}, fmt.Errorf("differential %s was taken against another %s than the one on the remote (manifest hash differs): the full was replaced", m.ID, m.Base.ID)
-		}
+	bm, err := r.fullOf(ctx, m)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	if bm != nil {
 		x.base = &cursor{r: r, m: bm}
 	}
 	defer x.self.close()

@@ -144,14 +144,11 @@ func (r *Repository) OpenSet(ctx context.Context, id string, cache *VolumeCache)
 	}
 	s := &SetFS{ctx: ctx, r: r, m: m, cache: cache, entries: map[string]*Entry{},
 		children: map[string][]string{}, links: map[string]int{}, subdirs: map[string]int{}}
-	if m.Kind == KindDiff {
-		bm, hash, err := r.Manifest(ctx, m.Base.ID)
-		if err != nil {
-			return nil, fmt.Errorf("the full of differential %s: %w", m.ID, err)
-		}
-		if hash != m.Base.ManifestSHA256 || bm.Kind != KindFull {
-			return nil, fmt.Errorf("differential %s was taken against another %s than the one on the remote (manifest hash differs): the full was replaced", m.ID, m.Base.ID)
-		}
+	bm, err := r.fullOf(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if bm != nil {
 		if s.base, err = r.OpenSet(ctx, bm.ID, cache); err != nil {
 			return nil, err
 		}

@@ -28,17 +28,11 @@ func (r *Repository) WriteTar(ctx context.Context, m *Manifest, paths []string, 
 	sel := newSelection(paths)
 	x := &extractor{sel: sel, buf: make([]byte, 1<<20), root: -1, spool: r.SpoolDir, memBasis: tarMemBasis}
 	x.self = &cursor{r: r, m: m}
-	if m.Kind == KindDiff {
-		if m.Base == nil {
-			return RestoreStats{}, fmt.Errorf("differential %s names no full", m.ID)
-		}
-		bm, hash, err := r.Manifest(ctx, m.Base.ID)
-		if err != nil {
-			return RestoreStats{}, fmt.Errorf("the full of differential %s: %w", m.ID, err)
-		}
-		if hash != m.Base.ManifestSHA256 || bm.Kind != KindFull {
-			return RestoreStats{}, fmt.Errorf("differential %s was taken against another %s than the one on the remote (manifest hash differs): the full was replaced", m.ID, m.Base.ID)
-		}
+	bm, err := r.fullOf(ctx, m)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	if bm != nil {
 		x.base = &cursor{r: r, m: bm}
 		defer x.base.close()
 	}
