@@ -398,7 +398,8 @@ func (w *walker) prefetcher(rel string, dfd int, items []listed) *prefetch {
 func (p *prefetch) fill() {
 	for ; p.next < len(p.items); p.next++ {
 		it := &p.items[p.next]
-		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR || !p.w.walks(childPath(p.rel, it.name)) {
+		if it.st == nil || it.err != nil || it.st.Mode&unix.S_IFMT != unix.S_IFDIR ||
+			p.w.full != nil && !p.w.full.walks(childPath(p.rel, it.name)) {
 			continue
 		}
 		select {
