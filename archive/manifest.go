@@ -22,9 +22,6 @@ const FormatVersion = 2
 // entry starts in its volume (Entry.Frame, Skip, Frames).
 const formatFrames = 2
 
-// formatMoves is the first format with deltas against another path.
-const formatMoves = 2
-
 // ErrNewerFormat is the error of a set written in a format newer than
 // FormatVersion, by a newer backtory: the set is not damaged, this reader
 // is too old.

@@ -139,8 +139,7 @@ func (d *differ) storeMoved(w *Entry, b *moveBase, lf *lazyFile) (bool, error) {
 }
 
 // writeMovedList writes the pairs of new and old paths at the end of the
-// set, where stock tools find them before they delete the old paths, and
-// marks the set as format 2.
+// set, where stock tools find them before they delete the old paths.
 func (d *differ) writeMovedList() error {
 	size, err := d.moved.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -157,6 +156,5 @@ func (d *differ) writeMovedList() error {
 	if _, err := io.CopyBuffer(d.s.tw, d.moved, d.s.buf); err != nil {
 		return fmt.Errorf("write %s: %w", movedList, err)
 	}
-	d.s.m.Format = formatMoves
 	return nil
 }
